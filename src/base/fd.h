@@ -1,0 +1,16 @@
+/* Small fd helpers.  The *_raw ones are async-signal-safe and allocate
+ * nothing: the jail's child uses them between clone and exec. */
+#pragma once
+
+#include <stddef.h>
+#include <sys/types.h>
+
+int write_all(int fd, const void *buf, size_t n);
+/* Reads until EOF into a fresh buffer, refusing more than max bytes (-EFBIG). */
+int read_all(int fd, size_t max, char **ret, size_t *ret_len);
+int read_file_at(int dirfd, const char *path, size_t max, char **ret, size_t *ret_len);
+/* Reads one small value from a file (cgroup and proc knobs); NUL-terminated,
+ * trailing newline removed. */
+int read_small_file(const char *path, char *buf, size_t len);
+int write_small_file(const char *path, const char *value);
+int fd_set_nonblock(int fd);

@@ -1,0 +1,427 @@
+/* The policy schema.  Every key an operator can set is one row of `fields`
+ * below: its name (the YAML key, also what flags and API bodies use), the
+ * section of the file it lives in, its type and its bounds.  Decoders look a
+ * key up here and call policy_field_set(), so the YAML file, the command line
+ * and the servers cannot disagree about names, units or limits. */
+#include "policy.h"
+
+#include "base/cleanup.h"
+#include "base/parse.h"
+#include "error.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define KiB (1ULL << 10)
+#define MiB (1ULL << 20)
+#define GiB (1ULL << 30)
+
+static const char *const backends[] = { "jail", "process", NULL };
+static const char *const modes[] = { "blacklist", "whitelist", NULL };
+static const char *const networks[] = { "none", "restricted", "full", NULL };
+
+#define OFF(m) offsetof(struct abox_policy, m)
+
+static const struct field fields[] = {
+        { "backend", SECTION_SANDBOX, FIELD_ENUM, OFF(backend), 0, 0, backends,
+          "jail: namespaces, cgroups, seccomp and Landlock" },
+        { "rootfs", SECTION_SANDBOX, FIELD_PATH, OFF(rootfs), 0, 0, NULL,
+          "a directory whose usr/ replaces the host's /usr" },
+        { "allow_degraded", SECTION_SANDBOX, FIELD_LIST, OFF(allow_degraded), 0, 0, NULL,
+          "protections that may be missing on this host without refusing to run" },
+        { "mode", SECTION_POLICY, FIELD_ENUM, OFF(module_mode), 0, 0, modes,
+          "blacklist: restricted_modules are refused; whitelist: only allowed_modules" },
+        { "restricted_modules", SECTION_POLICY, FIELD_LIST, OFF(restricted_modules), 0, 0, NULL,
+          "Python modules the code may not import (blacklist mode)" },
+        { "allowed_modules", SECTION_POLICY, FIELD_LIST, OFF(allowed_modules), 0, 0, NULL,
+          "Python modules the code may import (whitelist mode)" },
+        { "module_overrides", SECTION_POLICY, FIELD_OVERRIDES, OFF(overrides), 0, 0, NULL,
+          "single functions of restricted modules let through" },
+        { "allowed_commands", SECTION_POLICY, FIELD_LIST, OFF(allowed_commands), 0, 0, NULL,
+          "commands a shell command line may run" },
+        { "network_access", SECTION_POLICY, FIELD_ENUM, OFF(network), 0, 0, networks,
+          "none: loopback only; restricted: allowed_domains through a proxy; full: host network" },
+        { "allowed_domains", SECTION_POLICY, FIELD_LIST, OFF(allowed_domains), 0, 0, NULL,
+          "domains reachable when network_access is restricted" },
+        { "memory_limit", SECTION_POLICY, FIELD_SIZE, OFF(memory_max_bytes), 8 * MiB, 64 * GiB,
+          NULL, "memory of the whole sandbox, swap off" },
+        { "cpu_limit", SECTION_POLICY, FIELD_CORES, OFF(cpu_milli), 10, 1024 * 1000, NULL,
+          "CPU share in cores (0.5, 1, 2)" },
+        { "execution_timeout", SECTION_POLICY, FIELD_DURATION, OFF(timeout_ms), 1, 24 * 3600 * 1000,
+          NULL, "wall-clock seconds before the whole sandbox is killed" },
+        { "cpu_time_limit", SECTION_POLICY, FIELD_DURATION, OFF(cpu_time_ms), 1,
+          24 * 3600 * 1000, NULL, "CPU seconds of the whole sandbox" },
+        { "max_output_size", SECTION_POLICY, FIELD_SIZE, OFF(output_max_bytes), 1, 1 * GiB, NULL,
+          "bytes kept of stdout and of stderr each; the rest is drained and counted" },
+        { "max_file_size", SECTION_POLICY, FIELD_SIZE, OFF(file_size_max_bytes), 1, 1024 * GiB,
+          NULL, "largest file the code may write" },
+        { "disk_limit", SECTION_POLICY, FIELD_SIZE, OFF(disk_max_bytes), 1 * MiB, 64 * GiB, NULL,
+          "size of /tmp, /workspace and /dev/shm together" },
+        { "pids_limit", SECTION_POLICY, FIELD_COUNT, OFF(pids_max), 1, 32768, NULL,
+          "processes and threads at once" },
+        { "open_files_limit", SECTION_POLICY, FIELD_COUNT, OFF(open_files_max), 16, 1 << 20, NULL,
+          "open files per process" },
+        { "mounts", SECTION_POLICY, FIELD_MOUNTS, OFF(mounts), 0, 0, NULL,
+          "host paths bound in, \"SRC:DST\" read-only or \"SRC:DST:rw\"" },
+        { "env", SECTION_POLICY, FIELD_ENV, OFF(env), 0, 0, NULL,
+          "environment variables given to the code" },
+};
+
+const struct field *policy_fields(size_t *ret_n)
+{
+        *ret_n = ELEMENTSOF(fields);
+        return fields;
+}
+
+const struct field *policy_field_find(enum field_section section, const char *name)
+{
+        for (size_t i = 0; i < ELEMENTSOF(fields); i++)
+                if (fields[i].section == section && strcmp(fields[i].name, name) == 0)
+                        return &fields[i];
+        return NULL;
+}
+
+struct abox_policy *abox_policy_new(void)
+{
+        struct abox_policy *p = calloc(1, sizeof *p);
+        if (!p)
+                return NULL;
+        p->backend = BACKEND_JAIL;
+        p->network = NETWORK_NONE;
+        p->memory_max_bytes = 256 * MiB;
+        p->timeout_ms = 30 * 1000;
+        p->output_max_bytes = 1 * MiB;
+        p->file_size_max_bytes = 64 * MiB;
+        p->disk_max_bytes = 128 * MiB;
+        p->pids_max = 64;
+        p->open_files_max = 256;
+        return p;
+}
+
+int strlist_append(struct strlist *l, const char *s)
+{
+        char **items = realloc(l->items, (l->n + 1) * sizeof *items);
+        if (!items)
+                return -ENOMEM;
+        l->items = items;
+        if (!(items[l->n] = strdup(s)))
+                return -ENOMEM;
+        l->n++;
+        return 0;
+}
+
+bool strlist_contains(const struct strlist *l, const char *s)
+{
+        for (size_t i = 0; i < l->n; i++)
+                if (strcmp(l->items[i], s) == 0)
+                        return true;
+        return false;
+}
+
+void strlist_done(struct strlist *l)
+{
+        for (size_t i = 0; i < l->n; i++)
+                free(l->items[i]);
+        free(l->items);
+        *l = (struct strlist){ 0 };
+}
+
+static int strlist_copy(struct strlist *dst, const struct strlist *src)
+{
+        *dst = (struct strlist){ 0 };
+        for (size_t i = 0; i < src->n; i++)
+                if (strlist_append(dst, src->items[i]) < 0)
+                        return -ENOMEM;
+        return 0;
+}
+
+void abox_policy_free(struct abox_policy *p)
+{
+        if (!p)
+                return;
+        free(p->rootfs);
+        strlist_done(&p->allow_degraded);
+        strlist_done(&p->restricted_modules);
+        strlist_done(&p->allowed_modules);
+        for (size_t i = 0; i < p->n_overrides; i++) {
+                free(p->overrides[i].module);
+                strlist_done(&p->overrides[i].functions);
+        }
+        free(p->overrides);
+        strlist_done(&p->allowed_commands);
+        strlist_done(&p->allowed_domains);
+        for (size_t i = 0; i < p->n_mounts; i++) {
+                free(p->mounts[i].src);
+                free(p->mounts[i].dst);
+        }
+        free(p->mounts);
+        strlist_done(&p->env);
+        free(p);
+}
+
+struct abox_policy *abox_policy_dup(const struct abox_policy *src)
+{
+        struct abox_policy *p = abox_policy_new();
+        if (!p)
+                return NULL;
+        *p = *src;
+        /* Deep-copy every owned member; on any failure free what was made. */
+        p->rootfs = NULL;
+        p->allow_degraded = p->restricted_modules = p->allowed_modules = (struct strlist){ 0 };
+        p->allowed_commands = p->allowed_domains = p->env = (struct strlist){ 0 };
+        p->overrides = NULL, p->n_overrides = 0;
+        p->mounts = NULL, p->n_mounts = 0;
+        int r = 0;
+        if (src->rootfs && !(p->rootfs = strdup(src->rootfs)))
+                r = -ENOMEM;
+        r = r ?: strlist_copy(&p->allow_degraded, &src->allow_degraded);
+        r = r ?: strlist_copy(&p->restricted_modules, &src->restricted_modules);
+        r = r ?: strlist_copy(&p->allowed_modules, &src->allowed_modules);
+        r = r ?: strlist_copy(&p->allowed_commands, &src->allowed_commands);
+        r = r ?: strlist_copy(&p->allowed_domains, &src->allowed_domains);
+        r = r ?: strlist_copy(&p->env, &src->env);
+        for (size_t i = 0; r == 0 && i < src->n_overrides; i++)
+                r = policy_set_override(p, src->overrides[i].module, src->overrides[i].allowed,
+                                        &src->overrides[i].functions, NULL);
+        for (size_t i = 0; r == 0 && i < src->n_mounts; i++) {
+                struct mount_spec *m = realloc(p->mounts, (i + 1) * sizeof *m);
+                if (!m) {
+                        r = -ENOMEM;
+                        break;
+                }
+                p->mounts = m;
+                m[i] = (struct mount_spec){ strdup(src->mounts[i].src), strdup(src->mounts[i].dst),
+                                            src->mounts[i].rw };
+                p->n_mounts = i + 1;
+                if (!m[i].src || !m[i].dst)
+                        r = -ENOMEM;
+        }
+        if (r < 0) {
+                abox_policy_free(p);
+                return NULL;
+        }
+        return p;
+}
+
+int policy_set_override(struct abox_policy *p, const char *module, bool allowed,
+                        const struct strlist *functions, struct abox_error *err)
+{
+        struct module_override *o = realloc(p->overrides, (p->n_overrides + 1) * sizeof *o);
+        if (!o)
+                return abox_error_set(err, -ENOMEM, "out of memory");
+        p->overrides = o;
+        o = &o[p->n_overrides];
+        *o = (struct module_override){ .module = strdup(module), .allowed = allowed };
+        p->n_overrides++;
+        if (!o->module || strlist_copy(&o->functions, functions) < 0)
+                return abox_error_set(err, -ENOMEM, "out of memory");
+        return 0;
+}
+
+/* A sandbox path: absolute, normalised, and not inside what agentbox builds
+ * itself (binds below /tmp and /workspace are fine: those are scratch). */
+static bool valid_target(const char *dst)
+{
+        static const char *const reserved[] = { "/proc", "/dev", "/usr", "/etc", "/bin",
+                                                "/sbin", "/lib", "/lib32", "/lib64", "/libx32" };
+        size_t len = strlen(dst);
+        if (dst[0] != '/' || len < 2 || len >= 256 || dst[len - 1] == '/' || strstr(dst, "//"))
+                return false;
+        for (const char *c = dst; c; c = strchr(c + 1, '/'))
+                if (strncmp(c, "/./", 3) == 0 || strcmp(c, "/.") == 0 ||
+                    strncmp(c, "/../", 4) == 0 || strcmp(c, "/..") == 0)
+                        return false;
+        if (strcmp(dst, "/tmp") == 0 || strcmp(dst, "/workspace") == 0)
+                return false;
+        for (size_t i = 0; i < ELEMENTSOF(reserved); i++) {
+                size_t n = strlen(reserved[i]);
+                if (strncmp(dst, reserved[i], n) == 0 && (dst[n] == '\0' || dst[n] == '/'))
+                        return false;
+        }
+        return true;
+}
+
+static int add_mount(struct abox_policy *p, const char *value, struct abox_error *err)
+{
+        _cleanup_free_ char *copy = strdup(value);
+        if (!copy)
+                return abox_error_set(err, -ENOMEM, "out of memory");
+        char *dst = strchr(copy, ':');
+        if (!dst || dst == copy)
+                return abox_error_set(err, -EINVAL, "mount '%s' is not SRC:DST[:rw]", value);
+        *dst++ = '\0';
+        char *mode = strchr(dst, ':');
+        bool rw = false;
+        if (mode) {
+                *mode++ = '\0';
+                if (strcmp(mode, "rw") == 0)
+                        rw = true;
+                else if (strcmp(mode, "ro") != 0)
+                        return abox_error_set(err, -EINVAL, "mount '%s': mode must be ro or rw",
+                                              value);
+        }
+        if (copy[0] != '/')
+                return abox_error_set(err, -EINVAL, "mount source '%s' must be an absolute path",
+                                      copy);
+        struct stat st;
+        if (stat(copy, &st) < 0)
+                return abox_error_set(err, -ENOENT, "mount source '%s' does not exist", copy);
+        if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+                return abox_error_set(err, -EINVAL,
+                                      "mount source '%s' is neither a directory nor a file", copy);
+        if (!valid_target(dst))
+                return abox_error_set(err, -EINVAL,
+                                      "mount target '%s' must be an absolute, normalised path "
+                                      "outside /, /proc, /dev, /usr, /etc, /bin, /lib*, /sbin",
+                                      dst);
+        struct mount_spec *m = realloc(p->mounts, (p->n_mounts + 1) * sizeof *m);
+        if (!m)
+                return abox_error_set(err, -ENOMEM, "out of memory");
+        p->mounts = m;
+        m[p->n_mounts] = (struct mount_spec){ strdup(copy), strdup(dst), rw };
+        p->n_mounts++;
+        if (!m[p->n_mounts - 1].src || !m[p->n_mounts - 1].dst)
+                return abox_error_set(err, -ENOMEM, "out of memory");
+        return 0;
+}
+
+static int add_env(struct abox_policy *p, const char *value, struct abox_error *err)
+{
+        const char *eq = strchr(value, '=');
+        if (!eq || eq == value)
+                return abox_error_set(err, -EINVAL, "env '%s' is not NAME=VALUE", value);
+        for (const char *c = value; c < eq; c++)
+                if (!(*c == '_' || (*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') ||
+                      (c > value && *c >= '0' && *c <= '9')))
+                        return abox_error_set(err, -EINVAL, "env name '%.*s' is not a valid name",
+                                              (int)(eq - value), value);
+        if (strlist_append(&p->env, value) < 0)
+                return abox_error_set(err, -ENOMEM, "out of memory");
+        return 0;
+}
+
+static int set_number(struct abox_policy *p, const struct field *f, const char *value,
+                      struct abox_error *err)
+{
+        static const char *const hints[] = {
+                [FIELD_SIZE] = "a size such as 256m, 1g or 65536",
+                [FIELD_DURATION] = "seconds such as 30, 1.5 or 500ms",
+                [FIELD_COUNT] = "a whole number",
+                [FIELD_CORES] = "a number of cores such as 0.5 or 2",
+        };
+        uint64_t v = 0;
+        int r;
+        switch (f->type) {
+        case FIELD_SIZE:
+                r = parse_size(value, &v);
+                break;
+        case FIELD_DURATION:
+                r = parse_duration_ms(value, &v);
+                break;
+        case FIELD_CORES:
+                r = parse_decimal_milli(value, &v);
+                break;
+        default:
+                r = parse_uint(value, UINT64_MAX, &v);
+                break;
+        }
+        if (r < 0)
+                return abox_error_set(err, -EINVAL, "%s: '%s' is not %s", f->name, value,
+                                      hints[f->type]);
+        if (v < f->min || v > f->max) {
+                char lo[32], hi[32];
+                if (f->type == FIELD_SIZE) {
+                        format_size(f->min, lo, sizeof lo);
+                        format_size(f->max, hi, sizeof hi);
+                } else if (f->type == FIELD_DURATION || f->type == FIELD_CORES) {
+                        snprintf(lo, sizeof lo, "%g", (double)f->min / 1000);
+                        snprintf(hi, sizeof hi, "%g", (double)f->max / 1000);
+                } else {
+                        snprintf(lo, sizeof lo, "%llu", (unsigned long long)f->min);
+                        snprintf(hi, sizeof hi, "%llu", (unsigned long long)f->max);
+                }
+                return abox_error_set(err, -ERANGE, "%s: '%s' is out of range (%s to %s)",
+                                      f->name, value, lo, hi);
+        }
+        memcpy((char *)p + f->offset, &v, sizeof v);
+        return 0;
+}
+
+int policy_field_set(struct abox_policy *p, const struct field *f, const char *value,
+                     struct abox_error *err)
+{
+        char *base = (char *)p + f->offset;
+        switch (f->type) {
+        case FIELD_SIZE:
+        case FIELD_DURATION:
+        case FIELD_COUNT:
+        case FIELD_CORES:
+                return set_number(p, f, value, err);
+        case FIELD_ENUM:
+                for (int i = 0; f->choices[i]; i++)
+                        if (strcmp(f->choices[i], value) == 0) {
+                                memcpy(base, &i, sizeof i);
+                                return 0;
+                        }
+                return abox_error_set(err, -EINVAL, "%s: '%s' is not one of %s%s%s%s%s", f->name,
+                                      value, f->choices[0], f->choices[1] ? ", " : "",
+                                      f->choices[1] ?: "", f->choices[2] ? ", " : "",
+                                      f->choices[2] ?: "");
+        case FIELD_PATH: {
+                if (value[0] != '/')
+                        return abox_error_set(err, -EINVAL, "%s: '%s' must be an absolute path",
+                                              f->name, value);
+                char *dup = strdup(value);
+                if (!dup)
+                        return abox_error_set(err, -ENOMEM, "out of memory");
+                free(*(char **)base);
+                *(char **)base = dup;
+                return 0;
+        }
+        case FIELD_LIST:
+                if (value[0] == '\0')
+                        return abox_error_set(err, -EINVAL, "%s: empty item", f->name);
+                if (strlist_append((struct strlist *)base, value) < 0)
+                        return abox_error_set(err, -ENOMEM, "out of memory");
+                return 0;
+        case FIELD_MOUNTS:
+                return add_mount(p, value, err);
+        case FIELD_ENV:
+                return add_env(p, value, err);
+        case FIELD_OVERRIDES:
+                return abox_error_set(err, -EINVAL, "%s: needs a mapping (see docs/policy.md)",
+                                      f->name);
+        }
+        return abox_error_set(err, -EINVAL, "%s: cannot be set", f->name);
+}
+
+int abox_policy_set(struct abox_policy *p, const char *key, const char *value,
+                    struct abox_error *err)
+{
+        if (!p || !key || !value)
+                return abox_error_set(err, -EINVAL, "missing policy, key or value");
+        const struct field *f = policy_field_find(SECTION_POLICY, key);
+        if (!f)
+                f = policy_field_find(SECTION_SANDBOX, key);
+        if (!f)
+                return abox_error_set(err, -ENOENT, "unknown policy key '%s'", key);
+        int r = policy_field_set(p, f, value, err);
+        return r < 0 ? r : 0;
+}
+
+int policy_validate(const struct abox_policy *p, struct abox_error *err)
+{
+        if (p->backend != BACKEND_JAIL)
+                return abox_error_set(err, -EOPNOTSUPP,
+                                      "backend 'process' is not available yet; use 'jail'");
+        if (p->network == NETWORK_RESTRICTED)
+                return abox_error_set(err, -EOPNOTSUPP,
+                                      "network_access 'restricted' (the domain proxy) is not "
+                                      "available yet; refusing rather than running unfiltered");
+        if (p->disk_max_bytes < 1 * MiB)
+                return abox_error_set(err, -ERANGE, "disk_limit is too small");
+        return 0;
+}

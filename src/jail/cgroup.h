@@ -1,0 +1,71 @@
+/* Control groups: one interface, two backends (cgroup.c picks one).
+ * A sandbox's cgroup is created before the sandbox starts, so its limits are
+ * in force from the first instruction, and removed after its last process
+ * has been reaped. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct abox_error;
+struct strlist;
+
+enum cgroup_controller { CG_MEMORY, CG_PIDS, CG_CPU, CG_CPUACCT, CG__MAX };
+
+struct cgroup_limits {
+        uint64_t memory_max_bytes;
+        uint64_t pids_max;
+        uint64_t cpu_milli; /* 0: no cap */
+};
+
+struct cgroup_stats {
+        uint64_t memory_peak_bytes;
+        uint64_t cpu_usage_us;
+        uint64_t oom_kills;
+        uint64_t pids_max_hits;
+};
+
+struct cgroup {
+        int version; /* 1 or 2 */
+        const struct cgroup_backend *ops;
+        char *dir[CG__MAX]; /* NULL: controller not in use; v1 may share dirs */
+        char *parent[CG__MAX];
+};
+
+struct cgroup_backend {
+        int (*setup)(struct cgroup *cg, const struct cgroup_limits *lim);
+        int (*stats)(struct cgroup *cg, struct cgroup_stats *ret);
+        int (*cpu_usage_us)(struct cgroup *cg, uint64_t *ret);
+        int (*kill_all)(struct cgroup *cg);
+};
+
+/* What this host offers, for `check` and for failing closed. */
+struct cgroup_probe {
+        int version; /* 0: none usable */
+        bool have[CG__MAX];
+        char detail[128];
+};
+
+void cgroup_probe(struct cgroup_probe *ret);
+/* Creates a cgroup with the controllers in want[] (which must be available). */
+int cgroup_create(const struct cgroup_limits *lim, const bool want[CG__MAX], struct cgroup **ret,
+                  struct abox_error *err);
+int cgroup_attach(struct cgroup *cg, pid_t pid);
+int cgroup_stats(struct cgroup *cg, struct cgroup_stats *ret);
+int cgroup_cpu_usage_us(struct cgroup *cg, uint64_t *ret);
+void cgroup_destroy(struct cgroup *cg);
+const char *cgroup_controller_name(enum cgroup_controller c);
+
+/* helpers shared by the backends */
+int cgroup_write(const char *dir, const char *file, const char *value);
+int cgroup_read_u64(const char *dir, const char *file, uint64_t *ret);
+int cgroup_read_key(const char *dir, const char *file, const char *key, uint64_t *ret);
+
+extern const struct cgroup_backend cgroup_v1_backend;
+extern const struct cgroup_backend cgroup_v2_backend;
+
+static inline void cgroup_destroy_p(struct cgroup **cg)
+{
+        cgroup_destroy(*cg);
+}

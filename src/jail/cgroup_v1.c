@@ -1,0 +1,88 @@
+/* cgroup v1: one hierarchy per controller.  Swap is capped with the memory
+ * limit where swap accounting exists (memsw), the OOM kill count comes from
+ * memory.oom_control (4.13+), CPU time from cpuacct. */
+#include "cgroup.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static int setup(struct cgroup *cg, const struct cgroup_limits *lim)
+{
+        char buf[32];
+        for (int c = 0; c < CG__MAX; c++)
+                if (cg->dir[c] && mkdir(cg->dir[c], 0755) < 0 && errno != EEXIST)
+                        return -errno;
+        int r = 0;
+        if (cg->dir[CG_MEMORY]) {
+                snprintf(buf, sizeof buf, "%llu", (unsigned long long)lim->memory_max_bytes);
+                r = cgroup_write(cg->dir[CG_MEMORY], "memory.limit_in_bytes", buf);
+                if (r == 0) {
+                        int s = cgroup_write(cg->dir[CG_MEMORY], "memory.memsw.limit_in_bytes", buf);
+                        if (s < 0 && s != -ENOENT)
+                                r = s;
+                }
+                cgroup_write(cg->dir[CG_MEMORY], "memory.swappiness", "0");
+        }
+        if (r == 0 && cg->dir[CG_PIDS]) {
+                snprintf(buf, sizeof buf, "%llu", (unsigned long long)lim->pids_max);
+                r = cgroup_write(cg->dir[CG_PIDS], "pids.max", buf);
+        }
+        if (r == 0 && cg->dir[CG_CPU] && lim->cpu_milli) {
+                snprintf(buf, sizeof buf, "%llu", (unsigned long long)lim->cpu_milli * 100);
+                r = cgroup_write(cg->dir[CG_CPU], "cpu.cfs_period_us", "100000");
+                r = r ?: cgroup_write(cg->dir[CG_CPU], "cpu.cfs_quota_us", buf);
+        }
+        return r;
+}
+
+static int stats(struct cgroup *cg, struct cgroup_stats *ret)
+{
+        if (cg->dir[CG_MEMORY]) {
+                cgroup_read_u64(cg->dir[CG_MEMORY], "memory.max_usage_in_bytes",
+                                &ret->memory_peak_bytes);
+                cgroup_read_key(cg->dir[CG_MEMORY], "memory.oom_control", "oom_kill",
+                                &ret->oom_kills);
+        }
+        if (cg->dir[CG_PIDS])
+                cgroup_read_key(cg->dir[CG_PIDS], "pids.events", "max", &ret->pids_max_hits);
+        uint64_t ns = 0;
+        if (cg->dir[CG_CPUACCT] && cgroup_read_u64(cg->dir[CG_CPUACCT], "cpuacct.usage", &ns) == 0)
+                ret->cpu_usage_us = ns / 1000;
+        return 0;
+}
+
+static int cpu_usage_us(struct cgroup *cg, uint64_t *ret)
+{
+        uint64_t ns;
+        if (!cg->dir[CG_CPUACCT])
+                return -ENOENT;
+        int r = cgroup_read_u64(cg->dir[CG_CPUACCT], "cpuacct.usage", &ns);
+        if (r == 0)
+                *ret = ns / 1000;
+        return r;
+}
+
+/* v1 has no cgroup.kill; the pid namespace's death normally ends everyone
+ * first, so this only mops up after a failed start. */
+static int kill_all(struct cgroup *cg)
+{
+        for (int c = 0; c < CG__MAX; c++) {
+                if (!cg->dir[c])
+                        continue;
+                char path[600];
+                snprintf(path, sizeof path, "%s/cgroup.procs", cg->dir[c]);
+                FILE *f = fopen(path, "re");
+                if (!f)
+                        continue;
+                int pid;
+                while (fscanf(f, "%d", &pid) == 1)
+                        kill(pid, SIGKILL);
+                fclose(f);
+        }
+        return 0;
+}
+
+const struct cgroup_backend cgroup_v1_backend = { setup, stats, cpu_usage_us, kill_all };

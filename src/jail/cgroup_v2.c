@@ -1,0 +1,95 @@
+/* cgroup v2: one tree.  The controllers must be enabled in the parent's
+ * subtree_control, which the kernel refuses while the parent has processes
+ * of its own ("no internal processes"); the sandboxes' parent is a dedicated
+ * "agentbox" group with no processes, so only the supervisor's own group
+ * needs them — where that fails the probe reports the controllers missing
+ * and the run fails closed.  memory.oom.group makes an OOM end the whole
+ * sandbox, and cgroup.kill (5.14+) kills it in one write. */
+#include "cgroup.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static int enable_controllers(const char *parent)
+{
+        char above[512];
+        snprintf(above, sizeof above, "%s", parent);
+        char *slash = strrchr(above, '/');
+        if (slash)
+                *slash = '\0';
+        /* Best effort above (it may already be enabled, or be the root). */
+        cgroup_write(above, "cgroup.subtree_control", "+memory +pids +cpu");
+        return cgroup_write(parent, "cgroup.subtree_control", "+memory +pids +cpu");
+}
+
+static int setup(struct cgroup *cg, const struct cgroup_limits *lim)
+{
+        const char *dir = NULL, *parent = NULL;
+        for (int c = 0; c < CG__MAX; c++)
+                if (cg->dir[c])
+                        dir = cg->dir[c], parent = cg->parent[c];
+        if (!dir)
+                return 0;
+        int r = enable_controllers(parent);
+        if (r < 0)
+                return r;
+        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+                return -errno;
+        char buf[48];
+        if (cg->dir[CG_MEMORY]) {
+                snprintf(buf, sizeof buf, "%llu", (unsigned long long)lim->memory_max_bytes);
+                r = cgroup_write(dir, "memory.max", buf);
+                int s = cgroup_write(dir, "memory.swap.max", "0");
+                if (r == 0 && s < 0 && s != -ENOENT)
+                        r = s;
+                r = r ?: cgroup_write(dir, "memory.oom.group", "1");
+        }
+        if (r == 0 && cg->dir[CG_PIDS]) {
+                snprintf(buf, sizeof buf, "%llu", (unsigned long long)lim->pids_max);
+                r = cgroup_write(dir, "pids.max", buf);
+        }
+        if (r == 0 && cg->dir[CG_CPU] && lim->cpu_milli) {
+                snprintf(buf, sizeof buf, "%llu 100000", (unsigned long long)lim->cpu_milli * 100);
+                r = cgroup_write(dir, "cpu.max", buf);
+        }
+        return r;
+}
+
+static const char *any_dir(const struct cgroup *cg)
+{
+        for (int c = 0; c < CG__MAX; c++)
+                if (cg->dir[c])
+                        return cg->dir[c];
+        return NULL;
+}
+
+static int cpu_usage_us(struct cgroup *cg, uint64_t *ret)
+{
+        const char *dir = any_dir(cg);
+        return dir ? cgroup_read_key(dir, "cpu.stat", "usage_usec", ret) : -ENOENT;
+}
+
+static int stats(struct cgroup *cg, struct cgroup_stats *ret)
+{
+        const char *dir = any_dir(cg);
+        if (!dir)
+                return 0;
+        if (cg->dir[CG_MEMORY]) {
+                cgroup_read_u64(dir, "memory.peak", &ret->memory_peak_bytes);
+                cgroup_read_key(dir, "memory.events", "oom_kill", &ret->oom_kills);
+        }
+        if (cg->dir[CG_PIDS])
+                cgroup_read_key(dir, "pids.events", "max", &ret->pids_max_hits);
+        cpu_usage_us(cg, &ret->cpu_usage_us);
+        return 0;
+}
+
+static int kill_all(struct cgroup *cg)
+{
+        const char *dir = any_dir(cg);
+        return dir ? cgroup_write(dir, "cgroup.kill", "1") : 0;
+}
+
+const struct cgroup_backend cgroup_v2_backend = { setup, stats, cpu_usage_us, kill_all };

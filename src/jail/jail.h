@@ -1,0 +1,171 @@
+/* The jail: everything between "here is a plan" and "the payload runs".
+ *
+ * Each mechanism has a pure half, which builds a plan in the parent (where
+ * allocation, libseccomp and error reporting are fine), and an apply half,
+ * which the cloned child runs between clone and exec with no allocation and
+ * no stdio.  A failing apply step reports {step, errno} through a pipe and
+ * the parent turns it into a message.  src/jail knows nothing of JSON, HTTP
+ * or Python.
+ */
+#pragma once
+
+#include <linux/filter.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* The uid and gid the payload runs as, inside the user namespace. */
+#define JAIL_UID 1000
+#define JAIL_GID 1000
+/* Host uids for sandboxes when agentbox runs as root: BASE + the host pid of
+ * the sandbox's init, so concurrent sandboxes never share one.  Above the
+ * ranges systemd and container runtimes hand out, below 2^31. */
+#define JAIL_HOST_ID_BASE 0x7E000000u
+
+#define JAIL_MAX_OPS 64
+#define JAIL_MAX_RULES 32
+
+/* ---- rootfs ---- */
+enum rootfs_op_kind {
+        ROOTFS_DIR,     /* mkdir dst */
+        ROOTFS_SYMLINK, /* symlink src -> dst */
+        ROOTFS_BIND,    /* bind src (host) at dst */
+        ROOTFS_FILE,    /* write data into dst */
+        ROOTFS_SCRATCH, /* bind scratch/<src> at dst */
+        ROOTFS_TMPFS,   /* a small tmpfs at dst, options in data */
+        ROOTFS_PROC,    /* a fresh procfs at dst */
+        ROOTFS_DEVPTS,  /* a private devpts instance at dst */
+        ROOTFS_READONLY, /* make the existing dst a read-only bind of itself */
+};
+
+#define ROOTFS_RDONLY (1u << 0)
+#define ROOTFS_DEVICE (1u << 1) /* a device node: keep dev, add noexec */
+#define ROOTFS_NOEXEC (1u << 2)
+#define ROOTFS_OPTIONAL (1u << 3)
+
+struct rootfs_op {
+        enum rootfs_op_kind kind;
+        unsigned flags;
+        const char *src;
+        const char *dst; /* relative to the new root, no leading slash */
+        const char *data;
+        mode_t mode;
+};
+
+struct rootfs_plan {
+        struct rootfs_op ops[JAIL_MAX_OPS];
+        unsigned n_ops;
+        uint64_t scratch_bytes; /* /tmp, /workspace and /dev/shm share it */
+        char scratch_size[32];  /* the same, as tmpfs wants it */
+        char *owned[JAIL_MAX_OPS * 2]; /* the texts ops point into */
+        unsigned n_owned;
+};
+
+/* ---- landlock ---- */
+struct landlock_rule {
+        const char *path; /* inside the sandbox */
+        uint64_t access;
+};
+
+struct landlock_plan {
+        int abi; /* 0: not available */
+        uint64_t handled_fs;
+        uint64_t handled_net;
+        uint64_t scoped;
+        struct landlock_rule rules[JAIL_MAX_RULES];
+        unsigned n_rules;
+};
+
+/* ---- rlimits ---- */
+struct rlimit_plan {
+        uint64_t fsize_bytes;
+        uint64_t nofile;
+        uint64_t cpu_seconds; /* 0: none */
+};
+
+/* ---- the whole plan for one sandbox ---- */
+struct jail_plan {
+        struct rootfs_plan rootfs;
+        struct sock_fprog seccomp;
+        struct landlock_plan landlock;
+        struct rlimit_plan rlimits;
+        bool share_net;
+        const char *hostname;
+        char *const *argv;
+        char *const *envp;
+        const char *cwd;
+        int stdout_fd, stderr_fd; /* write ends, become 1 and 2 */
+        int extra_fds[2];         /* become 3 and 4 when >= 0 */
+};
+
+/* The steps the child reports failures of. */
+#define JAIL_STEPS(X)                                                                              \
+        X(SYNC, "wait for the supervisor")                                                         \
+        X(IDS, "switch to the sandbox uid and gid")                                                \
+        X(CGROUPNS, "enter a new cgroup namespace")                                                \
+        X(MOUNT_PRIVATE, "make mounts private")                                                    \
+        X(MOUNT_OP, "build the root")                                                              \
+        X(PIVOT, "pivot to the new root")                                                          \
+        X(HOSTNAME, "set the hostname")                                                            \
+        X(LOOPBACK, "bring up loopback")                                                           \
+        X(RLIMITS, "set resource limits")                                                          \
+        X(CAPS, "drop capabilities")                                                               \
+        X(NO_NEW_PRIVS, "set no_new_privs")                                                        \
+        X(LANDLOCK, "apply the Landlock ruleset")                                                  \
+        X(SECCOMP, "load the seccomp filter")                                                      \
+        X(FORK, "start the payload")                                                               \
+        X(EXEC, "execute the program")
+
+#define JAIL_STEP_ENTRY_(id, text) JAIL_STEP_##id,
+enum jail_step { JAIL_STEPS(JAIL_STEP_ENTRY_) JAIL_STEP__MAX };
+const char *jail_step_text(enum jail_step s);
+
+/* What the sandbox's init tells the supervisor, one fixed-size message each. */
+enum jail_msg_kind { JAIL_MSG_FAIL = 1, JAIL_MSG_EXIT = 2 };
+#define JAIL_EXIT_DISK_FULL (1u << 0)
+
+struct jail_msg {
+        int32_t kind;
+        int32_t step;  /* FAIL */
+        int32_t err;   /* FAIL: errno */
+        int32_t index; /* FAIL in MOUNT_OP: which op */
+        int32_t wstatus; /* EXIT: the payload's wait status */
+        uint32_t flags;  /* EXIT */
+};
+
+/* ---- building ---- */
+struct abox_policy;
+struct abox_error;
+int rootfs_plan_build(struct rootfs_plan *plan, const struct abox_policy *p,
+                      struct abox_error *err);
+void rootfs_plan_done(struct rootfs_plan *plan);
+int seccomp_plan_build(struct sock_fprog *ret, struct abox_error *err);
+void seccomp_plan_done(struct sock_fprog *prog);
+int landlock_abi(void);
+int landlock_plan_build(struct landlock_plan *plan, const struct abox_policy *p);
+void rlimit_plan_build(struct rlimit_plan *plan, const struct abox_policy *p);
+
+/* ---- applying (child side: no allocation, return -errno) ---- */
+int rootfs_apply(const struct rootfs_plan *plan, int *ret_failed_op);
+int rootfs_pivot(void);
+int seccomp_apply(const struct sock_fprog *prog);
+int landlock_apply(const struct landlock_plan *plan);
+int rlimit_apply(const struct rlimit_plan *plan);
+int net_loopback_up(void);
+int ids_become_sandbox_user(void);
+int caps_drop_all(void);
+
+/* ---- spawning ---- */
+struct jail_child {
+        pid_t pid;
+        int pidfd;
+        int msg_fd; /* read end: struct jail_msg */
+};
+
+/* Clones the sandbox's init into fresh namespaces, maps its ids and calls
+ * attach(pid) (to put it in a cgroup) before letting it go on. */
+int jail_spawn(const struct jail_plan *plan, int (*attach)(void *data, pid_t pid),
+               void *attach_data, struct jail_child *ret, struct abox_error *err);
+/* Runs in the child: contains it in security order, then acts as init for
+ * the payload.  Never returns. */
+_Noreturn void contain_child(const struct jail_plan *plan, int sync_fd, int msg_fd);

@@ -1,0 +1,37 @@
+/* What this kernel and host can enforce, asked the kernel directly. */
+#include "probe.h"
+
+#include "jail.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static bool can_clone_userns(void)
+{
+        pid_t pid = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS |
+                                                      CLONE_NEWNET | SIGCHLD,
+                                   NULL, NULL, NULL, 0);
+        if (pid == 0)
+                _exit(0);
+        if (pid < 0)
+                return false;
+        int st;
+        while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+                ;
+        return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+void jail_probe(struct jail_probe *ret, bool try_userns)
+{
+        *ret = (struct jail_probe){ .userns = true };
+        if (try_userns)
+                ret->userns = can_clone_userns();
+        ret->landlock_abi = landlock_abi();
+        ret->seccomp = prctl(PR_GET_SECCOMP, 0, 0, 0, 0) >= 0;
+        cgroup_probe(&ret->cgroup);
+}

@@ -1,0 +1,16 @@
+#pragma once
+
+#include "cgroup.h"
+
+#include <stdbool.h>
+
+struct jail_probe {
+        bool userns;
+        int landlock_abi;
+        bool seccomp;
+        struct cgroup_probe cgroup;
+};
+
+/* try_userns clones a throwaway child to prove user namespaces work; runs
+ * skip it, as their own clone reports the same failure with context. */
+void jail_probe(struct jail_probe *ret, bool try_userns);

@@ -1,0 +1,445 @@
+/* The sandbox's root filesystem.
+ *
+ * Theory of operation: the parent lists what the root must hold (rootfs_plan_build):
+ * a skeleton of directories and the host's /bin-style links, read-only binds
+ * of /usr and a handful of /etc files, synthesised passwd/group/hosts, a
+ * minimal /dev, a fresh /proc, and one size-capped "scratch" tmpfs whose
+ * subdirectories become /tmp, /workspace and /dev/shm (so one number caps
+ * the disk).  The child (rootfs_apply) first clones every host tree it will
+ * bind with open_tree(), before anything is mounted over the host's paths,
+ * so a bind source can live anywhere — even under /tmp, where the new root
+ * is assembled.  It then builds the root relative to its working directory,
+ * pivots into it, drops the old root and makes the root itself read-only.
+ * Binds are recursive and recursively read-only (mount_setattr), unlike
+ * MS_BIND|MS_REMOUNT, which leaves submounts writable.
+ */
+#include "jail.h"
+
+#include "base/cleanup.h"
+#include "core/error.h"
+#include "core/policy.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/mount.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static const char passwd[] = "root:x:0:0:root:/root:/usr/sbin/nologin\n"
+                             "sandbox:x:1000:1000:sandbox:/workspace:/bin/sh\n"
+                             "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
+static const char group[] = "root:x:0:\nsandbox:x:1000:\nnogroup:x:65534:\n";
+static const char hosts[] = "127.0.0.1\tlocalhost agentbox\n::1\tlocalhost ip6-localhost\n";
+static const char nsswitch[] = "passwd: files\ngroup: files\nhosts: files dns\n";
+
+static const char *keep(struct rootfs_plan *plan, char *s)
+{
+        if (!s || plan->n_owned >= ELEMENTSOF(plan->owned)) {
+                free(s);
+                return NULL;
+        }
+        plan->owned[plan->n_owned++] = s;
+        return s;
+}
+
+static int add(struct rootfs_plan *plan, enum rootfs_op_kind kind, unsigned flags,
+               const char *src, const char *dst, const char *data, mode_t mode)
+{
+        if (plan->n_ops >= JAIL_MAX_OPS)
+                return -E2BIG;
+        plan->ops[plan->n_ops++] = (struct rootfs_op){ kind, flags, src, dst, data, mode };
+        return 0;
+}
+
+static const char *host_path(struct rootfs_plan *plan, const char *sysroot, const char *rel)
+{
+        char *s = NULL;
+        if (asprintf(&s, "%s/%s", sysroot, rel) < 0)
+                return NULL;
+        return keep(plan, s);
+}
+
+/* /bin, /lib64 and friends are links into /usr on merged-/usr systems and
+ * directories elsewhere; mirror whichever the system root has. */
+static int add_toplevel(struct rootfs_plan *plan, const char *sysroot, const char *name)
+{
+        const char *src = host_path(plan, sysroot, name);
+        if (!src)
+                return -ENOMEM;
+        struct stat st;
+        if (lstat(src, &st) < 0)
+                return 0;
+        if (S_ISLNK(st.st_mode)) {
+                char target[256];
+                ssize_t n = readlink(src, target, sizeof target - 1);
+                if (n < 0)
+                        return 0;
+                target[n] = '\0';
+                const char *t = keep(plan, strdup(target));
+                return t ? add(plan, ROOTFS_SYMLINK, 0, t, name, NULL, 0) : -ENOMEM;
+        }
+        if (S_ISDIR(st.st_mode))
+                return add(plan, ROOTFS_BIND, ROOTFS_RDONLY, src, name, NULL, 0);
+        return 0;
+}
+
+/* The few /etc entries programs need: the loader cache, certificates,
+ * Debian's alternatives links, the time zone and Python's site config. */
+static int add_etc(struct rootfs_plan *plan, const char *sysroot)
+{
+        static const char *const entries[] = { "etc/ld.so.cache", "etc/ssl", "etc/ca-certificates",
+                                               "etc/alternatives", "etc/localtime" };
+        int r = 0;
+        r = r ?: add(plan, ROOTFS_FILE, 0, NULL, "etc/passwd", passwd, 0644);
+        r = r ?: add(plan, ROOTFS_FILE, 0, NULL, "etc/group", group, 0644);
+        r = r ?: add(plan, ROOTFS_FILE, 0, NULL, "etc/hosts", hosts, 0644);
+        r = r ?: add(plan, ROOTFS_FILE, 0, NULL, "etc/hostname", "agentbox\n", 0644);
+        r = r ?: add(plan, ROOTFS_FILE, 0, NULL, "etc/nsswitch.conf", nsswitch, 0644);
+        for (size_t i = 0; r == 0 && i < ELEMENTSOF(entries); i++)
+                r = add_toplevel(plan, sysroot, entries[i]);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *etc = NULL;
+        if (asprintf(&etc, "%s/etc", sysroot) < 0)
+                return -ENOMEM;
+        DIR *d = opendir(etc);
+        if (!d)
+                return 0;
+        struct dirent *de;
+        while (r == 0 && (de = readdir(d)))
+                if (strncmp(de->d_name, "python3", 7) == 0) {
+                        char *rel = NULL;
+                        if (asprintf(&rel, "etc/%s", de->d_name) < 0 || !keep(plan, rel))
+                                r = -ENOMEM;
+                        else
+                                r = add_toplevel(plan, sysroot, rel);
+                }
+        closedir(d);
+        return r;
+}
+
+static int add_dev(struct rootfs_plan *plan)
+{
+        static const char *const nodes[] = { "null", "zero", "full", "random", "urandom" };
+        static const char *const links[][2] = {
+                { "/proc/self/fd", "dev/fd" },        { "/proc/self/fd/0", "dev/stdin" },
+                { "/proc/self/fd/1", "dev/stdout" },  { "/proc/self/fd/2", "dev/stderr" },
+                { "pts/ptmx", "dev/ptmx" },
+        };
+        static const char *const devpaths[] = { "dev/null", "dev/zero", "dev/full", "dev/random",
+                                                "dev/urandom" };
+        int r = add(plan, ROOTFS_TMPFS, 0, NULL, "dev", "mode=0755,size=64k,nr_inodes=64", 0);
+        for (size_t i = 0; r == 0 && i < ELEMENTSOF(nodes); i++) {
+                const char *src = host_path(plan, "/dev", nodes[i]);
+                r = src ? add(plan, ROOTFS_BIND, ROOTFS_DEVICE, src, devpaths[i], NULL, 0)
+                        : -ENOMEM;
+        }
+        r = r ?: add(plan, ROOTFS_DIR, 0, NULL, "dev/pts", NULL, 0755);
+        r = r ?: add(plan, ROOTFS_DEVPTS, 0, NULL, "dev/pts", NULL, 0);
+        for (size_t i = 0; r == 0 && i < ELEMENTSOF(links); i++)
+                r = add(plan, ROOTFS_SYMLINK, 0, links[i][0], links[i][1], NULL, 0);
+        r = r ?: add(plan, ROOTFS_DIR, 0, NULL, "dev/shm", NULL, 0755);
+        r = r ?: add(plan, ROOTFS_SCRATCH, 0, "shm", "dev/shm", NULL, 0);
+        return r;
+}
+
+static int add_user_mounts(struct rootfs_plan *plan, const struct abox_policy *p)
+{
+        for (size_t i = 0; i < p->n_mounts; i++) {
+                const char *dst = keep(plan, strdup(p->mounts[i].dst + 1));
+                if (!dst)
+                        return -ENOMEM;
+                int r = add(plan, ROOTFS_BIND, p->mounts[i].rw ? ROOTFS_NOEXEC : ROOTFS_RDONLY,
+                            p->mounts[i].src, dst, NULL, 0);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int rootfs_plan_build(struct rootfs_plan *plan, const struct abox_policy *p,
+                      struct abox_error *err)
+{
+        static const char *const toplevel[] = { "bin", "sbin", "lib", "lib32", "lib64", "libx32" };
+        static const char *const skeleton[] = { "usr", "etc", "dev", "proc", "tmp", "workspace" };
+        static const char *const proc_ro[] = { "proc/sys", "proc/sysrq-trigger", "proc/irq",
+                                               "proc/bus", "proc/fs" };
+        const char *sysroot = p->rootfs ? p->rootfs : "";
+        *plan = (struct rootfs_plan){ .scratch_bytes = p->disk_max_bytes };
+        snprintf(plan->scratch_size, sizeof plan->scratch_size, "%llu",
+                 (unsigned long long)p->disk_max_bytes);
+        if (p->rootfs) {
+                struct stat st;
+                if (stat(p->rootfs, &st) < 0 || !S_ISDIR(st.st_mode))
+                        return abox_error_set(err, -ENOENT, "rootfs '%s' is not a directory",
+                                              p->rootfs);
+                _cleanup_free_ char *usr = NULL;
+                if (asprintf(&usr, "%s/usr", p->rootfs) < 0)
+                        return abox_error_set(err, -ENOMEM, "out of memory");
+                if (stat(usr, &st) < 0 || !S_ISDIR(st.st_mode))
+                        return abox_error_set(err, -ENOENT, "rootfs '%s' has no usr/ directory",
+                                              p->rootfs);
+        }
+        int r = 0;
+        for (size_t i = 0; r == 0 && i < ELEMENTSOF(skeleton); i++)
+                r = add(plan, ROOTFS_DIR, 0, NULL, skeleton[i], NULL, 0755);
+        const char *usr = host_path(plan, sysroot, "usr");
+        r = r ?: usr ? add(plan, ROOTFS_BIND, ROOTFS_RDONLY, usr, "usr", NULL, 0) : -ENOMEM;
+        for (size_t i = 0; r == 0 && i < ELEMENTSOF(toplevel); i++)
+                r = add_toplevel(plan, sysroot, toplevel[i]);
+        r = r ?: add_etc(plan, sysroot);
+        r = r ?: add_dev(plan);
+        r = r ?: add(plan, ROOTFS_PROC, 0, NULL, "proc", NULL, 0);
+        for (size_t i = 0; r == 0 && i < ELEMENTSOF(proc_ro); i++)
+                r = add(plan, ROOTFS_READONLY, ROOTFS_OPTIONAL, NULL, proc_ro[i], NULL, 0);
+        r = r ?: add(plan, ROOTFS_SCRATCH, 0, "tmp", "tmp", NULL, 0);
+        r = r ?: add(plan, ROOTFS_SCRATCH, 0, "workspace", "workspace", NULL, 0);
+        r = r ?: add_user_mounts(plan, p);
+        if (r == -E2BIG)
+                return abox_error_set(err, r, "too many mounts (at most %d in all)",
+                                      JAIL_MAX_OPS);
+        if (r < 0)
+                return abox_error_set(err, r, "out of memory");
+        return 0;
+}
+
+void rootfs_plan_done(struct rootfs_plan *plan)
+{
+        for (unsigned i = 0; i < plan->n_owned; i++)
+                free(plan->owned[i]);
+        plan->n_owned = 0;
+}
+
+/* ---- apply: runs in the child, no allocation ---- */
+
+static int mkdir_parents(const char *path)
+{
+        char buf[256];
+        size_t n = strlen(path);
+        if (n >= sizeof buf)
+                return -ENAMETOOLONG;
+        memcpy(buf, path, n + 1);
+        for (char *s = buf + 1; *s; s++) {
+                if (*s != '/')
+                        continue;
+                *s = '\0';
+                if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+                        return -errno;
+                *s = '/';
+        }
+        return 0;
+}
+
+static int make_mountpoint(const char *dst, bool dir)
+{
+        int r = mkdir_parents(dst);
+        if (r < 0)
+                return r;
+        if (dir)
+                return mkdir(dst, 0755) < 0 && errno != EEXIST ? -errno : 0;
+        int fd = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (fd < 0)
+                return -errno;
+        close(fd);
+        return 0;
+}
+
+static int setattr(int fd, uint64_t set)
+{
+        struct mount_attr attr = { .attr_set = set };
+        return mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0
+                       ? -errno
+                       : 0;
+}
+
+static int clone_source(const struct rootfs_op *op)
+{
+        int fd = open_tree(AT_FDCWD, op->src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+        if (fd < 0)
+                return -errno;
+        uint64_t attrs = MOUNT_ATTR_NOSUID;
+        if (op->flags & ROOTFS_RDONLY)
+                attrs |= MOUNT_ATTR_RDONLY | MOUNT_ATTR_NODEV;
+        if (op->flags & ROOTFS_DEVICE)
+                attrs |= MOUNT_ATTR_NOEXEC;
+        else
+                attrs |= MOUNT_ATTR_NODEV;
+        if (op->flags & ROOTFS_NOEXEC)
+                attrs |= MOUNT_ATTR_NOEXEC;
+        int r = setattr(fd, attrs);
+        if (r < 0) {
+                close(fd);
+                return r;
+        }
+        return fd;
+}
+
+static int make_scratch(const struct rootfs_plan *plan)
+{
+        int fs = fsopen("tmpfs", FSOPEN_CLOEXEC);
+        if (fs < 0)
+                return -errno;
+        int r = 0;
+        if (fsconfig(fs, FSCONFIG_SET_STRING, "size", plan->scratch_size, 0) < 0 ||
+            fsconfig(fs, FSCONFIG_SET_STRING, "nr_inodes", "16384", 0) < 0 ||
+            fsconfig(fs, FSCONFIG_SET_STRING, "mode", "0755", 0) < 0 ||
+            fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+                r = -errno;
+        int mnt = r < 0 ? -1
+                        : fsmount(fs, FSMOUNT_CLOEXEC,
+                                  MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+        if (r == 0 && mnt < 0)
+                r = -errno;
+        close(fs);
+        if (r < 0)
+                return r;
+        static const struct {
+                const char *name;
+                mode_t mode;
+        } dirs[] = { { "tmp", 01777 }, { "workspace", 0755 }, { "shm", 01777 } };
+        for (size_t i = 0; i < ELEMENTSOF(dirs); i++)
+                if (mkdirat(mnt, dirs[i].name, 0700) < 0 ||
+                    fchmodat(mnt, dirs[i].name, dirs[i].mode, 0) < 0) {
+                        r = -errno;
+                        close(mnt);
+                        return r;
+                }
+        return mnt;
+}
+
+static int write_file(const char *dst, const char *data, mode_t mode)
+{
+        int fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+        if (fd < 0)
+                return -errno;
+        size_t n = strlen(data);
+        ssize_t k = write(fd, data, n);
+        int r = k == (ssize_t)n ? 0 : -EIO;
+        close(fd);
+        return r;
+}
+
+static int attach(int fd, const char *dst)
+{
+        return move_mount(fd, "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH) < 0 ? -errno : 0;
+}
+
+static int readonly_self(const char *dst)
+{
+        int fd = open_tree(AT_FDCWD, dst, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+        if (fd < 0)
+                return -errno;
+        int r = setattr(fd, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+                                    MOUNT_ATTR_NOEXEC);
+        r = r ?: attach(fd, dst);
+        close(fd);
+        return r;
+}
+
+static int apply_op(const struct rootfs_plan *plan, const struct rootfs_op *op, int src_fd,
+                    int scratch)
+{
+        struct stat st;
+        int r, fd;
+        switch (op->kind) {
+        case ROOTFS_DIR:
+                return mkdir(op->dst, op->mode) < 0 && errno != EEXIST ? -errno : 0;
+        case ROOTFS_SYMLINK:
+                r = mkdir_parents(op->dst);
+                return r ?: symlink(op->src, op->dst) < 0 ? -errno : 0;
+        case ROOTFS_FILE:
+                r = mkdir_parents(op->dst);
+                return r ?: write_file(op->dst, op->data, op->mode);
+        case ROOTFS_BIND:
+                if (fstat(src_fd, &st) < 0)
+                        return -errno;
+                r = make_mountpoint(op->dst, S_ISDIR(st.st_mode));
+                return r ?: attach(src_fd, op->dst);
+        case ROOTFS_SCRATCH:
+                fd = open_tree(scratch, op->src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+                if (fd < 0)
+                        return -errno;
+                r = make_mountpoint(op->dst, true);
+                r = r ?: attach(fd, op->dst);
+                close(fd);
+                return r;
+        case ROOTFS_TMPFS:
+                return mount("tmpfs", op->dst, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                             op->data) < 0
+                               ? -errno
+                               : 0;
+        case ROOTFS_PROC:
+                /* hidepid=invisible needs 5.8; an older kernel gets a plain procfs,
+                 * which in a fresh pid namespace still shows only the sandbox. */
+                if (mount("proc", op->dst, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                          "hidepid=invisible") == 0)
+                        return 0;
+                return mount("proc", op->dst, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0
+                               ? -errno
+                               : 0;
+        case ROOTFS_DEVPTS:
+                return mount("devpts", op->dst, "devpts", MS_NOSUID | MS_NOEXEC,
+                             "newinstance,ptmxmode=0666,mode=0620") < 0
+                               ? -errno
+                               : 0;
+        case ROOTFS_READONLY:
+                if (lstat(op->dst, &st) < 0)
+                        return (op->flags & ROOTFS_OPTIONAL) ? 0 : -errno;
+                return readonly_self(op->dst);
+        }
+        (void)plan;
+        return -EINVAL;
+}
+
+int rootfs_apply(const struct rootfs_plan *plan, int *ret_failed_op)
+{
+        int fds[JAIL_MAX_OPS];
+        int r = 0, scratch = -1;
+        unsigned i;
+        *ret_failed_op = -1;
+        for (i = 0; i < plan->n_ops; i++)
+                fds[i] = -1;
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+                return -errno;
+        /* Clone every host source before the new root covers /tmp. */
+        for (i = 0; r == 0 && i < plan->n_ops; i++)
+                if (plan->ops[i].kind == ROOTFS_BIND && (fds[i] = clone_source(&plan->ops[i])) < 0) {
+                        r = fds[i];
+                        *ret_failed_op = (int)i;
+                }
+        if (r == 0 && (scratch = make_scratch(plan)) < 0)
+                r = scratch;
+        if (r == 0 && (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
+                             "mode=0755,size=1m,nr_inodes=1024") < 0 ||
+                       chdir("/tmp") < 0))
+                r = -errno;
+        for (i = 0; r == 0 && i < plan->n_ops; i++)
+                if ((r = apply_op(plan, &plan->ops[i], fds[i], scratch)) < 0)
+                        *ret_failed_op = (int)i;
+        for (i = 0; i < plan->n_ops; i++)
+                if (fds[i] >= 0)
+                        close(fds[i]);
+        if (scratch >= 0)
+                close(scratch);
+        return r;
+}
+
+/* Swaps the root for the one built in the working directory and detaches the
+ * old one, so no path from inside leads back to the host's tree. */
+int rootfs_pivot(void)
+{
+        if (syscall(SYS_pivot_root, ".", ".") < 0)
+                return -errno;
+        if (umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
+                return -errno;
+        struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY };
+        if (mount_setattr(AT_FDCWD, "/", 0, &attr, sizeof attr) < 0)
+                return -errno;
+        return chdir("/workspace") < 0 ? -errno : 0;
+}

@@ -1,0 +1,108 @@
+/* Starting a sandbox: clone into fresh namespaces, map ids, put the child in
+ * its cgroup, and only then let it go on (a sync pipe holds it).  The child
+ * is cloned fork-style (no shared memory, its own copy of the stack), so it
+ * may run in a threaded host process as long as it allocates nothing. */
+#include "jail.h"
+
+#include "base/cleanup.h"
+#include "base/fd.h"
+#include "core/error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define STEP_TEXT_(id, text) text,
+static const char *const step_texts[] = { JAIL_STEPS(STEP_TEXT_) };
+
+const char *jail_step_text(enum jail_step s)
+{
+        return (unsigned)s < JAIL_STEP__MAX ? step_texts[s] : "set up the sandbox";
+}
+
+static int write_proc(pid_t pid, const char *file, const char *value)
+{
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/%s", pid, file);
+        return write_small_file(path, value);
+}
+
+static int map_ids(pid_t pid)
+{
+        bool root = geteuid() == 0;
+        unsigned host_uid = root ? JAIL_HOST_ID_BASE + (unsigned)pid : (unsigned)geteuid();
+        unsigned host_gid = root ? JAIL_HOST_ID_BASE + (unsigned)pid : (unsigned)getegid();
+        char map[64];
+        /* Unprivileged writers must deny setgroups before writing gid_map;
+         * root allows it so the child can drop the host's supplementary groups. */
+        int r = write_proc(pid, "setgroups", root ? "allow" : "deny");
+        if (r < 0 && r != -ENOENT)
+                return r;
+        snprintf(map, sizeof map, "%d %u 1\n", JAIL_UID, host_uid);
+        if ((r = write_proc(pid, "uid_map", map)) < 0)
+                return r;
+        snprintf(map, sizeof map, "%d %u 1\n", JAIL_GID, host_gid);
+        return write_proc(pid, "gid_map", map);
+}
+
+int jail_spawn(const struct jail_plan *plan, int (*attach)(void *data, pid_t pid),
+               void *attach_data, struct jail_child *ret, struct abox_error *err)
+{
+        int sync[2], msg[2];
+        if (pipe2(sync, O_CLOEXEC) < 0)
+                return abox_error_set(err, -errno, "pipe: %s", strerror(errno));
+        if (pipe2(msg, O_CLOEXEC) < 0) {
+                int r = -errno;
+                close(sync[0]);
+                close(sync[1]);
+                return abox_error_set(err, r, "pipe: %s", strerror(-r));
+        }
+        unsigned long flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC |
+                              CLONE_NEWUTS | CLONE_PIDFD | SIGCHLD;
+        if (!plan->share_net)
+                flags |= CLONE_NEWNET;
+        int pidfd = -1;
+        pid_t pid = (pid_t)syscall(SYS_clone, flags, NULL, &pidfd, NULL, 0);
+        if (pid == 0) {
+                close(sync[1]);
+                close(msg[0]);
+                contain_child(plan, sync[0], msg[1]);
+        }
+        int r = pid < 0 ? -errno : 0;
+        close(sync[0]);
+        close(msg[1]);
+        if (r < 0) {
+                close(sync[1]);
+                close(msg[0]);
+                if (r == -EPERM || r == -ENOSPC || r == -EINVAL)
+                        return abox_error_set(err, r,
+                                              "cannot create namespaces (%s): user namespaces "
+                                              "may be disabled on this host",
+                                              strerror(-r));
+                return abox_error_set(err, r, "clone: %s", strerror(-r));
+        }
+        r = map_ids(pid);
+        if (r < 0)
+                abox_error_set(err, r, "cannot map the sandbox user: %s", strerror(-r));
+        else if ((r = attach(attach_data, pid)) < 0)
+                abox_error_set(err, r, "cannot put the sandbox in its cgroup: %s", strerror(-r));
+        else if (write(sync[1], "g", 1) != 1)
+                r = abox_error_set(err, -errno, "cannot start the sandbox: %s", strerror(errno));
+        close(sync[1]);
+        if (r < 0) {
+                syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+                while (waitpid(pid, NULL, __WALL) < 0 && errno == EINTR)
+                        ;
+                close(pidfd);
+                close(msg[0]);
+                return r;
+        }
+        *ret = (struct jail_child){ .pid = pid, .pidfd = pidfd, .msg_fd = msg[0] };
+        return 0;
+}

@@ -1,0 +1,101 @@
+/* Launch recipes.  Python runs the embedded kernel (kernel.py) under the
+ * system interpreter in isolated mode (-I: no user site, no PYTHON*
+ * variables, no script directory on sys.path), with the source on a sealed
+ * memfd so that any bytes and any size arrive intact.  Shell runs /bin/sh -c.
+ * Programs run as given, found on the sandbox's PATH. */
+#include "runtime.h"
+
+#include "base/cleanup.h"
+#include "base/fd.h"
+#include "core/error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+extern const char runtime_python_kernel[];
+
+#define MAX_SHELL_BYTES (100u << 10) /* one argv string is capped at 128 KiB */
+#define MAX_CODE_BYTES (64u << 20)
+
+static int sealed_memfd(const char *data, size_t len)
+{
+        _cleanup_close_ int fd = memfd_create("agentbox-code", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        if (fd < 0)
+                return -errno;
+        int r = write_all(fd, data, len);
+        if (r < 0)
+                return r;
+        if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0 ||
+            lseek(fd, 0, SEEK_SET) < 0)
+                return -errno;
+        return TAKE_FD(fd);
+}
+
+int runtime_prepare(const struct abox_request *req, size_t max_value_bytes,
+                    struct runtime_launch *ret, struct abox_error *err)
+{
+        *ret = (struct runtime_launch){ .code_fd = -1, .result_rd = -1, .result_wr = -1 };
+        switch (req->language) {
+        case ABOX_LANG_PYTHON: {
+                if (req->code_len > MAX_CODE_BYTES)
+                        return abox_error_set(err, -E2BIG, "the code is larger than 64 MiB");
+                int fd = sealed_memfd(req->code ? req->code : "", req->code_len);
+                if (fd < 0)
+                        return abox_error_set(err, fd, "cannot pass the code: %s", strerror(-fd));
+                ret->code_fd = fd;
+                int p[2];
+                if (pipe2(p, O_CLOEXEC) < 0) {
+                        runtime_done(ret);
+                        return abox_error_set(err, -errno, "pipe: %s", strerror(errno));
+                }
+                ret->result_rd = p[0];
+                ret->result_wr = p[1];
+                if (asprintf(&ret->owned[0], "%zu", max_value_bytes) < 0) {
+                        ret->owned[0] = NULL;
+                        runtime_done(ret);
+                        return abox_error_set(err, -ENOMEM, "out of memory");
+                }
+                char *argv[] = { "/usr/bin/python3", "-I", "-B", "-c",
+                                 (char *)runtime_python_kernel, ret->owned[0], NULL };
+                memcpy(ret->argv, argv, sizeof argv);
+                return 0;
+        }
+        case ABOX_LANG_SHELL:
+                if (!req->code || memchr(req->code, '\0', req->code_len))
+                        return abox_error_set(err, -EINVAL,
+                                              "the shell command contains a NUL byte");
+                if (req->code_len > MAX_SHELL_BYTES)
+                        return abox_error_set(err, -E2BIG,
+                                              "the shell command is longer than 100 KiB");
+                if (!(ret->owned[0] = strndup(req->code, req->code_len)))
+                        return abox_error_set(err, -ENOMEM, "out of memory");
+                ret->argv[0] = "/bin/sh";
+                ret->argv[1] = "-c";
+                ret->argv[2] = ret->owned[0];
+                return 0;
+        case ABOX_LANG_PROGRAM: {
+                size_t n = 0;
+                while (req->argv && req->argv[n])
+                        n++;
+                if (n == 0 || req->argv[0][0] == '\0')
+                        return abox_error_set(err, -EINVAL, "no program to run");
+                return 0; /* the caller passes req->argv through */
+        }
+        }
+        return abox_error_set(err, -EINVAL, "unknown language");
+}
+
+void runtime_done(struct runtime_launch *l)
+{
+        safe_close(l->code_fd);
+        safe_close(l->result_rd);
+        safe_close(l->result_wr);
+        free(l->owned[0]);
+        free(l->owned[1]);
+        *l = (struct runtime_launch){ .code_fd = -1, .result_rd = -1, .result_wr = -1 };
+}

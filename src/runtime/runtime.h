@@ -1,0 +1,23 @@
+/* What runs inside for each language: the argv, and the fds it is given. */
+#pragma once
+
+#include "agentbox.h"
+
+#include <stddef.h>
+
+struct runtime_launch {
+        char *argv[8];
+        char *owned[2];
+        int code_fd;   /* becomes fd 3: the Python source, sealed; -1 if none */
+        int result_rd; /* read end of fd 4: the kernel's JSON report; -1 if none */
+        int result_wr;
+};
+
+int runtime_prepare(const struct abox_request *req, size_t max_value_bytes,
+                    struct runtime_launch *ret, struct abox_error *err);
+void runtime_done(struct runtime_launch *l);
+
+struct abox_result;
+/* Fills value and error from the kernel's report; returns the limit the
+ * kernel saw the code run into (MemoryError, EFBIG), if any. */
+enum abox_limit runtime_read_report(const char *text, size_t len, struct abox_result *r);

@@ -1,0 +1,353 @@
+/* abox_run: one request, one fresh sandbox.
+ *
+ * Theory of operation: decide which protections this host gives and refuse
+ * (fail closed) if the policy needs one it lacks; build every plan in the
+ * parent (rootfs, seccomp BPF, Landlock rules, rlimits, argv and environment);
+ * create the cgroup; clone the jail's init into it; supervise until init is
+ * gone; read the cgroup's counters; classify; tear down.  Nothing of a
+ * sandbox survives its run: the namespaces die with init, mounts with the
+ * mount namespace, and the cgroup is removed here (or swept by the next run
+ * if this process is killed).
+ */
+#include "agentbox.h"
+
+#include "base/cleanup.h"
+#include "base/parse.h"
+#include "core/error.h"
+#include "core/policy.h"
+#include "core/result.h"
+#include "jail/cgroup.h"
+#include "jail/jail.h"
+#include "protections.h"
+#include "runtime/runtime.h"
+#include "supervise.h"
+
+#include <errno.h>
+#include <sys/syscall.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+struct run {
+        struct jail_plan plan;
+        struct runtime_launch launch;
+        struct protection_set prot;
+        struct cgroup *cg;
+        int out[2], err[2];
+        char **envp;
+};
+
+static void run_done(struct run *run)
+{
+        rootfs_plan_done(&run->plan.rootfs);
+        seccomp_plan_done(&run->plan.seccomp);
+        runtime_done(&run->launch);
+        cgroup_destroy(run->cg);
+        for (int i = 0; i < 2; i++) {
+                safe_close(run->out[i]);
+                safe_close(run->err[i]);
+        }
+        for (char **e = run->envp; e && *e; e++)
+                free(*e);
+        free(run->envp);
+}
+
+/* The payload's environment: a fixed base, then the policy's variables
+ * (replacing a base entry of the same name).  Nothing of the caller's. */
+static int build_env(const struct abox_policy *p, char ***ret)
+{
+        static const char *const base[] = { "PATH=/usr/local/bin:/usr/bin:/bin",
+                                            "HOME=/workspace", "LANG=C.UTF-8", "TERM=dumb" };
+        size_t n = 0, max = ELEMENTSOF(base) + p->env.n + 1;
+        char **env = calloc(max, sizeof *env);
+        if (!env)
+                return -ENOMEM;
+        for (size_t i = 0; i < ELEMENTSOF(base); i++)
+                if (!(env[n++] = strdup(base[i])))
+                        goto oom;
+        for (size_t i = 0; i < p->env.n; i++) {
+                const char *item = p->env.items[i];
+                size_t name_len = (size_t)(strchr(item, '=') - item) + 1;
+                size_t j = 0;
+                while (j < n && strncmp(env[j], item, name_len) != 0)
+                        j++;
+                char *copy = strdup(item);
+                if (!copy)
+                        goto oom;
+                if (j < n)
+                        free(env[j]);
+                else
+                        n++;
+                env[j] = copy;
+        }
+        *ret = env;
+        return 0;
+oom:
+        for (size_t i = 0; i < n; i++)
+                free(env[i]);
+        free(env);
+        return -ENOMEM;
+}
+
+static int attach(void *data, pid_t pid)
+{
+        struct run *run = data;
+        return run->cg ? cgroup_attach(run->cg, pid) : 0;
+}
+
+static int prepare(struct run *run, const struct abox_policy *p, const struct abox_request *req,
+                   struct abox_error *err)
+{
+        struct jail_probe probe;
+        jail_probe(&probe, /* try_userns= */ false);
+        protections_evaluate(p, &probe, &run->prot);
+        int r = protections_require(&run->prot, err);
+        r = r ?: runtime_prepare(req, p->output_max_bytes, &run->launch, err);
+        r = r ?: rootfs_plan_build(&run->plan.rootfs, p, err);
+        r = r ?: seccomp_plan_build(&run->plan.seccomp, err);
+        if (r < 0)
+                return r;
+        landlock_plan_build(&run->plan.landlock, p);
+        rlimit_plan_build(&run->plan.rlimits, p);
+        if (build_env(p, &run->envp) < 0)
+                return abox_error_set(err, -ENOMEM, "out of memory");
+        if (pipe2(run->out, O_CLOEXEC) < 0 || pipe2(run->err, O_CLOEXEC) < 0)
+                return abox_error_set(err, -errno, "pipe: %s", strerror(errno));
+        struct jail_plan *plan = &run->plan;
+        plan->share_net = p->network == NETWORK_FULL;
+        plan->hostname = "agentbox";
+        plan->argv = req->language == ABOX_LANG_PROGRAM ? (char *const *)req->argv
+                                                        : run->launch.argv;
+        plan->envp = run->envp;
+        plan->stdout_fd = run->out[1];
+        plan->stderr_fd = run->err[1];
+        plan->extra_fds[0] = run->launch.code_fd;
+        plan->extra_fds[1] = run->launch.result_wr;
+        struct cgroup_limits lim = { p->memory_max_bytes, p->pids_max, p->cpu_milli };
+        bool any = false;
+        for (int c = 0; c < CG__MAX; c++)
+                any |= run->prot.want_cg[c];
+        if (any)
+                return cgroup_create(&lim, run->prot.want_cg, &run->cg, err);
+        return 0;
+}
+
+static void protections_list(const struct run *run, struct abox_result *res)
+{
+        for (size_t i = 0; i < run->prot.n; i++) {
+                const struct abox_protection *pr = &run->prot.items[i];
+                bool in_force = pr->available;
+                if (strcmp(pr->name, "netns") == 0 && run->plan.share_net)
+                        in_force = false;
+                if (in_force)
+                        strlist_append(&res->protections, pr->name);
+        }
+}
+
+static enum abox_limit limit_of(const struct run *run, const struct abox_policy *p,
+                                const struct supervise_output *sup,
+                                const struct cgroup_stats *st, enum abox_limit hint, int sig,
+                                int code, bool shell)
+{
+        if (sup->cpu_exceeded || sig == SIGXCPU)
+                return ABOX_LIMIT_CPU_TIME;
+        if (st->oom_kills > 0 || hint == ABOX_LIMIT_MEMORY)
+                return ABOX_LIMIT_MEMORY;
+        if (st->pids_max_hits > 0)
+                return ABOX_LIMIT_PIDS;
+        /* Shells report a child's death by signal N as 128+N. */
+        if (sig == SIGXFSZ || hint == ABOX_LIMIT_FILE_SIZE || (shell && code == 128 + SIGXFSZ))
+                return ABOX_LIMIT_FILE_SIZE;
+        if (sup->exited && (sup->exit.flags & JAIL_EXIT_DISK_FULL))
+                return ABOX_LIMIT_DISK;
+        if (sup->out.dropped || sup->err.dropped)
+                return ABOX_LIMIT_OUTPUT;
+        (void)run, (void)p;
+        return ABOX_LIMIT_NONE;
+}
+
+static void describe(struct abox_result *res, const struct abox_policy *p,
+                     const struct supervise_output *sup)
+{
+        char size[32];
+        switch (res->limit) {
+        case ABOX_LIMIT_MEMORY:
+                format_size(p->memory_max_bytes, size, sizeof size);
+                snprintf(res->message, sizeof res->message, "Memory limit exceeded (%s)", size);
+                break;
+        case ABOX_LIMIT_PIDS:
+                snprintf(res->message, sizeof res->message, "Process limit reached (%llu)",
+                         (unsigned long long)p->pids_max);
+                break;
+        case ABOX_LIMIT_CPU_TIME:
+                snprintf(res->message, sizeof res->message, "CPU time limit exceeded (%g s)",
+                         (double)p->cpu_time_ms / 1000);
+                break;
+        case ABOX_LIMIT_FILE_SIZE:
+                format_size(p->file_size_max_bytes, size, sizeof size);
+                snprintf(res->message, sizeof res->message, "File size limit exceeded (%s)", size);
+                break;
+        case ABOX_LIMIT_DISK:
+                format_size(p->disk_max_bytes, size, sizeof size);
+                snprintf(res->message, sizeof res->message, "Disk limit reached (%s)", size);
+                break;
+        case ABOX_LIMIT_OUTPUT:
+                format_size(p->output_max_bytes, size, sizeof size);
+                snprintf(res->message, sizeof res->message,
+                         "Output limit exceeded: kept the first %s of each stream, dropped "
+                         "%llu bytes",
+                         size, (unsigned long long)(sup->out.dropped + sup->err.dropped));
+                break;
+        case ABOX_LIMIT_NONE:
+                break;
+        }
+        if (res->status == ABOX_STATUS_TIMEOUT)
+                snprintf(res->message, sizeof res->message, "Timed out after %g s",
+                         (double)p->timeout_ms / 1000);
+}
+
+static void classify(struct run *run, const struct abox_policy *p, const struct abox_request *req,
+                     struct supervise_output *sup, const struct cgroup_stats *st,
+                     struct abox_result *res)
+{
+        enum abox_limit hint = runtime_read_report(sup->report.data, sup->report.len, res);
+        int sig = 0, code = -1;
+        if (sup->exited && WIFSIGNALED(sup->exit.wstatus))
+                sig = WTERMSIG(sup->exit.wstatus);
+        else if (sup->exited)
+                code = WEXITSTATUS(sup->exit.wstatus);
+        else
+                sig = SIGKILL; /* init itself was killed: timeout or CPU budget */
+        if (sup->failed && sup->fail.step == JAIL_STEP_EXEC) {
+                code = sup->fail.err == ENOENT ? 127 : 126, sig = 0;
+                snprintf(res->message, sizeof res->message, "cannot execute '%s': %s",
+                         run->plan.argv[0], strerror(sup->fail.err));
+        }
+        res->exit_code = code;
+        res->signal = sig;
+        res->limit = sup->timed_out ? ABOX_LIMIT_NONE
+                                    : limit_of(run, p, sup, st, hint, sig, code,
+                                               req->language == ABOX_LANG_SHELL);
+        if (sup->timed_out)
+                res->status = ABOX_STATUS_TIMEOUT;
+        else if (res->limit != ABOX_LIMIT_NONE)
+                res->status = ABOX_STATUS_RESOURCE_EXCEEDED;
+        else if (code == 0 && !res->error_type)
+                res->status = ABOX_STATUS_SUCCESS;
+        else
+                res->status = ABOX_STATUS_ERROR;
+        describe(res, p, sup);
+}
+
+static int take_output(struct strbuf *sb, char **ret, size_t *ret_len, uint64_t *ret_dropped)
+{
+        *ret_dropped = sb->dropped;
+        *ret_len = sb->len;
+        *ret = strbuf_steal(sb);
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int supervise_run(struct run *run, const struct abox_policy *p,
+                         const struct abox_request *req, struct abox_result *res,
+                         struct abox_error *err)
+{
+        struct jail_child child;
+        int r = jail_spawn(&run->plan, attach, run, &child, err);
+        if (r < 0)
+                return r;
+        /* Our copies of the write ends would hold EOF back. */
+        run->out[1] = safe_close(run->out[1]);
+        run->err[1] = safe_close(run->err[1]);
+        run->launch.result_wr = safe_close(run->launch.result_wr);
+        run->launch.code_fd = safe_close(run->launch.code_fd);
+        struct supervise_input in = {
+                .pidfd = child.pidfd, .msg_fd = child.msg_fd, .out_fd = run->out[0],
+                .err_fd = run->err[0], .report_fd = run->launch.result_rd,
+                .timeout_ms = p->timeout_ms, .cpu_time_ms = p->cpu_time_ms, .cg = run->cg,
+                .output_cap = p->output_max_bytes, .report_cap = 2 * p->output_max_bytes + 65536,
+        };
+        struct supervise_output sup = { 0 };
+        r = supervise(&in, &sup);
+        if (r < 0)
+                syscall(SYS_pidfd_send_signal, child.pidfd, SIGKILL, NULL, 0);
+        while (waitpid(child.pid, NULL, __WALL) < 0 && errno == EINTR)
+                ;
+        close(child.pidfd);
+        close(child.msg_fd);
+        if (r == 0 && sup.failed && sup.fail.step != JAIL_STEP_EXEC) {
+                const char *what = jail_step_text((enum jail_step)sup.fail.step);
+                if (sup.fail.step == JAIL_STEP_MOUNT_OP && sup.fail.index >= 0 &&
+                    (unsigned)sup.fail.index < run->plan.rootfs.n_ops)
+                        r = abox_error_set(err, -sup.fail.err,
+                                           "cannot build the sandbox: mount /%s: %s",
+                                           run->plan.rootfs.ops[sup.fail.index].dst,
+                                           strerror(sup.fail.err));
+                else
+                        r = abox_error_set(err, -sup.fail.err, "cannot build the sandbox: %s: %s",
+                                           what, strerror(sup.fail.err));
+        } else if (r < 0) {
+                abox_error_set(err, r, "supervising the sandbox failed: %s", strerror(-r));
+        }
+        if (r == 0) {
+                struct cgroup_stats st = { 0 };
+                if (run->cg)
+                        cgroup_stats(run->cg, &st);
+                res->time_ms = sup.elapsed_ms;
+                res->cpu_ms = st.cpu_usage_us / 1000;
+                res->memory_peak_bytes = st.memory_peak_bytes;
+                classify(run, p, req, &sup, &st, res);
+                r = take_output(&sup.out, &res->out, &res->out_len, &res->out_dropped);
+                r = r ?: take_output(&sup.err, &res->err, &res->err_len, &res->err_dropped);
+                if (r < 0)
+                        abox_error_set(err, r, "out of memory");
+        }
+        supervise_output_done(&sup);
+        return r;
+}
+
+int abox_run(const struct abox_policy *p, const struct abox_request *req,
+             struct abox_result **ret, struct abox_error *err)
+{
+        if (!p || !req || !ret)
+                return abox_error_set(err, -EINVAL, "missing policy, request or result");
+        int r = policy_validate(p, err);
+        if (r < 0)
+                return r;
+        struct run run = { .out = { -1, -1 }, .err = { -1, -1 } };
+        struct abox_result *res = result_new();
+        if (!res) {
+                r = abox_error_set(err, -ENOMEM, "out of memory");
+        } else {
+                r = prepare(&run, p, req, err);
+                r = r ?: supervise_run(&run, p, req, res, err);
+        }
+        if (r == 0)
+                protections_list(&run, res);
+        run_done(&run);
+        if (r < 0) {
+                abox_result_free(res);
+                return r;
+        }
+        *ret = res;
+        return 0;
+}
+
+int abox_check(const struct abox_policy *p, struct abox_protection *ret, size_t n,
+               size_t *ret_count, struct abox_error *err)
+{
+        if (!p)
+                return abox_error_set(err, -EINVAL, "missing policy");
+        struct jail_probe probe;
+        struct protection_set set;
+        jail_probe(&probe, /* try_userns= */ true);
+        protections_evaluate(p, &probe, &set);
+        for (size_t i = 0; i < set.n && i < n; i++)
+                ret[i] = set.items[i];
+        if (ret_count)
+                *ret_count = set.n;
+        return policy_validate(p, err);
+}

@@ -1,0 +1,160 @@
+/* Supervising one sandbox: one poll loop over the init's pidfd, its report
+ * pipe, the payload's stdout and stderr, and the Python kernel's report.
+ *
+ * Output is read as fast as it comes and kept only up to the cap; the rest is
+ * counted and dropped, so a program that floods gigabytes neither blocks on a
+ * full pipe nor grows our memory.  The wall-clock deadline and the CPU-time
+ * budget are checked here, outside the sandbox: killing its init ends the
+ * pid namespace, daemonised grandchildren included.  The loop ends when init
+ * is gone — not at EOF, which a process could hold back — and then drains
+ * the pipes, whose writers are all dead by then.
+ */
+#include "supervise.h"
+
+#include "base/fd.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CPU_POLL_MS 20
+
+static uint64_t now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Reads what is there; returns 0 at EOF, 1 if more may come. */
+static int pump(int fd, struct strbuf *sb)
+{
+        char buf[65536];
+        for (int rounds = 0; rounds < 16; rounds++) {
+                ssize_t n = read(fd, buf, sizeof buf);
+                if (n > 0) {
+                        if (strbuf_append(sb, buf, (size_t)n) < 0)
+                                sb->dropped += (size_t)n;
+                        continue;
+                }
+                if (n == 0)
+                        return 0;
+                if (errno == EINTR)
+                        continue;
+                return errno == EAGAIN ? 1 : 0;
+        }
+        return 1;
+}
+
+static void take_messages(int fd, struct supervise_output *out, int *open)
+{
+        struct jail_msg m;
+        for (;;) {
+                ssize_t n = read(fd, &m, sizeof m);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        return;
+                if (n != (ssize_t)sizeof m) {
+                        *open = 0;
+                        return;
+                }
+                if (m.kind == JAIL_MSG_FAIL && !out->failed)
+                        out->failed = true, out->fail = m;
+                else if (m.kind == JAIL_MSG_EXIT)
+                        out->exited = true, out->exit = m;
+        }
+}
+
+static void kill_sandbox(int pidfd)
+{
+        syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+}
+
+static void check_cpu(const struct supervise_input *in, struct supervise_output *out)
+{
+        uint64_t used_us;
+        if (out->cpu_exceeded || out->timed_out || !in->cg ||
+            cgroup_cpu_usage_us(in->cg, &used_us) < 0)
+                return;
+        if (used_us >= in->cpu_time_ms * 1000) {
+                out->cpu_exceeded = true;
+                kill_sandbox(in->pidfd);
+        }
+}
+
+int supervise(const struct supervise_input *in, struct supervise_output *out)
+{
+        enum { P_INIT, P_MSG, P_OUT, P_ERR, P_REPORT, P__MAX };
+        struct strbuf *sinks[P__MAX] = { NULL, NULL, &out->out, &out->err, &out->report };
+        struct pollfd pfd[P__MAX] = {
+                { in->pidfd, POLLIN, 0 },  { in->msg_fd, POLLIN, 0 }, { in->out_fd, POLLIN, 0 },
+                { in->err_fd, POLLIN, 0 }, { in->report_fd, POLLIN, 0 },
+        };
+        out->out.cap = out->err.cap = in->output_cap;
+        out->report.cap = in->report_cap;
+        for (int i = P_MSG; i < P__MAX; i++)
+                if (pfd[i].fd >= 0)
+                        fd_set_nonblock(pfd[i].fd);
+        uint64_t start = now_ms(), deadline = start + in->timeout_ms;
+        bool init_alive = true;
+        int msg_open = 1;
+        while (init_alive) {
+                uint64_t now = now_ms();
+                if (!out->timed_out && now >= deadline) {
+                        out->timed_out = true;
+                        kill_sandbox(in->pidfd);
+                }
+                int wait = out->timed_out ? 1000 : (int)(deadline - now);
+                if (in->cpu_time_ms && wait > CPU_POLL_MS)
+                        wait = CPU_POLL_MS;
+                int n = poll(pfd, P__MAX, wait);
+                if (n < 0 && errno != EINTR)
+                        return -errno;
+                if (in->cpu_time_ms)
+                        check_cpu(in, out);
+                if (n <= 0)
+                        continue;
+                if (pfd[P_MSG].revents)
+                        take_messages(in->msg_fd, out, &msg_open);
+                for (int i = P_OUT; i < P__MAX; i++)
+                        if (pfd[i].revents && pump(pfd[i].fd, sinks[i]) == 0)
+                                pfd[i].fd = -1;
+                if (!msg_open)
+                        pfd[P_MSG].fd = -1;
+                if (pfd[P_INIT].revents)
+                        init_alive = false;
+        }
+        /* Every process of the sandbox is gone: drain to EOF, boundedly. */
+        uint64_t drain_deadline = now_ms() + 2000;
+        for (;;) {
+                bool open = false;
+                for (int i = P_OUT; i < P__MAX; i++)
+                        if (pfd[i].fd >= 0) {
+                                if (pump(pfd[i].fd, sinks[i]) == 0)
+                                        pfd[i].fd = -1;
+                                else
+                                        open = true;
+                        }
+                if (msg_open)
+                        take_messages(in->msg_fd, out, &msg_open);
+                if ((!open && !msg_open) || now_ms() > drain_deadline)
+                        break;
+                pfd[P_INIT].fd = -1;
+                pfd[P_MSG].fd = msg_open ? in->msg_fd : -1;
+                poll(pfd, P__MAX, 50);
+        }
+        out->elapsed_ms = now_ms() - start;
+        return 0;
+}
+
+void supervise_output_done(struct supervise_output *out)
+{
+        strbuf_done(&out->out);
+        strbuf_done(&out->err);
+        strbuf_done(&out->report);
+}

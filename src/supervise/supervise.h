@@ -1,0 +1,35 @@
+/* The event loop around one running sandbox. */
+#pragma once
+
+#include "base/strbuf.h"
+#include "jail/cgroup.h"
+#include "jail/jail.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct supervise_input {
+        int pidfd;
+        int msg_fd;
+        int out_fd, err_fd;
+        int report_fd; /* -1: none */
+        uint64_t timeout_ms;
+        uint64_t cpu_time_ms; /* 0: not watched */
+        struct cgroup *cg;    /* NULL: no cgroup */
+        size_t output_cap;
+        size_t report_cap;
+};
+
+struct supervise_output {
+        struct strbuf out, err, report;
+        bool timed_out;
+        bool cpu_exceeded;
+        bool failed; /* the sandbox could not be built, or the program not run */
+        bool exited; /* init reported the payload's end */
+        struct jail_msg fail, exit;
+        uint64_t elapsed_ms;
+};
+
+/* Runs until the sandbox's init has exited and every pipe is drained. */
+int supervise(const struct supervise_input *in, struct supervise_output *out);
+void supervise_output_done(struct supervise_output *out);
