@@ -75,60 +75,81 @@ int cgroup_read_key(const char *dir, const char *file, const char *key, uint64_t
         return -ENOENT;
 }
 
-/* The supervisor's own path in the hierarchy that carries `controller`
- * (NULL: the v2 tree), from /proc/self/cgroup. */
-static int own_path(const char *controller, char *buf, size_t len)
+/* Discovery is pure text parsing (cgroup_parse_*), over one read each of
+ * /proc/self/cgroup and /proc/self/mountinfo, so that it costs two reads a
+ * run and unit tests can feed it any host's files. */
+
+/* The path of the hierarchy that carries `controller` (NULL: the v2 tree) in
+ * /proc/self/cgroup text. */
+int cgroup_parse_own_path(const char *text, const char *controller, char *buf, size_t len)
 {
-        _cleanup_fclose_ FILE *f = fopen("/proc/self/cgroup", "re");
-        if (!f)
-                return -errno;
-        char line[1024];
-        while (fgets(line, sizeof line, f)) {
-                line[strcspn(line, "\n")] = '\0';
-                char *ctl = strchr(line, ':');
-                char *path = ctl ? strchr(ctl + 1, ':') : NULL;
-                if (!path)
-                        continue;
-                *path++ = '\0';
-                ctl++;
-                bool match = false;
-                if (!controller)
-                        match = *ctl == '\0';
-                else
-                        for (char *tok = strtok(ctl, ","); tok; tok = strtok(NULL, ","))
-                                match |= strcmp(tok, controller) == 0;
-                if (match) {
-                        snprintf(buf, len, "%s", path);
-                        return 0;
+        size_t clen = controller ? strlen(controller) : 0;
+        for (const char *line = text; line && *line;) {
+                const char *eol = strchrnul(line, '\n');
+                const char *c1 = memchr(line, ':', (size_t)(eol - line));
+                const char *c2 = c1 ? memchr(c1 + 1, ':', (size_t)(eol - c1 - 1)) : NULL;
+                if (c2) {
+                        bool match = false;
+                        if (!controller)
+                                match = c2 == c1 + 1;
+                        for (const char *tok = c1 + 1; controller && tok < c2;) {
+                                const char *end = memchr(tok, ',', (size_t)(c2 - tok));
+                                if (!end)
+                                        end = c2;
+                                match |= (size_t)(end - tok) == clen && memcmp(tok, controller, clen) == 0;
+                                tok = end + 1;
+                        }
+                        if (match) {
+                                int n = snprintf(buf, len, "%.*s", (int)(eol - c2 - 1), c2 + 1);
+                                return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+                        }
                 }
+                line = *eol ? eol + 1 : NULL;
         }
         return -ENOENT;
 }
 
 /* Where the v1 hierarchy of `controller` is mounted, and the cgroup path
  * that mount's root stands for (not "/" inside some containers). */
-static int v1_mount(const char *controller, char *mnt, size_t mlen, char *root, size_t rlen)
+int cgroup_parse_v1_mount(const char *mountinfo, const char *controller, char *mnt, size_t mlen,
+                          char *root, size_t rlen)
 {
-        _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
-        if (!f)
-                return -errno;
-        char line[2048];
-        while (fgets(line, sizeof line, f)) {
-                char r[512], m[512], fstype[64], opts[512];
-                char *sep = strstr(line, " - ");
-                if (!sep || sscanf(line, "%*s %*s %*s %511s %511s", r, m) != 2 ||
-                    sscanf(sep + 3, "%63s %*s %511s", fstype, opts) != 2)
+        size_t clen = strlen(controller);
+        for (const char *line = mountinfo; line && *line;) {
+                const char *eol = strchrnul(line, '\n');
+                char l[2048], r[512], m[512], fstype[64], opts[512];
+                snprintf(l, sizeof l, "%.*s", (int)(eol - line), line);
+                line = *eol ? eol + 1 : NULL;
+                char *sep = strstr(l, " - ");
+                if (!sep || sscanf(l, "%*s %*s %*s %511s %511s", r, m) != 2 ||
+                    sscanf(sep + 3, "%63s %*s %511s", fstype, opts) != 2 ||
+                    strcmp(fstype, "cgroup") != 0)
                         continue;
-                if (strcmp(fstype, "cgroup") != 0)
-                        continue;
-                for (char *tok = strtok(opts, ","); tok; tok = strtok(NULL, ","))
-                        if (strcmp(tok, controller) == 0) {
-                                snprintf(mnt, mlen, "%s", m);
-                                snprintf(root, rlen, "%s", r);
-                                return 0;
+                for (char *tok = opts; tok;) {
+                        char *comma = strchr(tok, ',');
+                        size_t n = comma ? (size_t)(comma - tok) : strlen(tok);
+                        if (n == clen && memcmp(tok, controller, clen) == 0) {
+                                int a = snprintf(mnt, mlen, "%s", m), b = snprintf(root, rlen, "%s", r);
+                                return a < 0 || (size_t)a >= mlen || b < 0 || (size_t)b >= rlen
+                                               ? -ENAMETOOLONG
+                                               : 0;
                         }
+                        tok = comma ? comma + 1 : NULL;
+                }
         }
         return -ENOENT;
+}
+
+/* "<mount><own path relative to the mount's root>/agentbox" */
+int cgroup_parent_path(const char *mnt, const char *root, const char *own, char *buf, size_t len)
+{
+        const char *rel = own;
+        size_t rlen = strlen(root);
+        if (strcmp(root, "/") != 0 && strncmp(own, root, rlen) == 0)
+                rel = own + rlen;
+        size_t n = strlen(rel);
+        int k = snprintf(buf, len, "%s%s%sagentbox", mnt, rel, n && rel[n - 1] == '/' ? "" : "/");
+        return k < 0 || (size_t)k >= len ? -ENAMETOOLONG : 0;
 }
 
 /* Writable here: the parent directory (own cgroup/agentbox) exists or can be made. */
@@ -139,60 +160,57 @@ static int prepare_parent(const char *dir)
         return access(dir, W_OK) < 0 ? -errno : 0;
 }
 
-static int v1_parent(enum cgroup_controller c, char *buf, size_t len)
-{
-        char mnt[512], root[512], own[1024];
-        int r = v1_mount(names[c], mnt, sizeof mnt, root, sizeof root);
-        r = r ?: own_path(names[c], own, sizeof own);
-        if (r < 0)
-                return r;
-        const char *rel = own;
-        if (strcmp(root, "/") != 0 && strncmp(own, root, strlen(root)) == 0)
-                rel = own + strlen(root);
-        int n = snprintf(buf, len, "%s%s%sagentbox", mnt, rel,
-                         rel[strlen(rel) - 1] == '/' ? "" : "/");
-        return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
-}
-
 static bool is_v2_host(void)
 {
         struct statfs sf;
         return statfs("/sys/fs/cgroup", &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC;
 }
 
-static int v2_parent(char *buf, size_t len)
+static void probe_v2(const char *own_text, struct cgroup_probe *ret)
 {
-        char own[512];
-        int r = own_path(NULL, own, sizeof own);
-        if (r < 0)
-                return r;
-        int n = snprintf(buf, len, "/sys/fs/cgroup%s%sagentbox", own,
-                         own[strlen(own) - 1] == '/' ? "" : "/");
-        return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+        char own[512], ctl[256] = "", path[600];
+        if (cgroup_parse_own_path(own_text, NULL, own, sizeof own) < 0 ||
+            cgroup_parent_path("/sys/fs/cgroup", "/", own, ret->parent[0], sizeof ret->parent[0]) < 0 ||
+            prepare_parent(ret->parent[0]) < 0) {
+                snprintf(ret->detail, sizeof ret->detail,
+                         "cgroup2 is mounted but not writable by this user");
+                return;
+        }
+        snprintf(path, sizeof path, "/sys/fs/cgroup%s/cgroup.controllers", own);
+        read_small_file(path, ctl, sizeof ctl);
+        ret->version = 2;
+        ret->have[CG_MEMORY] = strstr(ctl, "memory") != NULL;
+        ret->have[CG_PIDS] = strstr(ctl, "pids") != NULL;
+        ret->have[CG_CPU] = ret->have[CG_CPUACCT] = strstr(ctl, "cpu") != NULL;
+        for (int c = 1; c < CG__MAX; c++)
+                memcpy(ret->parent[c], ret->parent[0], sizeof ret->parent[c]);
+        snprintf(ret->detail, sizeof ret->detail, "cgroup2 (%s)", ctl);
 }
 
 void cgroup_probe(struct cgroup_probe *ret)
 {
         *ret = (struct cgroup_probe){ 0 };
-        char dir[512];
-        if (is_v2_host()) {
-                char ctl[256] = "";
-                if (v2_parent(dir, sizeof dir) < 0 || prepare_parent(dir) < 0) {
-                        snprintf(ret->detail, sizeof ret->detail,
-                                 "cgroup2 is mounted but not writable by this user");
-                        return;
-                }
-                *strrchr(dir, '/') = '\0';
-                read_small_file(strcat(dir, "/cgroup.controllers"), ctl, sizeof ctl);
-                ret->version = 2;
-                ret->have[CG_MEMORY] = strstr(ctl, "memory") != NULL;
-                ret->have[CG_PIDS] = strstr(ctl, "pids") != NULL;
-                ret->have[CG_CPU] = ret->have[CG_CPUACCT] = strstr(ctl, "cpu") != NULL;
-                snprintf(ret->detail, sizeof ret->detail, "cgroup2: %s", ctl);
+        _cleanup_free_ char *own = NULL, *mountinfo = NULL;
+        size_t len;
+        if (read_file_at(AT_FDCWD, "/proc/self/cgroup", 1 << 16, &own, &len) < 0) {
+                snprintf(ret->detail, sizeof ret->detail, "cannot read /proc/self/cgroup");
                 return;
         }
-        for (int c = 0; c < CG__MAX; c++)
-                ret->have[c] = v1_parent(c, dir, sizeof dir) == 0 && prepare_parent(dir) == 0;
+        if (is_v2_host()) {
+                probe_v2(own, ret);
+                return;
+        }
+        if (read_file_at(AT_FDCWD, "/proc/self/mountinfo", 1 << 22, &mountinfo, &len) < 0)
+                return;
+        for (int c = 0; c < CG__MAX; c++) {
+                char mnt[512], root[512], path[512];
+                ret->have[c] = cgroup_parse_v1_mount(mountinfo, names[c], mnt, sizeof mnt, root,
+                                                     sizeof root) == 0 &&
+                               cgroup_parse_own_path(own, names[c], path, sizeof path) == 0 &&
+                               cgroup_parent_path(mnt, root, path, ret->parent[c],
+                                                  sizeof ret->parent[c]) == 0 &&
+                               prepare_parent(ret->parent[c]) == 0;
+        }
         if (ret->have[CG_MEMORY] || ret->have[CG_PIDS] || ret->have[CG_CPU])
                 ret->version = 1;
         snprintf(ret->detail, sizeof ret->detail, "cgroup v1 hierarchies");
@@ -218,31 +236,32 @@ static void sweep(const char *parent)
         closedir(d);
 }
 
-int cgroup_create(const struct cgroup_limits *lim, const bool want[CG__MAX], struct cgroup **ret,
-                  struct abox_error *err)
+int cgroup_create(const struct cgroup_probe *probe, const struct cgroup_limits *lim,
+                  const bool want[CG__MAX], struct cgroup **ret, struct abox_error *err)
 {
         _cleanup_(cgroup_destroy_p) struct cgroup *cg = calloc(1, sizeof *cg);
         if (!cg)
                 return abox_error_set(err, -ENOMEM, "out of memory");
         uint64_t rnd = 0;
-        if (getrandom(&rnd, sizeof rnd, 0) != sizeof rnd)
+        if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != sizeof rnd)
                 rnd = (uint64_t)time(NULL) ^ (uint64_t)clock();
-        char name[64], parent[512];
+        char name[64];
         snprintf(name, sizeof name, "abox-%d-%016llx", getpid(), (unsigned long long)rnd);
-        cg->version = is_v2_host() ? 2 : 1;
+        cg->version = probe->version;
         cg->ops = cg->version == 2 ? &cgroup_v2_backend : &cgroup_v1_backend;
         for (int c = 0; c < CG__MAX; c++) {
                 if (!want[c])
                         continue;
-                int r = cg->version == 2 ? v2_parent(parent, sizeof parent)
-                                         : v1_parent(c, parent, sizeof parent);
-                r = r ?: prepare_parent(parent);
-                if (r < 0)
-                        return abox_error_set(err, r, "cgroup %s: no writable hierarchy (%s)",
-                                              names[c], strerror(-r));
-                sweep(parent);
-                if (!(cg->parent[c] = strdup(parent)) ||
-                    asprintf(&cg->dir[c], "%s/%s", parent, name) < 0) {
+                if (!probe->have[c])
+                        return abox_error_set(err, -ENOENT, "cgroup controller %s is not available",
+                                              names[c]);
+                bool swept = false;
+                for (int i = 0; i < c; i++)
+                        swept |= want[i] && strcmp(probe->parent[i], probe->parent[c]) == 0;
+                if (!swept)
+                        sweep(probe->parent[c]);
+                if (!(cg->parent[c] = strdup(probe->parent[c])) ||
+                    asprintf(&cg->dir[c], "%s/%s", probe->parent[c], name) < 0) {
                         cg->dir[c] = NULL;
                         return abox_error_set(err, -ENOMEM, "out of memory");
                 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -44,13 +45,20 @@ struct cgroup_backend {
 struct cgroup_probe {
         int version; /* 0: none usable */
         bool have[CG__MAX];
+        char parent[CG__MAX][512]; /* where sandbox groups go, per controller */
         char detail[128];
 };
 
 void cgroup_probe(struct cgroup_probe *ret);
 /* Creates a cgroup with the controllers in want[] (which must be available). */
-int cgroup_create(const struct cgroup_limits *lim, const bool want[CG__MAX], struct cgroup **ret,
-                  struct abox_error *err);
+int cgroup_create(const struct cgroup_probe *probe, const struct cgroup_limits *lim,
+                  const bool want[CG__MAX], struct cgroup **ret, struct abox_error *err);
+/* pure parsing, for discovery and its tests */
+int cgroup_parse_own_path(const char *proc_self_cgroup, const char *controller, char *buf,
+                          size_t len);
+int cgroup_parse_v1_mount(const char *mountinfo, const char *controller, char *mnt, size_t mlen,
+                          char *root, size_t rlen);
+int cgroup_parent_path(const char *mnt, const char *root, const char *own, char *buf, size_t len);
 int cgroup_attach(struct cgroup *cg, pid_t pid);
 int cgroup_stats(struct cgroup *cg, struct cgroup_stats *ret);
 int cgroup_cpu_usage_us(struct cgroup *cg, uint64_t *ret);

@@ -24,7 +24,6 @@ static int setup(struct cgroup *cg, const struct cgroup_limits *lim)
                         if (s < 0 && s != -ENOENT)
                                 r = s;
                 }
-                cgroup_write(cg->dir[CG_MEMORY], "memory.swappiness", "0");
         }
         if (r == 0 && cg->dir[CG_PIDS]) {
                 snprintf(buf, sizeof buf, "%llu", (unsigned long long)lim->pids_max);

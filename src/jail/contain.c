@@ -7,10 +7,12 @@
  *   1. ids        become the sandbox uid/gid first, so that every file and
  *                 mount made below belongs to a mapped id (the kernel refuses
  *                 to create inodes for unmapped owners);
- *   2. cgroupns   after the supervisor put us in our cgroup, so /proc/self/cgroup
- *                 and a cgroupfs mount show nothing of the host's tree;
- *   3. mounts     build the root and pivot into it: needs CAP_SYS_ADMIN;
- *   4. hostname, loopback   need CAP_SYS_ADMIN / CAP_NET_ADMIN in the namespaces;
+ *   2. mounts     build the root and pivot into it: needs CAP_SYS_ADMIN;
+ *   3. hostname, loopback   need CAP_SYS_ADMIN / CAP_NET_ADMIN in the namespaces;
+ *      (meanwhile the supervisor creates our cgroup, moves us into it and
+ *      compiles the seccomp filter; we wait for that filter here)
+ *   4. cgroupns   after the move, so /proc/self/cgroup and a cgroupfs mount
+ *                 show nothing of the host's tree;
  *   5. rlimits    before dropping caps, so hard limits can be set at all;
  *   6. caps       drop every capability, bounding set included;
  *   7. no_new_privs   no setuid or file-capability gain from here on;
@@ -30,6 +32,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
@@ -46,8 +49,30 @@ _Noreturn static void fail(int msg_fd, enum jail_step step, int err, int index)
         _exit(1);
 }
 
-static int contain(const struct jail_plan *plan, int *ret_step, int *ret_index)
+/* The filter arrives from the parent once the child is in its cgroup. */
+static int receive_filter(int fd, struct sock_filter *filter, size_t max, struct sock_fprog *ret)
 {
+        uint32_t n;
+        if (read(fd, &n, sizeof n) != sizeof n || n == 0 || n > max)
+                return -EPROTO;
+        size_t want = n * sizeof *filter, got = 0;
+        while (got < want) {
+                ssize_t k = read(fd, (char *)filter + got, want - got);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        return -EPROTO;
+                got += (size_t)k;
+        }
+        *ret = (struct sock_fprog){ .len = (unsigned short)n, .filter = filter };
+        return 0;
+}
+
+static int contain(const struct jail_plan *plan, int sync_fd, int *ret_step, int *ret_index)
+{
+        struct sock_filter filter[BPF_MAXINSNS];
+        struct sock_fprog prog;
+        char go;
         int r;
 #define STEP(s, call)                                                                              \
         do {                                                                                       \
@@ -55,19 +80,22 @@ static int contain(const struct jail_plan *plan, int *ret_step, int *ret_index)
                 if ((r = (call)) < 0)                                                              \
                         return r;                                                                  \
         } while (0)
+        STEP(SYNC, read(sync_fd, &go, 1) == 1 ? 0 : -EPIPE);
         STEP(IDS, ids_become_sandbox_user());
-        STEP(CGROUPNS, unshare(CLONE_NEWCGROUP) < 0 ? -errno : 0);
         STEP(MOUNT_OP, rootfs_apply(&plan->rootfs, ret_index));
         STEP(PIVOT, rootfs_pivot());
         STEP(HOSTNAME, sethostname(plan->hostname, strlen(plan->hostname)) < 0 ? -errno : 0);
         if (!plan->share_net)
                 STEP(LOOPBACK, net_loopback_up());
+        STEP(SYNC, receive_filter(sync_fd, filter, BPF_MAXINSNS, &prog));
+        close(sync_fd);
+        STEP(CGROUPNS, unshare(CLONE_NEWCGROUP) < 0 ? -errno : 0);
         STEP(RLIMITS, rlimit_apply(&plan->rlimits));
         STEP(CAPS, caps_drop_all());
         STEP(NO_NEW_PRIVS, prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ? -errno : 0);
         if (plan->landlock.abi > 0)
                 STEP(LANDLOCK, landlock_apply(&plan->landlock));
-        STEP(SECCOMP, seccomp_apply(&plan->seccomp));
+        STEP(SECCOMP, seccomp_apply(&prog));
 #undef STEP
         return 0;
 }
@@ -159,21 +187,21 @@ _Noreturn static void init(const struct jail_plan *plan, int msg_fd)
         struct statvfs sv;
         if (statvfs("/tmp", &sv) == 0 && (sv.f_bavail == 0 || sv.f_favail == 0))
                 m.flags |= JAIL_EXIT_DISK_FULL;
+        if (rlimit_file_size_hit(plan->rlimits.fsize_bytes))
+                m.flags |= JAIL_EXIT_FILE_SIZE;
         (void)!write(msg_fd, &m, sizeof m);
         _exit(0);
 }
 
 _Noreturn void contain_child(const struct jail_plan *plan, int sync_fd, int msg_fd)
 {
-        char go;
         /* Dies with the supervisor; and if it died before this line, the
-         * read below sees EOF instead of "g". */
+         * first read of the sync pipe sees EOF. */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (read(sync_fd, &go, 1) != 1)
-                _exit(1);
-        close(sync_fd);
         int step = JAIL_STEP_SYNC, index = -1;
-        int r = contain(plan, &step, &index);
+        int r = contain(plan, sync_fd, &step, &index);
+        if (r < 0 && step == JAIL_STEP_SYNC)
+                _exit(1); /* the supervisor gave up on us; it reports why */
         if (r < 0)
                 fail(msg_fd, (enum jail_step)step, -r, index);
         init(plan, msg_fd);

@@ -123,6 +123,7 @@ const char *jail_step_text(enum jail_step s);
 /* What the sandbox's init tells the supervisor, one fixed-size message each. */
 enum jail_msg_kind { JAIL_MSG_FAIL = 1, JAIL_MSG_EXIT = 2 };
 #define JAIL_EXIT_DISK_FULL (1u << 0)
+#define JAIL_EXIT_FILE_SIZE (1u << 1)
 
 struct jail_msg {
         int32_t kind;
@@ -151,6 +152,7 @@ int rootfs_pivot(void);
 int seccomp_apply(const struct sock_fprog *prog);
 int landlock_apply(const struct landlock_plan *plan);
 int rlimit_apply(const struct rlimit_plan *plan);
+bool rlimit_file_size_hit(uint64_t cap);
 int net_loopback_up(void);
 int ids_become_sandbox_user(void);
 int caps_drop_all(void);
@@ -162,10 +164,12 @@ struct jail_child {
         int msg_fd; /* read end: struct jail_msg */
 };
 
-/* Clones the sandbox's init into fresh namespaces, maps its ids and calls
- * attach(pid) (to put it in a cgroup) before letting it go on. */
-int jail_spawn(const struct jail_plan *plan, int (*attach)(void *data, pid_t pid),
-               void *attach_data, struct jail_child *ret, struct abox_error *err);
+/* Clones the sandbox's init into fresh namespaces and maps its ids.  The
+ * child then builds its root while the parent runs after_clone(pid) — which
+ * puts it in its cgroup and fills plan->seccomp — and only after that is the
+ * filter sent and the child allowed to finish and run untrusted code. */
+int jail_spawn(struct jail_plan *plan, int (*after_clone)(void *data, pid_t pid),
+               void *data, struct jail_child *ret, struct abox_error *err);
 /* Runs in the child: contains it in security order, then acts as init for
  * the payload.  Never returns. */
 _Noreturn void contain_child(const struct jail_plan *plan, int sync_fd, int msg_fd);

@@ -7,7 +7,20 @@
 #include "core/policy.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+struct linux_dirent64 {
+        uint64_t d_ino;
+        int64_t d_off;
+        unsigned short d_reclen;
+        unsigned char d_type;
+        char d_name[];
+};
 
 void rlimit_plan_build(struct rlimit_plan *plan, const struct abox_policy *p)
 {
@@ -33,4 +46,56 @@ int rlimit_apply(const struct rlimit_plan *plan)
         if (r == 0 && plan->cpu_seconds)
                 r = set(RLIMIT_CPU, plan->cpu_seconds, plan->cpu_seconds + 1);
         return r;
+}
+
+/* Whether a write ran into RLIMIT_FSIZE somewhere in the scratch space: a
+ * file that reached the cap exactly.  A shell or a program that ignores
+ * SIGXFSZ and carries on leaves no other trace, but the file does.  Runs in
+ * the sandbox's init after the payload is gone; no allocation, bounded depth
+ * and entries, so a hostile tree costs little. */
+static bool scan(int dirfd, uint64_t cap, int depth, unsigned *budget)
+{
+        char buf[4096];
+        bool hit = false;
+        for (long n; !hit && (n = syscall(SYS_getdents64, dirfd, buf, sizeof buf)) > 0;)
+                for (long off = 0; !hit && off < n;) {
+                        struct linux_dirent64 *de = (struct linux_dirent64 *)(buf + off);
+                        off += de->d_reclen;
+                        if (de->d_name[0] == '.' &&
+                            (de->d_name[1] == '\0' || (de->d_name[1] == '.' && de->d_name[2] == '\0')))
+                                continue;
+                        if (*budget == 0)
+                                return false;
+                        (*budget)--;
+                        struct stat st;
+                        if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                                continue;
+                        if (S_ISREG(st.st_mode) && (uint64_t)st.st_size >= cap)
+                                hit = true;
+                        else if (S_ISDIR(st.st_mode) && depth < 16) {
+                                int fd = openat(dirfd, de->d_name,
+                                                O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                                if (fd >= 0) {
+                                        hit = scan(fd, cap, depth + 1, budget);
+                                        close(fd);
+                                }
+                        }
+                }
+        return hit;
+}
+
+bool rlimit_file_size_hit(uint64_t cap)
+{
+        static const char *const roots[] = { "/tmp", "/workspace", "/dev/shm" };
+        unsigned budget = 20000;
+        for (size_t i = 0; i < sizeof roots / sizeof *roots; i++) {
+                int fd = open(roots[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (fd < 0)
+                        continue;
+                bool hit = scan(fd, cap, 0, &budget);
+                close(fd);
+                if (hit)
+                        return true;
+        }
+        return false;
 }

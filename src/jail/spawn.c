@@ -1,7 +1,12 @@
-/* Starting a sandbox: clone into fresh namespaces, map ids, put the child in
- * its cgroup, and only then let it go on (a sync pipe holds it).  The child
- * is cloned fork-style (no shared memory, its own copy of the stack), so it
- * may run in a threaded host process as long as it allocates nothing. */
+/* Starting a sandbox.  The child is cloned fork-style (no shared memory, its
+ * own copy of the stack), so it may run in a threaded host process as long
+ * as it allocates nothing.  A sync pipe orders the two sides:
+ *
+ *   parent: clone, write the id maps, send "m"  ->  child: build the root
+ *   parent: after_clone (cgroup, seccomp), send the filter  ->  child: finish
+ *
+ * so the parent's cgroup and seccomp work overlaps the child's mounts, and
+ * nothing untrusted runs before the child is in its cgroup. */
 #include "jail.h"
 
 #include "base/cleanup.h"
@@ -51,8 +56,15 @@ static int map_ids(pid_t pid)
         return write_proc(pid, "gid_map", map);
 }
 
-int jail_spawn(const struct jail_plan *plan, int (*attach)(void *data, pid_t pid),
-               void *attach_data, struct jail_child *ret, struct abox_error *err)
+static int send_filter(int fd, const struct sock_fprog *prog)
+{
+        uint32_t n = prog->len;
+        int r = write_all(fd, &n, sizeof n);
+        return r ?: write_all(fd, prog->filter, n * sizeof *prog->filter);
+}
+
+int jail_spawn(struct jail_plan *plan, int (*after_clone)(void *data, pid_t pid), void *data,
+               struct jail_child *ret, struct abox_error *err)
 {
         int sync[2], msg[2];
         if (pipe2(sync, O_CLOEXEC) < 0)
@@ -90,10 +102,12 @@ int jail_spawn(const struct jail_plan *plan, int (*attach)(void *data, pid_t pid
         r = map_ids(pid);
         if (r < 0)
                 abox_error_set(err, r, "cannot map the sandbox user: %s", strerror(-r));
-        else if ((r = attach(attach_data, pid)) < 0)
-                abox_error_set(err, r, "cannot put the sandbox in its cgroup: %s", strerror(-r));
-        else if (write(sync[1], "g", 1) != 1)
+        else if (write(sync[1], "m", 1) != 1)
                 r = abox_error_set(err, -errno, "cannot start the sandbox: %s", strerror(errno));
+        else if ((r = after_clone(data, pid)) < 0)
+                ; /* after_clone set err */
+        else if ((r = send_filter(sync[1], &plan->seccomp)) < 0)
+                abox_error_set(err, r, "cannot start the sandbox: %s", strerror(-r));
         close(sync[1]);
         if (r < 0) {
                 syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);

@@ -35,6 +35,7 @@
 struct run {
         struct jail_plan plan;
         struct runtime_launch launch;
+        struct jail_probe probe;
         struct protection_set prot;
         struct cgroup *cg;
         int out[2], err[2];
@@ -93,22 +94,40 @@ oom:
         return -ENOMEM;
 }
 
-static int attach(void *data, pid_t pid)
+struct spawn_ctx {
+        struct run *run;
+        const struct abox_policy *p;
+        struct abox_error *err;
+};
+
+/* Runs while the child builds its root: the cgroup and the seccomp filter. */
+static int after_clone(void *data, pid_t pid)
 {
-        struct run *run = data;
-        return run->cg ? cgroup_attach(run->cg, pid) : 0;
+        struct spawn_ctx *ctx = data;
+        struct run *run = ctx->run;
+        struct cgroup_limits lim = { ctx->p->memory_max_bytes, ctx->p->pids_max,
+                                     ctx->p->cpu_milli };
+        bool any = false;
+        for (int c = 0; c < CG__MAX; c++)
+                any |= run->prot.want_cg[c];
+        int r = 0;
+        if (any && (r = cgroup_create(&run->probe.cgroup, &lim, run->prot.want_cg, &run->cg,
+                                      ctx->err)) < 0)
+                return r;
+        if (run->cg && (r = cgroup_attach(run->cg, pid)) < 0)
+                return abox_error_set(ctx->err, r, "cannot put the sandbox in its cgroup: %s",
+                                      strerror(-r));
+        return seccomp_plan_build(&run->plan.seccomp, ctx->err);
 }
 
 static int prepare(struct run *run, const struct abox_policy *p, const struct abox_request *req,
                    struct abox_error *err)
 {
-        struct jail_probe probe;
-        jail_probe(&probe, /* try_userns= */ false);
-        protections_evaluate(p, &probe, &run->prot);
+        jail_probe(&run->probe, /* try_userns= */ false);
+        protections_evaluate(p, &run->probe, &run->prot);
         int r = protections_require(&run->prot, err);
         r = r ?: runtime_prepare(req, p->output_max_bytes, &run->launch, err);
         r = r ?: rootfs_plan_build(&run->plan.rootfs, p, err);
-        r = r ?: seccomp_plan_build(&run->plan.seccomp, err);
         if (r < 0)
                 return r;
         landlock_plan_build(&run->plan.landlock, p);
@@ -127,12 +146,6 @@ static int prepare(struct run *run, const struct abox_policy *p, const struct ab
         plan->stderr_fd = run->err[1];
         plan->extra_fds[0] = run->launch.code_fd;
         plan->extra_fds[1] = run->launch.result_wr;
-        struct cgroup_limits lim = { p->memory_max_bytes, p->pids_max, p->cpu_milli };
-        bool any = false;
-        for (int c = 0; c < CG__MAX; c++)
-                any |= run->prot.want_cg[c];
-        if (any)
-                return cgroup_create(&lim, run->prot.want_cg, &run->cg, err);
         return 0;
 }
 
@@ -160,7 +173,8 @@ static enum abox_limit limit_of(const struct run *run, const struct abox_policy 
         if (st->pids_max_hits > 0)
                 return ABOX_LIMIT_PIDS;
         /* Shells report a child's death by signal N as 128+N. */
-        if (sig == SIGXFSZ || hint == ABOX_LIMIT_FILE_SIZE || (shell && code == 128 + SIGXFSZ))
+        if (sig == SIGXFSZ || hint == ABOX_LIMIT_FILE_SIZE || (shell && code == 128 + SIGXFSZ) ||
+            (sup->exited && (sup->exit.flags & JAIL_EXIT_FILE_SIZE)))
                 return ABOX_LIMIT_FILE_SIZE;
         if (sup->exited && (sup->exit.flags & JAIL_EXIT_DISK_FULL))
                 return ABOX_LIMIT_DISK;
@@ -205,9 +219,13 @@ static void describe(struct abox_result *res, const struct abox_policy *p,
         case ABOX_LIMIT_NONE:
                 break;
         }
-        if (res->status == ABOX_STATUS_TIMEOUT)
-                snprintf(res->message, sizeof res->message, "Timed out after %g s",
-                         (double)p->timeout_ms / 1000);
+        if (res->status == ABOX_STATUS_TIMEOUT) {
+                char cause[sizeof res->message];
+                snprintf(cause, sizeof cause, "%s", res->message);
+                snprintf(res->message, sizeof res->message, "Timed out after %g s%s%.200s%s",
+                         (double)p->timeout_ms / 1000, cause[0] ? " (" : "", cause,
+                         cause[0] ? ")" : "");
+        }
 }
 
 static void classify(struct run *run, const struct abox_policy *p, const struct abox_request *req,
@@ -229,9 +247,9 @@ static void classify(struct run *run, const struct abox_policy *p, const struct 
         }
         res->exit_code = code;
         res->signal = sig;
-        res->limit = sup->timed_out ? ABOX_LIMIT_NONE
-                                    : limit_of(run, p, sup, st, hint, sig, code,
-                                               req->language == ABOX_LANG_SHELL);
+        /* A timeout is the status; a limit that tripped on the way (a fork
+         * bomb that spins until the deadline) is still named. */
+        res->limit = limit_of(run, p, sup, st, hint, sig, code, req->language == ABOX_LANG_SHELL);
         if (sup->timed_out)
                 res->status = ABOX_STATUS_TIMEOUT;
         else if (res->limit != ABOX_LIMIT_NONE)
@@ -256,7 +274,8 @@ static int supervise_run(struct run *run, const struct abox_policy *p,
                          struct abox_error *err)
 {
         struct jail_child child;
-        int r = jail_spawn(&run->plan, attach, run, &child, err);
+        struct spawn_ctx ctx = { run, p, err };
+        int r = jail_spawn(&run->plan, after_clone, &ctx, &child, err);
         if (r < 0)
                 return r;
         /* Our copies of the write ends would hold EOF back. */
