@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 int write_all(int fd, const void *buf, size_t n)
@@ -96,5 +97,31 @@ int fd_set_nonblock(int fd)
         int fl = fcntl(fd, F_GETFL);
         if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
                 return -errno;
+        return 0;
+}
+
+int close_all_except(const int *keep, size_t n)
+{
+        /* Insertion sort on the stack: this runs between clone and exec. */
+        int sorted[16];
+        size_t m = 0;
+        for (size_t i = 0; i < n && m < 16; i++) {
+                if (keep[i] < 0)
+                        continue;
+                size_t j = m++;
+                while (j > 0 && sorted[j - 1] > keep[i]) {
+                        sorted[j] = sorted[j - 1];
+                        j--;
+                }
+                sorted[j] = keep[i];
+        }
+        unsigned lo = 3;
+        for (size_t i = 0; i <= m; i++) {
+                unsigned hi = i < m ? (unsigned)sorted[i] : ~0U;
+                if (hi > lo && syscall(SYS_close_range, lo, hi - 1, 0) < 0)
+                        return -errno;
+                if (i < m)
+                        lo = (unsigned)sorted[i] + 1;
+        }
         return 0;
 }

@@ -30,6 +30,8 @@
  */
 #include "jail.h"
 
+#include "base/fd.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/filter.h>
@@ -198,6 +200,11 @@ _Noreturn void contain_child(const struct jail_plan *plan, int sync_fd, int msg_
         /* Dies with the supervisor; and if it died before this line, the
          * first read of the sync pipe sees EOF. */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
+        /* Whatever the host process had open without O_CLOEXEC stops here. */
+        const int keep[] = { sync_fd, msg_fd, plan->stdout_fd, plan->stderr_fd,
+                             plan->extra_fds[0], plan->extra_fds[1] };
+        if (close_all_except(keep, sizeof keep / sizeof *keep) < 0)
+                fail(msg_fd, JAIL_STEP_SYNC, errno, -1);
         int step = JAIL_STEP_SYNC, index = -1;
         int r = contain(plan, sync_fd, &step, &index);
         if (r < 0 && step == JAIL_STEP_SYNC)
