@@ -60,8 +60,11 @@ void protections_evaluate(const struct abox_policy *p, const struct jail_probe *
                 bool needed = c != CG_CPU || p->cpu_milli || p->cpu_time_ms;
                 if (!needed)
                         continue;
-                snprintf(name, sizeof name, "cgroup%d:%s", cg->version ? cg->version : 2,
-                         cgroup_controller_name(c));
+                if (cg->version)
+                        snprintf(name, sizeof name, "cgroup%d:%s", cg->version,
+                                 cgroup_controller_name(c));
+                else
+                        snprintf(name, sizeof name, "cgroup:%s", cgroup_controller_name(c));
                 bool available = cg->version && cg->have[c];
                 add(s, name, available, !degraded(p, controllers[i].degrade, "cgroup"),
                     available ? cg->detail : "controller not available or not writable");
