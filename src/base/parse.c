@@ -26,6 +26,8 @@ static int milli_prefix(const char *s, uint64_t *ret)
                 if (!isdigit((unsigned char)*p))
                         return -EINVAL;
                 for (; isdigit((unsigned char)*p); p++) {
+                        if (scale == 0 && *p != '0')
+                                return -EINVAL; /* finer than a thousandth */
                         frac += (uint64_t)(*p - '0') * scale;
                         scale /= 10;
                 }

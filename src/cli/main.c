@@ -110,15 +110,19 @@ int main(int argc, char **argv)
                 return 0;
         }
         struct cli cli = { .command = argv[1] };
+        /* --json is honoured even when the command itself is wrong. */
+        for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+                if (strcmp(argv[i], "--json") == 0)
+                        cli.json = true;
         bool known = false;
         for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
                 known |= strcmp(argv[1], commands[i]) == 0;
         for (size_t i = 0; i < sizeof later / sizeof *later; i++)
                 if (strcmp(argv[1], later[i]) == 0)
-                        return cli_fail(NULL, "'%s' is not available in this version yet",
+                        return cli_fail(&cli, "'%s' is not available in this version yet",
                                         argv[1]);
         if (!known)
-                return cli_fail(NULL, "unknown command '%s' (python, sh, run, check)", argv[1]);
+                return cli_fail(&cli, "unknown command '%s' (python, sh, run, check)", argv[1]);
         int r = cli_parse(&cli, argc - 1, argv + 1);
         if (r != 0) {
                 cli_done(&cli);

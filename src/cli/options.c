@@ -82,7 +82,8 @@ int cli_parse(struct cli *cli, int argc, char **argv)
                                              OPT_POLICY_BASE + (int)i };
         opts[n] = (struct option){ 0 };
         bool is_run = strcmp(cli->command, "run") == 0;
-        const char *shortopts = is_run ? "+h" : "+hc:";
+        /* Leading ':' makes a missing value return ':' instead of '?'. */
+        const char *shortopts = is_run ? "+:h" : "+:hc:";
         optind = 1;
         opterr = 0;
         for (int c; (c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1;) {
@@ -97,8 +98,8 @@ int cli_parse(struct cli *cli, int argc, char **argv)
                 else if (c >= OPT_POLICY_BASE && c < OPT_POLICY_BASE + (int)N_POLICY_FLAGS) {
                         if (add_setting(cli, policy_flags[c - OPT_POLICY_BASE].key, optarg) < 0)
                                 return cli_fail(cli, "out of memory"), -1;
-                } else if (c == ':' || (c == '?' && optopt))
-                        return cli_fail(cli, "option -%c needs a value", optopt), -1;
+                } else if (c == ':')
+                        return cli_fail(cli, "option %s needs a value", argv[optind - 1]), -1;
                 else
                         return cli_fail(cli, "unknown option '%s' (see agentbox --help)",
                                         argv[optind - 1]),

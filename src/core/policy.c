@@ -206,6 +206,21 @@ struct abox_policy *abox_policy_dup(const struct abox_policy *src)
         return p;
 }
 
+void policy_field_clear(struct abox_policy *p, const struct field *f)
+{
+        if (f->type == FIELD_LIST || f->type == FIELD_ENV) {
+                strlist_done((struct strlist *)((char *)p + f->offset));
+        } else if (f->type == FIELD_MOUNTS) {
+                for (size_t i = 0; i < p->n_mounts; i++) {
+                        free(p->mounts[i].src);
+                        free(p->mounts[i].dst);
+                }
+                free(p->mounts);
+                p->mounts = NULL;
+                p->n_mounts = 0;
+        }
+}
+
 int policy_set_override(struct abox_policy *p, const char *module, bool allowed,
                         const struct strlist *functions, struct abox_error *err)
 {
@@ -277,6 +292,8 @@ static int add_mount(struct abox_policy *p, const char *value, struct abox_error
                                       "mount target '%s' must be an absolute, normalised path "
                                       "outside /, /proc, /dev, /usr, /etc, /bin, /lib*, /sbin",
                                       dst);
+        if (p->n_mounts >= POLICY_MAX_MOUNTS)
+                return abox_error_set(err, -E2BIG, "at most %d mounts", POLICY_MAX_MOUNTS);
         struct mount_spec *m = realloc(p->mounts, (p->n_mounts + 1) * sizeof *m);
         if (!m)
                 return abox_error_set(err, -ENOMEM, "out of memory");

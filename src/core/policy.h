@@ -13,6 +13,8 @@ struct strlist {
         size_t n;
 };
 
+#define POLICY_MAX_MOUNTS 16
+
 struct mount_spec {
         char *src;
         char *dst;
@@ -88,6 +90,8 @@ const struct field *policy_field_find(enum field_section section, const char *na
 /* Sets a field from one scalar; for list-like fields appends one item. */
 int policy_field_set(struct abox_policy *p, const struct field *f, const char *value,
                      struct abox_error *err);
+/* Empties a list-like field (a file's list replaces the one before). */
+void policy_field_clear(struct abox_policy *p, const struct field *f);
 int policy_set_override(struct abox_policy *p, const char *module, bool allowed,
                         const struct strlist *functions, struct abox_error *err);
 int strlist_append(struct strlist *l, const char *s);

@@ -245,12 +245,12 @@ static int decode_field(struct yctx *c, struct abox_policy *p, const struct fiel
         switch (f->type) {
         case FIELD_LIST:
         case FIELD_MOUNTS:
+                /* A file's list replaces what was there; `key:` alone is empty. */
+                policy_field_clear(p, f);
                 if (v->kind == Y_SCALAR && v->value[0] == '\0')
-                        return 0; /* `key:` with nothing: an empty list */
+                        return 0;
                 if (v->kind != Y_SEQ)
                         return fail(c, v->line, path, "expected a list");
-                if (f->type == FIELD_LIST)
-                        strlist_done((struct strlist *)((char *)p + f->offset));
                 for (size_t i = 0; i < v->n; i++) {
                         int r = set_scalar(c, p, f, v->kids[i], path);
                         if (r < 0)
@@ -258,6 +258,7 @@ static int decode_field(struct yctx *c, struct abox_policy *p, const struct fiel
                 }
                 return 0;
         case FIELD_ENV:
+                policy_field_clear(p, f);
                 if (v->kind != Y_MAP)
                         return fail(c, v->line, path, "expected a mapping of NAME: value");
                 for (size_t i = 0; i + 1 < v->n; i += 2) {
@@ -337,6 +338,9 @@ int abox_policy_load_string(struct abox_policy *p, const char *yaml, size_t len,
                 return r;
         if (root->kind != Y_MAP)
                 r = fail(&c, root->line, NULL, "expected a mapping with the key agent_sandbox");
+        else if (root->n > 2)
+                r = fail(&c, root->kids[2]->line, NULL,
+                         "only one top-level key (agent_sandbox) is allowed");
         for (size_t i = 0; r == 0 && i + 1 < root->n; i += 2) {
                 const struct ynode *k = root->kids[i];
                 if (k->kind != Y_SCALAR || strcmp(k->value, "agent_sandbox") != 0)

@@ -84,6 +84,11 @@ static int contain(const struct jail_plan *plan, int sync_fd, int *ret_step, int
         } while (0)
         STEP(SYNC, read(sync_fd, &go, 1) == 1 ? 0 : -EPIPE);
         STEP(IDS, ids_become_sandbox_user());
+        /* The kernel clears the parent-death signal on any credential change:
+         * set it again, or a SIGKILLed supervisor would leave us running.  If
+         * the supervisor is already gone, the next read of the sync pipe
+         * sees EOF and we stop there. */
+        STEP(IDS, prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 ? -errno : 0);
         STEP(MOUNT_OP, rootfs_apply(&plan->rootfs, ret_index));
         STEP(PIVOT, rootfs_pivot());
         STEP(HOSTNAME, sethostname(plan->hostname, strlen(plan->hostname)) < 0 ? -errno : 0);

@@ -23,7 +23,7 @@
 #define JAIL_HOST_ID_BASE 0x7E000000u
 
 #define JAIL_MAX_OPS 64
-#define JAIL_MAX_RULES 32
+#define JAIL_MAX_RULES 64 /* the fixed rules, POLICY_MAX_MOUNTS, and programs */
 
 /* ---- rootfs ---- */
 enum rootfs_op_kind {

@@ -70,11 +70,13 @@ static uint64_t fs_rights(int abi)
         return all;
 }
 
+/* Counts past the end so the builder can refuse instead of dropping a rule. */
 static void rule(struct landlock_plan *plan, const char *path, uint64_t access)
 {
         if (plan->n_rules < JAIL_MAX_RULES)
-                plan->rules[plan->n_rules++] =
+                plan->rules[plan->n_rules] =
                         (struct landlock_rule){ path, access & plan->handled_fs };
+        plan->n_rules++;
 }
 
 int landlock_plan_build(struct landlock_plan *plan, const struct abox_policy *p)
@@ -107,6 +109,8 @@ int landlock_plan_build(struct landlock_plan *plan, const struct abox_policy *p)
                 rule(plan, sysdirs[i], FS_READ | LANDLOCK_ACCESS_FS_EXECUTE);
         for (size_t i = 0; i < p->n_mounts; i++)
                 rule(plan, p->mounts[i].dst, p->mounts[i].rw ? scratch : FS_READ);
+        if (plan->n_rules > JAIL_MAX_RULES)
+                return -E2BIG;
         return 0;
 }
 

@@ -83,7 +83,9 @@ static int add_rules(scmp_filter_ctx ctx)
         r = r ?: seccomp_rule_add(ctx, eperm, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, AF_PACKET));
         r = r ?: seccomp_rule_add(ctx, eperm, SCMP_SYS(socket), 1,
                                   SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_RAW));
-        /* personality: only the default and the query */
+        /* personality: only PER_LINUX.  The query (0xffffffff) is refused too:
+         * libseccomp 2.5 cannot compare one argument twice in a rule, and
+         * allowing it would let every flag through with it. */
         r = r ?: seccomp_rule_add(ctx, eperm, SCMP_SYS(personality), 1,
                                   SCMP_A0(SCMP_CMP_NE, 0));
         return r;

@@ -130,7 +130,8 @@ static int prepare(struct run *run, const struct abox_policy *p, const struct ab
         r = r ?: rootfs_plan_build(&run->plan.rootfs, p, err);
         if (r < 0)
                 return r;
-        landlock_plan_build(&run->plan.landlock, p);
+        if (landlock_plan_build(&run->plan.landlock, p) < 0)
+                return abox_error_set(err, -E2BIG, "too many Landlock rules for this policy");
         rlimit_plan_build(&run->plan.rlimits, p);
         if (build_env(p, &run->envp) < 0)
                 return abox_error_set(err, -ENOMEM, "out of memory");

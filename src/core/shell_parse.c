@@ -1,0 +1,821 @@
+/* POSIX shell grammar, enough to find every command word.
+ *
+ * Theory of operation: a tokenizer with one token of lookahead produces words
+ * (already quote-removed, flagged when any part came from an expansion) and
+ * operators; a recursive-descent parser walks lists, and-or lists,
+ * pipelines, simple commands and the compound commands (subshell, group, if,
+ * while, until, for, case), and records the word in command position of each
+ * simple command.  A command substitution $(...) is parsed in place on the
+ * same input, so nesting and case patterns inside it work; a backtick body is
+ * unescaped and parsed as a string of its own; the body of a here-document
+ * with an unquoted delimiter is scanned for substitutions the way the shell
+ * expands it.  Function definitions, process substitution and anything else
+ * outside POSIX sh are errors, and errors are refusals.
+ */
+#include "shell_parse.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_DEPTH 32
+#define MAX_HEREDOCS 16
+#define MAX_COMMANDS 4096
+
+enum tok {
+        T_EOF,
+        T_WORD,
+        T_NEWLINE,
+        T_SEMI,   /* ; */
+        T_AMP,    /* & */
+        T_PIPE,   /* | */
+        T_AND,    /* && */
+        T_OR,     /* || */
+        T_DSEMI,  /* ;; */
+        T_LPAREN, /* ( */
+        T_RPAREN, /* ) */
+        T_REDIR,  /* < > >> <& >& <> >| */
+        T_HEREDOC, /* << <<- */
+};
+
+struct word {
+        char text[SHELL_MAX_WORD];
+        size_t len;
+        bool overflow;
+        bool expanded; /* some part is $..., `...`, a glob or ~ */
+        bool quoted;   /* some part was quoted or escaped */
+        bool io_number; /* all digits and directly followed by < or > */
+};
+
+struct token {
+        enum tok kind;
+        bool strip_tabs; /* <<- */
+        struct word w;
+};
+
+struct heredoc {
+        char delim[SHELL_MAX_WORD];
+        bool quoted, strip_tabs;
+};
+
+struct parser {
+        const char *s;
+        size_t len, pos;
+        int depth;
+        bool have_peek;
+        struct token peek;
+        struct heredoc pending[MAX_HEREDOCS];
+        int n_pending;
+        struct shell_parse *out;
+        bool failed;
+};
+
+static int fail(struct parser *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(struct parser *p, const char *fmt, ...)
+{
+        if (!p->failed) {
+                va_list ap;
+                va_start(ap, fmt);
+                vsnprintf(p->out->error, sizeof p->out->error, fmt, ap);
+                va_end(ap);
+                p->failed = true;
+        }
+        return -EINVAL;
+}
+
+static int cur(const struct parser *p)
+{
+        return p->pos < p->len ? (unsigned char)p->s[p->pos] : -1;
+}
+
+static int at(const struct parser *p, size_t off)
+{
+        return p->pos + off < p->len ? (unsigned char)p->s[p->pos + off] : -1;
+}
+
+static void put(struct word *w, int c)
+{
+        if (w->len + 1 < sizeof w->text)
+                w->text[w->len++] = (char)c, w->text[w->len] = '\0';
+        else
+                w->overflow = true;
+}
+
+static int record(struct parser *p, const struct word *w)
+{
+        struct shell_parse *o = p->out;
+        if (w->overflow)
+                return fail(p, "a command name is longer than %d bytes", SHELL_MAX_WORD - 1);
+        if (o->n >= MAX_COMMANDS)
+                return fail(p, "more than %d commands", MAX_COMMANDS);
+        struct shell_command *c = realloc(o->commands, (o->n + 1) * sizeof *c);
+        if (!c)
+                return fail(p, "out of memory");
+        o->commands = c;
+        memcpy(c[o->n].word, w->text, w->len + 1);
+        c[o->n].expanded = w->expanded;
+        o->n++;
+        return 0;
+}
+
+static int parse_list(struct parser *p, enum tok end_tok, const char *const *end_words,
+                      const char **ret_end);
+static int read_dollar(struct parser *p, struct word *w);
+static int read_backquote(struct parser *p, struct word *w);
+
+/* Parses a string of its own (a backtick body) into the same output. */
+static int parse_nested(struct parser *outer, const char *s, size_t len)
+{
+        if (outer->depth >= MAX_DEPTH)
+                return fail(outer, "nested too deeply");
+        struct parser p = { .s = s, .len = len, .depth = outer->depth + 1, .out = outer->out };
+        int r = parse_list(&p, T_EOF, NULL, NULL);
+        if (p.failed)
+                outer->failed = true;
+        return r;
+}
+
+/* Inside "..." or an unquoted here-document body: $ and ` expand, a
+ * backslash escapes only $ ` " \ and newline. */
+static int read_dquoted(struct parser *p, struct word *w, bool until_quote)
+{
+        for (;;) {
+                int c = cur(p);
+                if (c < 0)
+                        return until_quote ? fail(p, "unterminated double quote") : 0;
+                if (c == '"' && until_quote) {
+                        p->pos++;
+                        return 0;
+                }
+                if (c == '\\' && (at(p, 1) == '$' || at(p, 1) == '`' || at(p, 1) == '"' ||
+                                  at(p, 1) == '\\' || at(p, 1) == '\n')) {
+                        if (at(p, 1) != '\n')
+                                put(w, at(p, 1));
+                        p->pos += 2;
+                        continue;
+                }
+                int r = 0;
+                if (c == '$')
+                        r = read_dollar(p, w);
+                else if (c == '`')
+                        r = read_backquote(p, w);
+                else
+                        put(w, c), p->pos++;
+                if (r < 0)
+                        return r;
+        }
+}
+
+static int read_backquote(struct parser *p, struct word *w)
+{
+        p->pos++; /* ` */
+        size_t cap = 256, n = 0;
+        char *body = malloc(cap);
+        if (!body)
+                return fail(p, "out of memory");
+        for (;;) {
+                int c = cur(p);
+                if (c < 0) {
+                        free(body);
+                        return fail(p, "unterminated backquote");
+                }
+                p->pos++;
+                if (c == '`')
+                        break;
+                if (c == '\\' && (cur(p) == '$' || cur(p) == '`' || cur(p) == '\\'))
+                        c = cur(p), p->pos++;
+                if (n + 1 >= cap) {
+                        char *b = realloc(body, cap *= 2);
+                        if (!b) {
+                                free(body);
+                                return fail(p, "out of memory");
+                        }
+                        body = b;
+                }
+                body[n++] = (char)c;
+        }
+        w->expanded = true;
+        int r = parse_nested(p, body, n);
+        free(body);
+        return r;
+}
+
+/* ${...}: may hold quotes, substitutions and nested braces. */
+static int read_braced(struct parser *p, struct word *w)
+{
+        p->pos += 2; /* ${ */
+        for (;;) {
+                int c = cur(p), r = 0;
+                if (c < 0)
+                        return fail(p, "unterminated ${");
+                if (c == '}') {
+                        p->pos++;
+                        return 0;
+                }
+                if (c == '\\')
+                        p->pos += 2;
+                else if (c == '\'') {
+                        const char *q = memchr(p->s + p->pos + 1, '\'', p->len - p->pos - 1);
+                        if (!q)
+                                return fail(p, "unterminated single quote");
+                        p->pos = (size_t)(q - p->s) + 1;
+                } else if (c == '"') {
+                        struct word scratch = { 0 };
+                        p->pos++;
+                        r = read_dquoted(p, &scratch, true);
+                } else if (c == '$')
+                        r = read_dollar(p, w);
+                else if (c == '`')
+                        r = read_backquote(p, w);
+                else
+                        p->pos++;
+                if (r < 0)
+                        return r;
+        }
+}
+
+/* $((...)): arithmetic; it runs no command of its own but may hold $(...). */
+static int read_arith(struct parser *p, struct word *w)
+{
+        int parens = 0;
+        p->pos += 3; /* $(( */
+        for (;;) {
+                int c = cur(p), r = 0;
+                if (c < 0)
+                        return fail(p, "unterminated $((");
+                if (c == ')' && parens == 0 && at(p, 1) == ')') {
+                        p->pos += 2;
+                        return 0;
+                }
+                if (c == '(')
+                        parens++, p->pos++;
+                else if (c == ')')
+                        parens--, p->pos++;
+                else if (c == '$')
+                        r = read_dollar(p, w);
+                else if (c == '`')
+                        r = read_backquote(p, w);
+                else
+                        p->pos++;
+                if (r < 0)
+                        return r;
+        }
+}
+
+static int read_dollar(struct parser *p, struct word *w)
+{
+        int c = at(p, 1);
+        w->expanded = true;
+        if (c == '(' && at(p, 2) == '(')
+                return read_arith(p, w);
+        if (c == '(') {
+                if (p->depth >= MAX_DEPTH)
+                        return fail(p, "nested too deeply");
+                if (p->have_peek)
+                        return fail(p, "internal: lookahead across $(");
+                p->pos += 2;
+                p->depth++;
+                int r = parse_list(p, T_RPAREN, NULL, NULL);
+                p->depth--;
+                return r;
+        }
+        if (c == '{')
+                return read_braced(p, w);
+        p->pos++;
+        if (c >= 0 && strchr("@*#?-$!0123456789", c)) {
+                p->pos++;
+                return 0;
+        }
+        if (c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')) {
+                while (cur(p) == '_' || (cur(p) >= 'A' && cur(p) <= 'Z') ||
+                       (cur(p) >= 'a' && cur(p) <= 'z') || (cur(p) >= '0' && cur(p) <= '9'))
+                        p->pos++;
+                return 0;
+        }
+        w->expanded = false; /* a lone $ is literal */
+        put(w, '$');
+        return 0;
+}
+
+static bool is_meta(int c)
+{
+        return c < 0 || c == ' ' || c == '\t' || c == '\n' || c == ';' || c == '&' || c == '|' ||
+               c == '(' || c == ')' || c == '<' || c == '>';
+}
+
+static int read_word(struct parser *p, struct word *w)
+{
+        *w = (struct word){ 0 };
+        size_t start = p->pos;
+        bool all_digits = true;
+        while (!is_meta(cur(p))) {
+                int c = cur(p), r = 0;
+                if (c == 0)
+                        return fail(p, "NUL byte in the command line");
+                if (c != '\\' && (c < '0' || c > '9'))
+                        all_digits = false;
+                if (c == '\\') {
+                        if (at(p, 1) == '\n') {
+                                p->pos += 2; /* line continuation */
+                                continue;
+                        }
+                        if (at(p, 1) < 0)
+                                return fail(p, "a backslash ends the line");
+                        w->quoted = true;
+                        put(w, at(p, 1));
+                        p->pos += 2;
+                } else if (c == '\'') {
+                        const char *q = memchr(p->s + p->pos + 1, '\'', p->len - p->pos - 1);
+                        if (!q)
+                                return fail(p, "unterminated single quote");
+                        w->quoted = true;
+                        for (const char *x = p->s + p->pos + 1; x < q; x++)
+                                put(w, *x);
+                        p->pos = (size_t)(q - p->s) + 1;
+                } else if (c == '"') {
+                        w->quoted = true;
+                        p->pos++;
+                        r = read_dquoted(p, w, true);
+                } else if (c == '$') {
+                        r = read_dollar(p, w);
+                } else if (c == '`') {
+                        r = read_backquote(p, w);
+                } else {
+                        if (c == '*' || c == '?' || c == '[' || (c == '~' && p->pos == start))
+                                w->expanded = true;
+                        put(w, c);
+                        p->pos++;
+                }
+                if (r < 0)
+                        return r;
+        }
+        w->io_number = all_digits && p->pos > start && (cur(p) == '<' || cur(p) == '>');
+        return 0;
+}
+
+static int read_heredoc_bodies(struct parser *p)
+{
+        for (int i = 0; i < p->n_pending; i++) {
+                const struct heredoc *h = &p->pending[i];
+                size_t dlen = strlen(h->delim);
+                for (;;) {
+                        if (p->pos >= p->len)
+                                break; /* the shell ends it at EOF too */
+                        size_t line = p->pos;
+                        const char *nl = memchr(p->s + line, '\n', p->len - line);
+                        size_t end = nl ? (size_t)(nl - p->s) : p->len;
+                        size_t text = line;
+                        if (h->strip_tabs)
+                                while (text < end && p->s[text] == '\t')
+                                        text++;
+                        p->pos = nl ? end + 1 : end;
+                        if (end - text == dlen && memcmp(p->s + text, h->delim, dlen) == 0)
+                                break;
+                        if (!h->quoted) {
+                                struct parser sub = { .s = p->s + line, .len = end - line,
+                                                      .depth = p->depth + 1, .out = p->out };
+                                struct word scratch = { 0 };
+                                if (read_dquoted(&sub, &scratch, false) < 0 || sub.failed) {
+                                        p->failed = true;
+                                        return -EINVAL;
+                                }
+                        }
+                }
+        }
+        p->n_pending = 0;
+        return 0;
+}
+
+static int lex(struct parser *p, struct token *t)
+{
+        *t = (struct token){ 0 };
+        for (;;) {
+                int c = cur(p);
+                if (c == ' ' || c == '\t')
+                        p->pos++;
+                else if (c == '\\' && at(p, 1) == '\n')
+                        p->pos += 2;
+                else if (c == '#')
+                        while (cur(p) >= 0 && cur(p) != '\n')
+                                p->pos++;
+                else
+                        break;
+        }
+        int c = cur(p), d = at(p, 1);
+        static const struct {
+                const char *text;
+                enum tok kind;
+        } ops[] = {
+                { "&&", T_AND },    { "||", T_OR },    { ";;", T_DSEMI }, { "<<-", T_HEREDOC },
+                { "<<", T_HEREDOC }, { ">>", T_REDIR }, { "<&", T_REDIR }, { ">&", T_REDIR },
+                { "<>", T_REDIR },  { ">|", T_REDIR }, { ";", T_SEMI },   { "&", T_AMP },
+                { "|", T_PIPE },    { "(", T_LPAREN }, { ")", T_RPAREN }, { "<", T_REDIR },
+                { ">", T_REDIR },
+        };
+        if (c < 0)
+                return t->kind = T_EOF, 0;
+        if (c == '\n') {
+                p->pos++;
+                t->kind = T_NEWLINE;
+                return read_heredoc_bodies(p);
+        }
+        for (size_t i = 0; i < sizeof ops / sizeof *ops; i++) {
+                size_t n = strlen(ops[i].text);
+                if (c == ops[i].text[0] && (n < 2 || d == ops[i].text[1]) &&
+                    (n < 3 || at(p, 2) == ops[i].text[2])) {
+                        p->pos += n;
+                        t->kind = ops[i].kind;
+                        t->strip_tabs = n == 3;
+                        return 0;
+                }
+        }
+        t->kind = T_WORD;
+        return read_word(p, &t->w);
+}
+
+static int peek(struct parser *p, struct token **ret)
+{
+        if (!p->have_peek) {
+                int r = lex(p, &p->peek);
+                if (r < 0 || p->failed)
+                        return r < 0 ? r : -EINVAL;
+                p->have_peek = true;
+        }
+        *ret = &p->peek;
+        return 0;
+}
+
+static void consume(struct parser *p)
+{
+        p->have_peek = false;
+}
+
+static bool is_keyword(const struct token *t, const char *kw)
+{
+        return t->kind == T_WORD && !t->w.quoted && !t->w.expanded && strcmp(t->w.text, kw) == 0;
+}
+
+static int skip_newlines(struct parser *p)
+{
+        struct token *t;
+        int r;
+        while ((r = peek(p, &t)) == 0 && t->kind == T_NEWLINE)
+                consume(p);
+        return r;
+}
+
+static int expect_word(struct parser *p, const char *what, struct token **ret)
+{
+        int r = peek(p, ret);
+        if (r < 0)
+                return r;
+        if ((*ret)->kind != T_WORD)
+                return fail(p, "expected %s", what);
+        return 0;
+}
+
+static int parse_redirect(struct parser *p, const struct token *op)
+{
+        bool heredoc = op->kind == T_HEREDOC, strip = op->strip_tabs;
+        consume(p);
+        struct token *t;
+        int r = expect_word(p, "a file name after a redirection", &t);
+        if (r < 0)
+                return r;
+        if (heredoc) {
+                if (p->n_pending >= MAX_HEREDOCS)
+                        return fail(p, "too many here-documents");
+                struct heredoc *h = &p->pending[p->n_pending++];
+                memcpy(h->delim, t->w.text, t->w.len + 1);
+                h->quoted = t->w.quoted;
+                h->strip_tabs = strip;
+        }
+        consume(p);
+        return 0;
+}
+
+static bool is_assignment(const struct word *w)
+{
+        const char *eq = strchr(w->text, '=');
+        if (!eq || eq == w->text)
+                return false;
+        for (const char *c = w->text; c < eq; c++)
+                if (!(*c == '_' || (*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') ||
+                      (c > w->text && *c >= '0' && *c <= '9')))
+                        return false;
+        return true;
+}
+
+static int parse_simple(struct parser *p)
+{
+        bool have_command = false;
+        for (;;) {
+                struct token *t;
+                int r = peek(p, &t);
+                if (r < 0)
+                        return r;
+                if (t->kind == T_REDIR || t->kind == T_HEREDOC) {
+                        if ((r = parse_redirect(p, t)) < 0)
+                                return r;
+                } else if (t->kind == T_WORD && t->w.io_number) {
+                        consume(p);
+                } else if (t->kind == T_WORD) {
+                        if (!have_command && !(is_assignment(&t->w) && !t->w.quoted)) {
+                                if ((r = record(p, &t->w)) < 0)
+                                        return r;
+                                have_command = true;
+                                consume(p);
+                                if ((r = peek(p, &t)) < 0)
+                                        return r;
+                                if (t->kind == T_LPAREN)
+                                        return fail(p, "function definitions are not allowed");
+                                continue;
+                        }
+                        consume(p);
+                } else {
+                        return 0;
+                }
+        }
+}
+
+/* After a compound command: optional redirections. */
+static int parse_trailing_redirects(struct parser *p)
+{
+        for (;;) {
+                struct token *t;
+                int r = peek(p, &t);
+                if (r < 0)
+                        return r;
+                if (t->kind == T_WORD && t->w.io_number)
+                        consume(p);
+                else if (t->kind == T_REDIR || t->kind == T_HEREDOC) {
+                        if ((r = parse_redirect(p, t)) < 0)
+                                return r;
+                } else
+                        return 0;
+        }
+}
+
+static int parse_body(struct parser *p, const char *const *ends, const char **ret_end)
+{
+        const char *end = NULL;
+        int r = parse_list(p, T_EOF, ends, &end);
+        if (r < 0)
+                return r;
+        if (!end)
+                return fail(p, "missing '%s'", ends[0]);
+        if (ret_end)
+                *ret_end = end;
+        return 0;
+}
+
+static int parse_if(struct parser *p)
+{
+        static const char *const then_[] = { "then", NULL };
+        static const char *const rest[] = { "fi", "elif", "else", NULL };
+        static const char *const fi[] = { "fi", NULL };
+        const char *end = "fi";
+        int r;
+        do {
+                if ((r = parse_body(p, then_, NULL)) < 0 || (r = parse_body(p, rest, &end)) < 0)
+                        return r;
+        } while (strcmp(end, "elif") == 0);
+        if (strcmp(end, "else") == 0)
+                r = parse_body(p, fi, NULL);
+        return r;
+}
+
+static int parse_loop(struct parser *p)
+{
+        static const char *const do_[] = { "do", NULL };
+        static const char *const done[] = { "done", NULL };
+        int r = parse_body(p, do_, NULL);
+        return r ?: parse_body(p, done, NULL);
+}
+
+static int parse_for(struct parser *p)
+{
+        static const char *const done[] = { "done", NULL };
+        struct token *t;
+        int r = expect_word(p, "a variable name after 'for'", &t);
+        if (r < 0)
+                return r;
+        consume(p);
+        if ((r = skip_newlines(p)) < 0 || (r = peek(p, &t)) < 0)
+                return r;
+        if (is_keyword(t, "in")) {
+                consume(p);
+                while ((r = peek(p, &t)) == 0 && t->kind == T_WORD)
+                        consume(p); /* the words were scanned for substitutions */
+                if (r < 0)
+                        return r;
+        }
+        if (t->kind == T_SEMI || t->kind == T_NEWLINE)
+                consume(p);
+        if ((r = skip_newlines(p)) < 0 || (r = peek(p, &t)) < 0)
+                return r;
+        if (!is_keyword(t, "do"))
+                return fail(p, "expected 'do' in a for loop");
+        consume(p);
+        return parse_body(p, done, NULL);
+}
+
+static int parse_case(struct parser *p)
+{
+        static const char *const item_end[] = { "esac", NULL };
+        struct token *t;
+        int r = expect_word(p, "a word after 'case'", &t);
+        if (r < 0)
+                return r;
+        consume(p);
+        if ((r = skip_newlines(p)) < 0 || (r = peek(p, &t)) < 0)
+                return r;
+        if (!is_keyword(t, "in"))
+                return fail(p, "expected 'in' after 'case WORD'");
+        consume(p);
+        for (;;) {
+                if ((r = skip_newlines(p)) < 0 || (r = peek(p, &t)) < 0)
+                        return r;
+                if (is_keyword(t, "esac")) {
+                        consume(p);
+                        return 0;
+                }
+                if (t->kind == T_LPAREN)
+                        consume(p);
+                /* patterns: word ( | word )* ) */
+                for (;;) {
+                        if ((r = expect_word(p, "a case pattern", &t)) < 0)
+                                return r;
+                        consume(p);
+                        if ((r = peek(p, &t)) < 0)
+                                return r;
+                        if (t->kind == T_PIPE) {
+                                consume(p);
+                                continue;
+                        }
+                        if (t->kind != T_RPAREN)
+                                return fail(p, "expected ')' after a case pattern");
+                        consume(p);
+                        break;
+                }
+                const char *end = NULL;
+                if ((r = parse_list(p, T_DSEMI, item_end, &end)) < 0)
+                        return r;
+                if (end && strcmp(end, "esac") == 0)
+                        return 0;
+                if (!end)
+                        consume(p); /* ;; */
+        }
+}
+
+/* A command: compound or simple, by its first word. */
+static int parse_command(struct parser *p)
+{
+        static const char *const brace_end[] = { "}", NULL };
+        struct token *t;
+        int r = peek(p, &t);
+        if (r < 0)
+                return r;
+        if (t->kind == T_LPAREN) {
+                consume(p);
+                if (++p->depth > MAX_DEPTH)
+                        return fail(p, "nested too deeply");
+                r = parse_list(p, T_RPAREN, NULL, NULL);
+                p->depth--;
+        } else if (is_keyword(t, "{")) {
+                consume(p);
+                r = parse_body(p, brace_end, NULL);
+        } else if (is_keyword(t, "if")) {
+                consume(p);
+                r = parse_if(p);
+        } else if (is_keyword(t, "while") || is_keyword(t, "until")) {
+                consume(p);
+                r = parse_loop(p);
+        } else if (is_keyword(t, "for")) {
+                consume(p);
+                r = parse_for(p);
+        } else if (is_keyword(t, "case")) {
+                consume(p);
+                r = parse_case(p);
+        } else if (t->kind == T_WORD || t->kind == T_REDIR || t->kind == T_HEREDOC) {
+                return parse_simple(p);
+        } else {
+                return fail(p, "syntax error near an operator");
+        }
+        return r ?: parse_trailing_redirects(p);
+}
+
+static int parse_pipeline(struct parser *p)
+{
+        struct token *t;
+        int r = peek(p, &t);
+        if (r < 0)
+                return r;
+        if (is_keyword(t, "!"))
+                consume(p);
+        for (;;) {
+                if ((r = parse_command(p)) < 0 || (r = peek(p, &t)) < 0)
+                        return r;
+                if (t->kind != T_PIPE)
+                        return 0;
+                consume(p);
+                if ((r = skip_newlines(p)) < 0)
+                        return r;
+        }
+}
+
+static int parse_and_or(struct parser *p)
+{
+        for (;;) {
+                struct token *t;
+                int r = parse_pipeline(p);
+                if (r < 0 || (r = peek(p, &t)) < 0)
+                        return r;
+                if (t->kind != T_AND && t->kind != T_OR)
+                        return 0;
+                consume(p);
+                if ((r = skip_newlines(p)) < 0)
+                        return r;
+        }
+}
+
+static const char *ends_here(const struct token *t, const char *const *end_words)
+{
+        for (size_t i = 0; end_words && end_words[i]; i++)
+                if (is_keyword(t, end_words[i]))
+                        return end_words[i];
+        return NULL;
+}
+
+/* A list up to end_tok (consumed) or one of end_words in command position
+ * (consumed, returned in *ret_end). */
+static int parse_list(struct parser *p, enum tok end_tok, const char *const *end_words,
+                      const char **ret_end)
+{
+        static const char *const misplaced[] = { "then", "else", "elif", "fi", "do", "done",
+                                                 "esac", "}", "in", NULL };
+        for (;;) {
+                struct token *t;
+                int r = peek(p, &t);
+                if (r < 0)
+                        return r;
+                if (t->kind == T_NEWLINE || t->kind == T_SEMI || t->kind == T_AMP) {
+                        consume(p);
+                        continue;
+                }
+                if (t->kind == end_tok && end_tok != T_EOF) {
+                        consume(p);
+                        return 0;
+                }
+                if (t->kind == T_DSEMI && end_tok == T_DSEMI) {
+                        return 0; /* the case parser consumes it */
+                }
+                const char *end = ends_here(t, end_words);
+                if (end) {
+                        consume(p);
+                        if (ret_end)
+                                *ret_end = end;
+                        return 0;
+                }
+                if (t->kind == T_EOF) {
+                        if (end_tok == T_RPAREN)
+                                return fail(p, "missing ')'");
+                        return 0; /* callers with end_words report what is missing */
+                }
+                if (ends_here(t, misplaced))
+                        return fail(p, "unexpected '%s'", t->w.text);
+                if (t->kind == T_RPAREN || t->kind == T_DSEMI)
+                        return fail(p, "unexpected '%s'", t->kind == T_RPAREN ? ")" : ";;");
+                if ((r = parse_and_or(p)) < 0)
+                        return r;
+        }
+}
+
+int shell_parse(const char *line, size_t len, struct shell_parse *ret)
+{
+        *ret = (struct shell_parse){ 0 };
+        if (memchr(line, '\0', len)) {
+                snprintf(ret->error, sizeof ret->error, "NUL byte in the command line");
+                return -EINVAL;
+        }
+        struct parser p = { .s = line, .len = len, .out = ret };
+        int r = parse_list(&p, T_EOF, NULL, NULL);
+        if (r == 0 && !p.failed && p.n_pending > 0)
+                r = read_heredoc_bodies(&p);
+        if (r < 0 || p.failed) {
+                if (!ret->error[0])
+                        snprintf(ret->error, sizeof ret->error, "cannot parse the command line");
+                return -EINVAL;
+        }
+        return 0;
+}
+
+void shell_parse_done(struct shell_parse *p)
+{
+        free(p->commands);
+        p->commands = NULL;
+        p->n = 0;
+}
