@@ -83,7 +83,7 @@ int cli_parse(struct cli *cli, int argc, char **argv)
         opts[n] = (struct option){ 0 };
         bool is_run = strcmp(cli->command, "run") == 0;
         /* Leading ':' makes a missing value return ':' instead of '?'. */
-        const char *shortopts = is_run ? "+:h" : "+:hc:";
+        const char *shortopts = is_run ? "+:h" : ":hc:"; /* run stops at PROGRAM */
         optind = 1;
         opterr = 0;
         for (int c; (c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1;) {

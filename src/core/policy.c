@@ -70,10 +70,25 @@ static const struct field fields[] = {
           "environment variables given to the code" },
 };
 
+_Static_assert(ELEMENTSOF(fields) <= 64, "set_mask has one bit per field");
+
 const struct field *policy_fields(size_t *ret_n)
 {
         *ret_n = ELEMENTSOF(fields);
         return fields;
+}
+
+static void mark_set(struct abox_policy *p, const struct field *f)
+{
+        p->set_mask |= 1ULL << (f - fields);
+}
+
+bool policy_is_set(const struct abox_policy *p, const char *name)
+{
+        for (size_t i = 0; i < ELEMENTSOF(fields); i++)
+                if (strcmp(fields[i].name, name) == 0)
+                        return p->set_mask & (1ULL << i);
+        return false;
 }
 
 const struct field *policy_field_find(enum field_section section, const char *name)
@@ -208,6 +223,7 @@ struct abox_policy *abox_policy_dup(const struct abox_policy *src)
 
 void policy_field_clear(struct abox_policy *p, const struct field *f)
 {
+        mark_set(p, f);
         if (f->type == FIELD_LIST || f->type == FIELD_ENV) {
                 strlist_done((struct strlist *)((char *)p + f->offset));
         } else if (f->type == FIELD_MOUNTS) {
@@ -371,6 +387,7 @@ int policy_field_set(struct abox_policy *p, const struct field *f, const char *v
                      struct abox_error *err)
 {
         char *base = (char *)p + f->offset;
+        mark_set(p, f);
         switch (f->type) {
         case FIELD_SIZE:
         case FIELD_DURATION:
@@ -431,6 +448,18 @@ int abox_policy_set(struct abox_policy *p, const char *key, const char *value,
 
 int policy_validate(const struct abox_policy *p, struct abox_error *err)
 {
+        static const char *const degradable[] = { "landlock", "cgroup", "cgroup:memory",
+                                                  "cgroup:pids", "cgroup:cpu" };
+        for (size_t i = 0; i < p->allow_degraded.n; i++) {
+                bool known = false;
+                for (size_t j = 0; j < ELEMENTSOF(degradable); j++)
+                        known |= strcmp(p->allow_degraded.items[i], degradable[j]) == 0;
+                if (!known)
+                        return abox_error_set(err, -EINVAL,
+                                              "allow_degraded: '%s' is not one of landlock, "
+                                              "cgroup, cgroup:memory, cgroup:pids, cgroup:cpu",
+                                              p->allow_degraded.items[i]);
+        }
         if (p->backend != BACKEND_JAIL)
                 return abox_error_set(err, -EOPNOTSUPP,
                                       "backend 'process' is not available yet; use 'jail'");

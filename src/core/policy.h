@@ -58,6 +58,8 @@ struct abox_policy {
         struct mount_spec *mounts;
         size_t n_mounts;
         struct strlist env; /* "NAME=VALUE" */
+
+        uint64_t set_mask; /* bit i: fields[i] was given a value */
 };
 
 enum field_section { SECTION_SANDBOX, SECTION_POLICY };
@@ -86,6 +88,8 @@ struct field {
 };
 
 const struct field *policy_fields(size_t *ret_n);
+/* Whether the key was configured at all (an empty list counts). */
+bool policy_is_set(const struct abox_policy *p, const char *name);
 const struct field *policy_field_find(enum field_section section, const char *name);
 /* Sets a field from one scalar; for list-like fields appends one item. */
 int policy_field_set(struct abox_policy *p, const struct field *f, const char *value,

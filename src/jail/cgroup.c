@@ -176,15 +176,31 @@ static void probe_v2(const char *own_text, struct cgroup_probe *ret)
                          "cgroup2 is mounted but not writable by this user");
                 return;
         }
-        snprintf(path, sizeof path, "/sys/fs/cgroup%s/cgroup.controllers", own);
-        read_small_file(path, ctl, sizeof ctl);
+        /* Sandbox groups live in <own>/agentbox, so <own> must pass the
+         * controllers down (its subtree_control).  The kernel refuses that
+         * while <own> has processes of its own and is not the root — the
+         * usual case for a service without cgroup delegation — and then the
+         * controllers are reported missing, so runs fail closed and `check`
+         * says so, rather than every run failing later. */
+        snprintf(path, sizeof path, "/sys/fs/cgroup%s/cgroup.subtree_control", own);
+        if (read_small_file(path, ctl, sizeof ctl) == 0 &&
+            !(strstr(ctl, "memory") && strstr(ctl, "pids") && strstr(ctl, "cpu"))) {
+                write_small_file(path, "+memory +pids +cpu");
+                read_small_file(path, ctl, sizeof ctl);
+        }
         ret->version = 2;
         ret->have[CG_MEMORY] = strstr(ctl, "memory") != NULL;
         ret->have[CG_PIDS] = strstr(ctl, "pids") != NULL;
-        ret->have[CG_CPU] = ret->have[CG_CPUACCT] = strstr(ctl, "cpu") != NULL;
+        ret->have[CG_CPU] = strstr(ctl, "cpu") != NULL;
+        ret->have[CG_CPUACCT] = true; /* cpu.stat is in every v2 group */
         for (int c = 1; c < CG__MAX; c++)
                 memcpy(ret->parent[c], ret->parent[0], sizeof ret->parent[c]);
-        snprintf(ret->detail, sizeof ret->detail, "cgroup2 (%s)", ctl);
+        if (ret->have[CG_MEMORY] && ret->have[CG_PIDS])
+                snprintf(ret->detail, sizeof ret->detail, "cgroup2 (%s)", ctl);
+        else
+                snprintf(ret->detail, sizeof ret->detail,
+                         "cgroup2: this process's cgroup cannot delegate controllers; run "
+                         "agentbox in a delegated cgroup (systemd Delegate=yes)");
 }
 
 void cgroup_probe(struct cgroup_probe *ret)
@@ -216,7 +232,26 @@ void cgroup_probe(struct cgroup_probe *ret)
         snprintf(ret->detail, sizeof ret->detail, "cgroup v1 hierarchies");
 }
 
-/* Removes empty sandbox groups whose supervisor is gone (SIGKILLed). */
+/* A group whose supervisor died: its processes got SIGKILL from the kernel
+ * (parent-death signal) but may still be exiting.  Make sure, then give the
+ * kernel a moment to empty it; bounded, since this only follows a crash. */
+static void remove_stale(const char *path)
+{
+        char procs[1100];
+        snprintf(procs, sizeof procs, "%s/cgroup.procs", path);
+        for (int tries = 0; rmdir(path) < 0 && errno == EBUSY && tries < 50; tries++) {
+                FILE *f = fopen(procs, "re");
+                int pid;
+                while (f && fscanf(f, "%d", &pid) == 1)
+                        kill(pid, SIGKILL);
+                if (f)
+                        fclose(f);
+                struct timespec ts = { 0, 2000000 };
+                nanosleep(&ts, NULL);
+        }
+}
+
+/* Removes sandbox groups whose supervisor is gone (SIGKILLed). */
 static void sweep(const char *parent)
 {
         DIR *d = opendir(parent);
@@ -231,7 +266,7 @@ static void sweep(const char *parent)
                         continue;
                 char path[1024];
                 snprintf(path, sizeof path, "%s/%s", parent, de->d_name);
-                rmdir(path);
+                remove_stale(path);
         }
         closedir(d);
 }
@@ -296,6 +331,26 @@ int cgroup_attach(struct cgroup *cg, pid_t pid)
                                 return r;
                 }
         return 0;
+}
+
+unsigned cgroup_join_files(const struct cgroup *cg, char files[][600], unsigned max)
+{
+        unsigned n = 0;
+        for (int c = 0; c < CG__MAX && n < max; c++)
+                if (first_use(cg, c))
+                        snprintf(files[n++], 600, "%s/%s", cg->dir[c],
+                                 cg->version == 2 ? "cgroup.procs" : "tasks");
+        return n;
+}
+
+int cgroup_open_fd(const struct cgroup *cg)
+{
+        if (cg->version != 2)
+                return -1;
+        for (int c = 0; c < CG__MAX; c++)
+                if (cg->dir[c])
+                        return open(cg->dir[c], O_PATH | O_DIRECTORY | O_CLOEXEC);
+        return -1;
 }
 
 int cgroup_stats(struct cgroup *cg, struct cgroup_stats *ret)

@@ -1,9 +1,9 @@
 /* cgroup v2: one tree.  The controllers must be enabled in the parent's
  * subtree_control, which the kernel refuses while the parent has processes
  * of its own ("no internal processes"); the sandboxes' parent is a dedicated
- * "agentbox" group with no processes, so only the supervisor's own group
- * needs them — where that fails the probe reports the controllers missing
- * and the run fails closed.  memory.oom.group makes an OOM end the whole
+ * "agentbox" group with no processes, and the probe (cgroup.c) checks that
+ * the supervisor's own group passes the controllers down, reporting them
+ * missing — so runs fail closed — where it cannot.  memory.oom.group makes an OOM end the whole
  * sandbox, and cgroup.kill (5.14+) kills it in one write. */
 #include "cgroup.h"
 
@@ -12,16 +12,27 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static int enable_controllers(const char *parent)
+/* Enables what the sandbox uses in the agentbox parent (and, best effort,
+ * above it: it may already be enabled there, or be the root). */
+static int enable_controllers(const struct cgroup *cg, const char *parent)
 {
-        char above[512];
+        static const struct {
+                enum cgroup_controller c;
+                const char *token;
+        } map[] = { { CG_MEMORY, "+memory" }, { CG_PIDS, "+pids" }, { CG_CPU, "+cpu" } };
+        char want[64] = "", above[512];
+        for (size_t i = 0; i < sizeof map / sizeof *map; i++)
+                if (cg->dir[map[i].c])
+                        snprintf(want + strlen(want), sizeof want - strlen(want), "%s%s",
+                                 want[0] ? " " : "", map[i].token);
+        if (!want[0])
+                return 0;
         snprintf(above, sizeof above, "%s", parent);
         char *slash = strrchr(above, '/');
         if (slash)
                 *slash = '\0';
-        /* Best effort above (it may already be enabled, or be the root). */
-        cgroup_write(above, "cgroup.subtree_control", "+memory +pids +cpu");
-        return cgroup_write(parent, "cgroup.subtree_control", "+memory +pids +cpu");
+        cgroup_write(above, "cgroup.subtree_control", want);
+        return cgroup_write(parent, "cgroup.subtree_control", want);
 }
 
 static int setup(struct cgroup *cg, const struct cgroup_limits *lim)
@@ -32,7 +43,7 @@ static int setup(struct cgroup *cg, const struct cgroup_limits *lim)
                         dir = cg->dir[c], parent = cg->parent[c];
         if (!dir)
                 return 0;
-        int r = enable_controllers(parent);
+        int r = enable_controllers(cg, parent);
         if (r < 0)
                 return r;
         if (mkdir(dir, 0755) < 0 && errno != EEXIST)

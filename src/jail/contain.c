@@ -4,14 +4,15 @@
  * namespace, holding every capability of its new user namespace and nothing
  * on the host.  The order matters:
  *
- *   1. ids        become the sandbox uid/gid first, so that every file and
+ *   0. cgroup     join it (unless clone3 already put us there), while we still
+ *                 hold the supervisor's host credentials that own its files;
+ *   1. ids        become the sandbox uid/gid, so that every file and
  *                 mount made below belongs to a mapped id (the kernel refuses
  *                 to create inodes for unmapped owners);
  *   2. mounts     build the root and pivot into it: needs CAP_SYS_ADMIN;
  *   3. hostname, loopback   need CAP_SYS_ADMIN / CAP_NET_ADMIN in the namespaces;
- *      (meanwhile the supervisor creates our cgroup, moves us into it and
- *      compiles the seccomp filter; we wait for that filter here)
- *   4. cgroupns   after the move, so /proc/self/cgroup and a cgroupfs mount
+ *      (meanwhile the supervisor compiles the seccomp filter; we wait for it)
+ *   4. cgroupns   after joining, so /proc/self/cgroup and a cgroupfs mount
  *                 show nothing of the host's tree;
  *   5. rlimits    before dropping caps, so hard limits can be set at all;
  *   6. caps       drop every capability, bounding set included;
@@ -70,7 +71,42 @@ static int receive_filter(int fd, struct sock_filter *filter, size_t max, struct
         return 0;
 }
 
-static int contain(const struct jail_plan *plan, int sync_fd, int *ret_step, int *ret_index)
+/* Moves this (single-threaded) task into its cgroup.  Done first, while the
+ * task still has the supervisor's host credentials that own those files. */
+static int join_cgroup(const struct jail_plan *plan)
+{
+        for (unsigned i = 0; i < plan->n_cgroup_join; i++) {
+                int fd = open(plan->cgroup_join[i], O_WRONLY | O_CLOEXEC);
+                if (fd < 0)
+                        return -errno;
+                ssize_t k = write(fd, "0", 1);
+                int r = k == 1 ? 0 : -errno;
+                close(fd);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* Landlock governs executing files, not memfds: without this, code could
+ * copy any program into a memfd and fexecve it.  vm.memfd_noexec (6.3+)
+ * belongs to the writer's pid namespace — ours — and 2 refuses executable
+ * memfds there.  Written through the host's /proc while we still have the
+ * credentials that own it — which only root has; for an ordinary user the
+ * protection is absent and the result's protections list says so. */
+static int memfd_noexec(void)
+{
+        int fd = open("/proc/sys/vm/memfd_noexec", O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+                return errno == ENOENT ? 0 : -errno;
+        ssize_t k = write(fd, "2", 1);
+        int r = k == 1 ? 0 : -errno;
+        close(fd);
+        return r;
+}
+
+static int contain(const struct jail_plan *plan, int sync_fd, bool in_cgroup, int *ret_step,
+                   int *ret_index)
 {
         struct sock_filter filter[BPF_MAXINSNS];
         struct sock_fprog prog;
@@ -83,6 +119,10 @@ static int contain(const struct jail_plan *plan, int sync_fd, int *ret_step, int
                         return r;                                                                  \
         } while (0)
         STEP(SYNC, read(sync_fd, &go, 1) == 1 ? 0 : -EPIPE);
+        if (!in_cgroup)
+                STEP(CGROUP, join_cgroup(plan));
+        if (plan->memfd_noexec)
+                STEP(MEMFD, memfd_noexec());
         STEP(IDS, ids_become_sandbox_user());
         /* The kernel clears the parent-death signal on any credential change:
          * set it again, or a SIGKILLed supervisor would leave us running.  If
@@ -200,7 +240,8 @@ _Noreturn static void init(const struct jail_plan *plan, int msg_fd)
         _exit(0);
 }
 
-_Noreturn void contain_child(const struct jail_plan *plan, int sync_fd, int msg_fd)
+_Noreturn void contain_child(const struct jail_plan *plan, int sync_fd, int msg_fd,
+                             bool in_cgroup)
 {
         /* Dies with the supervisor; and if it died before this line, the
          * first read of the sync pipe sees EOF. */
@@ -208,10 +249,12 @@ _Noreturn void contain_child(const struct jail_plan *plan, int sync_fd, int msg_
         /* Whatever the host process had open without O_CLOEXEC stops here. */
         const int keep[] = { sync_fd, msg_fd, plan->stdout_fd, plan->stderr_fd,
                              plan->extra_fds[0], plan->extra_fds[1] };
+        if (plan->cgroup_fd >= 0)
+                close(plan->cgroup_fd);
         if (close_all_except(keep, sizeof keep / sizeof *keep) < 0)
                 fail(msg_fd, JAIL_STEP_SYNC, errno, -1);
         int step = JAIL_STEP_SYNC, index = -1;
-        int r = contain(plan, sync_fd, &step, &index);
+        int r = contain(plan, sync_fd, in_cgroup, &step, &index);
         if (r < 0 && step == JAIL_STEP_SYNC)
                 _exit(1); /* the supervisor gave up on us; it reports why */
         if (r < 0)

@@ -90,17 +90,23 @@ struct jail_plan {
         struct landlock_plan landlock;
         struct rlimit_plan rlimits;
         bool share_net;
+        bool memfd_noexec; /* set vm.memfd_noexec=2 for the sandbox */
         const char *hostname;
         char *const *argv;
         char *const *envp;
         const char *cwd;
         int stdout_fd, stderr_fd; /* write ends, become 1 and 2 */
+        int cgroup_fd;            /* v2: clone straight into it; -1: none */
+        char cgroup_join[4][600]; /* files the child writes "0" to, to join */
+        unsigned n_cgroup_join;
         int extra_fds[2];         /* become 3 and 4 when >= 0 */
 };
 
 /* The steps the child reports failures of. */
 #define JAIL_STEPS(X)                                                                              \
         X(SYNC, "wait for the supervisor")                                                         \
+        X(CGROUP, "join the sandbox's cgroup")                                                     \
+        X(MEMFD, "forbid executable memfds")                                                       \
         X(IDS, "switch to the sandbox uid and gid")                                                \
         X(CGROUPNS, "enter a new cgroup namespace")                                                \
         X(MOUNT_PRIVATE, "make mounts private")                                                    \
@@ -164,12 +170,14 @@ struct jail_child {
         int msg_fd; /* read end: struct jail_msg */
 };
 
-/* Clones the sandbox's init into fresh namespaces and maps its ids.  The
- * child then builds its root while the parent runs after_clone(pid) — which
- * puts it in its cgroup and fills plan->seccomp — and only after that is the
- * filter sent and the child allowed to finish and run untrusted code. */
+/* Clones the sandbox's init into fresh namespaces — straight into its v2
+ * cgroup when it can — and maps its ids.  The child joins its cgroup and
+ * builds its root while the parent runs after_clone(pid), which fills
+ * plan->seccomp; only then is the filter sent and the child allowed to
+ * finish and run untrusted code. */
 int jail_spawn(struct jail_plan *plan, int (*after_clone)(void *data, pid_t pid),
                void *data, struct jail_child *ret, struct abox_error *err);
 /* Runs in the child: contains it in security order, then acts as init for
- * the payload.  Never returns. */
-_Noreturn void contain_child(const struct jail_plan *plan, int sync_fd, int msg_fd);
+ * the payload.  Never returns.  in_cgroup: clone3 already placed it. */
+_Noreturn void contain_child(const struct jail_plan *plan, int sync_fd, int msg_fd,
+                             bool in_cgroup);

@@ -33,5 +33,6 @@ void jail_probe(struct jail_probe *ret, bool try_userns)
                 ret->userns = can_clone_userns();
         ret->landlock_abi = landlock_abi();
         ret->seccomp = prctl(PR_GET_SECCOMP, 0, 0, 0, 0) >= 0;
+        ret->memfd_noexec = geteuid() == 0 && access("/proc/sys/vm/memfd_noexec", W_OK) == 0;
         cgroup_probe(&ret->cgroup);
 }

@@ -8,6 +8,7 @@ struct jail_probe {
         bool userns;
         int landlock_abi;
         bool seccomp;
+        bool memfd_noexec; /* vm.memfd_noexec exists and we may set it (root) */
         struct cgroup_probe cgroup;
 };
 

@@ -24,8 +24,11 @@ struct linux_dirent64 {
 
 void rlimit_plan_build(struct rlimit_plan *plan, const struct abox_policy *p)
 {
+        /* One byte over the limit: a file that reaches max+1 bytes can only
+         * be one whose writer tried to go past the limit, which is what init
+         * looks for to report file_size without false alarms. */
         *plan = (struct rlimit_plan){
-                .fsize_bytes = p->file_size_max_bytes,
+                .fsize_bytes = p->file_size_max_bytes + 1,
                 .nofile = p->open_files_max,
                 /* round up: the supervisor enforces the exact figure */
                 .cpu_seconds = p->cpu_time_ms ? p->cpu_time_ms / 1000 + 1 : 0,
@@ -49,7 +52,7 @@ int rlimit_apply(const struct rlimit_plan *plan)
 }
 
 /* Whether a write ran into RLIMIT_FSIZE somewhere in the scratch space: a
- * file that reached the cap exactly.  A shell or a program that ignores
+ * file that reached the rlimit (max_file_size + 1) exactly.  A shell or a program that ignores
  * SIGXFSZ and carries on leaves no other trace, but the file does.  Runs in
  * the sandbox's init after the payload is gone; no allocation, bounded depth
  * and entries, so a hostile tree costs little. */

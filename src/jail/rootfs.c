@@ -378,11 +378,10 @@ static int apply_op(const struct rootfs_plan *plan, const struct rootfs_op *op, 
                 /* hidepid=invisible needs 5.8; an older kernel gets a plain procfs,
                  * which in a fresh pid namespace still shows only the sandbox. */
                 if (mount("proc", op->dst, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                          "hidepid=invisible") == 0)
-                        return 0;
-                return mount("proc", op->dst, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0
-                               ? -errno
-                               : 0;
+                          "hidepid=invisible") < 0 &&
+                    mount("proc", op->dst, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+                        return -errno;
+                return 0;
         case ROOTFS_DEVPTS:
                 return mount("devpts", op->dst, "devpts", MS_NOSUID | MS_NOEXEC,
                              "newinstance,ptmxmode=0666,mode=0620") < 0

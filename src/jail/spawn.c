@@ -14,6 +14,8 @@
 #include "core/error.h"
 
 #include <errno.h>
+#include <linux/sched.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -80,11 +82,25 @@ int jail_spawn(struct jail_plan *plan, int (*after_clone)(void *data, pid_t pid)
         if (!plan->share_net)
                 flags |= CLONE_NEWNET;
         int pidfd = -1;
-        pid_t pid = (pid_t)syscall(SYS_clone, flags, NULL, &pidfd, NULL, 0);
+        bool in_cgroup = false;
+        pid_t pid = -1;
+        if (plan->cgroup_fd >= 0) {
+                /* v2: born in its cgroup, no migration at all. */
+                struct clone_args args = {
+                        .flags = (flags & ~(unsigned long)SIGCHLD) | CLONE_INTO_CGROUP,
+                        .pidfd = (uint64_t)(uintptr_t)&pidfd,
+                        .exit_signal = SIGCHLD,
+                        .cgroup = (uint64_t)plan->cgroup_fd,
+                };
+                pid = (pid_t)syscall(SYS_clone3, &args, sizeof args);
+                in_cgroup = pid >= 0;
+        }
+        if (!in_cgroup)
+                pid = (pid_t)syscall(SYS_clone, flags, NULL, &pidfd, NULL, 0);
         if (pid == 0) {
                 close(sync[1]);
                 close(msg[0]);
-                contain_child(plan, sync[0], msg[1]);
+                contain_child(plan, sync[0], msg[1], in_cgroup);
         }
         int r = pid < 0 ? -errno : 0;
         close(sync[0]);

@@ -67,12 +67,16 @@ void protections_evaluate(const struct abox_policy *p, const struct jail_probe *
                         snprintf(name, sizeof name, "cgroup:%s", cgroup_controller_name(c));
                 bool available = cg->version && cg->have[c];
                 add(s, name, available, !degraded(p, controllers[i].degrade, "cgroup"),
-                    available ? cg->detail : "controller not available or not writable");
+                    available || cg->version == 2 ? cg->detail
+                                                  : "controller not available or not writable");
                 s->want_cg[c] = available;
         }
         /* CPU time is measured whenever the host can; v2 has it in every group. */
-        s->want_cg[CG_CPUACCT] = cg->version == 1 && cg->have[CG_CPUACCT];
+        s->want_cg[CG_CPUACCT] = cg->version && cg->have[CG_CPUACCT];
         add(s, "rlimits", true, true, "file size, open files, core dumps");
+        add(s, "memfd_noexec", probe->memfd_noexec, false,
+            probe->memfd_noexec ? "no executable memfds (Landlock covers files only)"
+                                : "needs root and Linux 6.3+: memfds stay executable");
 }
 
 int protections_require(const struct protection_set *s, struct abox_error *err)

@@ -47,6 +47,7 @@ static void run_done(struct run *run)
         rootfs_plan_done(&run->plan.rootfs);
         seccomp_plan_done(&run->plan.seccomp);
         runtime_done(&run->launch);
+        safe_close(run->plan.cgroup_fd);
         cgroup_destroy(run->cg);
         for (int i = 0; i < 2; i++) {
                 safe_close(run->out[i]);
@@ -100,24 +101,29 @@ struct spawn_ctx {
         struct abox_error *err;
 };
 
-/* Runs while the child builds its root: the cgroup and the seccomp filter. */
+/* Runs while the child joins its cgroup and builds its root. */
 static int after_clone(void *data, pid_t pid)
 {
         struct spawn_ctx *ctx = data;
-        struct run *run = ctx->run;
-        struct cgroup_limits lim = { ctx->p->memory_max_bytes, ctx->p->pids_max,
-                                     ctx->p->cpu_milli };
+        (void)pid;
+        return seccomp_plan_build(&ctx->run->plan.seccomp, ctx->err);
+}
+
+static int make_cgroup(struct run *run, const struct abox_policy *p, struct abox_error *err)
+{
+        struct cgroup_limits lim = { p->memory_max_bytes, p->pids_max, p->cpu_milli };
         bool any = false;
         for (int c = 0; c < CG__MAX; c++)
                 any |= run->prot.want_cg[c];
-        int r = 0;
-        if (any && (r = cgroup_create(&run->probe.cgroup, &lim, run->prot.want_cg, &run->cg,
-                                      ctx->err)) < 0)
+        if (!any)
+                return 0;
+        int r = cgroup_create(&run->probe.cgroup, &lim, run->prot.want_cg, &run->cg, err);
+        if (r < 0)
                 return r;
-        if (run->cg && (r = cgroup_attach(run->cg, pid)) < 0)
-                return abox_error_set(ctx->err, r, "cannot put the sandbox in its cgroup: %s",
-                                      strerror(-r));
-        return seccomp_plan_build(&run->plan.seccomp, ctx->err);
+        run->plan.n_cgroup_join = cgroup_join_files(run->cg, run->plan.cgroup_join,
+                                                    ELEMENTSOF(run->plan.cgroup_join));
+        run->plan.cgroup_fd = cgroup_open_fd(run->cg);
+        return 0;
 }
 
 static int prepare(struct run *run, const struct abox_policy *p, const struct abox_request *req,
@@ -139,6 +145,7 @@ static int prepare(struct run *run, const struct abox_policy *p, const struct ab
                 return abox_error_set(err, -errno, "pipe: %s", strerror(errno));
         struct jail_plan *plan = &run->plan;
         plan->share_net = p->network == NETWORK_FULL;
+        plan->memfd_noexec = run->probe.memfd_noexec;
         plan->hostname = "agentbox";
         plan->argv = req->language == ABOX_LANG_PROGRAM ? (char *const *)req->argv
                                                         : run->launch.argv;
@@ -147,7 +154,7 @@ static int prepare(struct run *run, const struct abox_policy *p, const struct ab
         plan->stderr_fd = run->err[1];
         plan->extra_fds[0] = run->launch.code_fd;
         plan->extra_fds[1] = run->launch.result_wr;
-        return 0;
+        return make_cgroup(run, p, err);
 }
 
 static void protections_list(const struct run *run, struct abox_result *res)
@@ -167,15 +174,20 @@ static enum abox_limit limit_of(const struct run *run, const struct abox_policy 
                                 const struct cgroup_stats *st, enum abox_limit hint, int sig,
                                 int code, bool shell)
 {
-        if (sup->cpu_exceeded || sig == SIGXCPU)
+        /* Only the kernel's evidence decides: the cgroup's counters, our own
+         * kill, and what init found in the scratch space.  The Python
+         * kernel's hints come from inside and only name which of those the
+         * code ran into. */
+        bool file_over = sup->exited && (sup->exit.flags & JAIL_EXIT_FILE_SIZE);
+        if (sup->cpu_exceeded || (sig == SIGXCPU && p->cpu_time_ms))
                 return ABOX_LIMIT_CPU_TIME;
-        if (st->oom_kills > 0 || hint == ABOX_LIMIT_MEMORY)
+        if (st->oom_kills > 0 ||
+            (hint == ABOX_LIMIT_MEMORY && st->memory_peak_bytes >= p->memory_max_bytes / 10 * 9))
                 return ABOX_LIMIT_MEMORY;
         if (st->pids_max_hits > 0)
                 return ABOX_LIMIT_PIDS;
-        /* Shells report a child's death by signal N as 128+N. */
-        if (sig == SIGXFSZ || hint == ABOX_LIMIT_FILE_SIZE || (shell && code == 128 + SIGXFSZ) ||
-            (sup->exited && (sup->exit.flags & JAIL_EXIT_FILE_SIZE)))
+        (void)hint, (void)shell, (void)code;
+        if (file_over)
                 return ABOX_LIMIT_FILE_SIZE;
         if (sup->exited && (sup->exit.flags & JAIL_EXIT_DISK_FULL))
                 return ABOX_LIMIT_DISK;
@@ -337,7 +349,7 @@ int abox_run(const struct abox_policy *p, const struct abox_request *req,
         int r = policy_validate(p, err);
         if (r < 0)
                 return r;
-        struct run run = { .out = { -1, -1 }, .err = { -1, -1 } };
+        struct run run = { .out = { -1, -1 }, .err = { -1, -1 }, .plan.cgroup_fd = -1 };
         struct abox_result *res = result_new();
         if (!res) {
                 r = abox_error_set(err, -ENOMEM, "out of memory");
