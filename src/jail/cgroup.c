@@ -160,7 +160,7 @@ static int prepare_parent(const char *dir)
         return access(dir, W_OK) < 0 ? -errno : 0;
 }
 
-static bool is_v2_host(void)
+bool cgroup_host_is_v2(void)
 {
         struct statfs sf;
         return statfs("/sys/fs/cgroup", &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC;
@@ -212,7 +212,7 @@ void cgroup_probe(struct cgroup_probe *ret)
                 snprintf(ret->detail, sizeof ret->detail, "cannot read /proc/self/cgroup");
                 return;
         }
-        if (is_v2_host()) {
+        if (cgroup_host_is_v2()) {
                 probe_v2(own, ret);
                 return;
         }
@@ -333,14 +333,26 @@ int cgroup_attach(struct cgroup *cg, pid_t pid)
         return 0;
 }
 
-unsigned cgroup_join_files(const struct cgroup *cg, char files[][600], unsigned max)
+int cgroup_open_join_fds(const struct cgroup *cg, int *fds, unsigned max)
 {
         unsigned n = 0;
-        for (int c = 0; c < CG__MAX && n < max; c++)
-                if (first_use(cg, c))
-                        snprintf(files[n++], 600, "%s/%s", cg->dir[c],
-                                 cg->version == 2 ? "cgroup.procs" : "tasks");
-        return n;
+        if (cg->version != 1)
+                return 0;
+        for (int c = 0; c < CG__MAX; c++) {
+                if (!first_use(cg, c))
+                        continue;
+                char path[600];
+                snprintf(path, sizeof path, "%s/tasks", cg->dir[c]);
+                int fd = n < max ? open(path, O_WRONLY | O_CLOEXEC) : -1;
+                if (fd < 0) {
+                        int r = n < max ? -errno : -E2BIG;
+                        while (n > 0)
+                                close(fds[--n]);
+                        return r;
+                }
+                fds[n++] = fd;
+        }
+        return (int)n;
 }
 
 int cgroup_open_fd(const struct cgroup *cg)

@@ -60,13 +60,15 @@ int cgroup_parse_v1_mount(const char *mountinfo, const char *controller, char *m
                           char *root, size_t rlen);
 int cgroup_parent_path(const char *mnt, const char *root, const char *own, char *buf, size_t len);
 int cgroup_attach(struct cgroup *cg, pid_t pid);
-/* The files a task writes "0" to, to move itself into the group: v1's
- * "tasks" (a single-threaded task moving itself skips the global threadgroup
- * lock that makes writing another task's pid cost a grace period) or v2's
- * "cgroup.procs" (the fallback when clone3 cannot place the child). */
-unsigned cgroup_join_files(const struct cgroup *cg, char files[][600], unsigned max);
+/* Opens, for writing, the files a task writes "0" to, to move itself into
+ * the group: v1's "tasks" (a single-threaded task moving itself skips the
+ * global threadgroup lock that makes writing another task's pid cost a
+ * grace period).  None on v2, where clone3 places the child.  Returns the
+ * number of fds, or -errno. */
+int cgroup_open_join_fds(const struct cgroup *cg, int *fds, unsigned max);
 /* v2: an O_PATH fd of the group for clone3's CLONE_INTO_CGROUP; -1 on v1. */
 int cgroup_open_fd(const struct cgroup *cg);
+bool cgroup_host_is_v2(void);
 int cgroup_stats(struct cgroup *cg, struct cgroup_stats *ret);
 int cgroup_cpu_usage_us(struct cgroup *cg, uint64_t *ret);
 void cgroup_destroy(struct cgroup *cg);

@@ -4,15 +4,16 @@
  * namespace, holding every capability of its new user namespace and nothing
  * on the host.  The order matters:
  *
- *   0. cgroup     join it (unless clone3 already put us there), while we still
- *                 hold the supervisor's host credentials that own its files;
- *   1. ids        become the sandbox uid/gid, so that every file and
+ *   1. ids        become the sandbox uid/gid first, so that every file and
  *                 mount made below belongs to a mapped id (the kernel refuses
  *                 to create inodes for unmapped owners);
  *   2. mounts     build the root and pivot into it: needs CAP_SYS_ADMIN;
  *   3. hostname, loopback   need CAP_SYS_ADMIN / CAP_NET_ADMIN in the namespaces;
- *      (meanwhile the supervisor compiles the seccomp filter; we wait for it)
- *   4. cgroupns   after joining, so /proc/self/cgroup and a cgroupfs mount
+ *      (meanwhile the supervisor decides the rest — protections, cgroup,
+ *      Landlock rules, seccomp filter — and sends it in one "go")
+ *   4. cgroup     join it through fds the supervisor opened (unless clone3
+ *                 already put us there); then cgroupns, so /proc/self/cgroup
+ *                 and a cgroupfs mount
  *                 show nothing of the host's tree;
  *   5. rlimits    before dropping caps, so hard limits can be set at all;
  *   6. caps       drop every capability, bounding set included;
@@ -40,6 +41,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -52,40 +54,70 @@ _Noreturn static void fail(int msg_fd, enum jail_step step, int err, int index)
         _exit(1);
 }
 
-/* The filter arrives from the parent once the child is in its cgroup. */
-static int receive_filter(int fd, struct sock_filter *filter, size_t max, struct sock_fprog *ret)
+static int read_exact(int fd, void *buf, size_t n)
 {
-        uint32_t n;
-        if (read(fd, &n, sizeof n) != sizeof n || n == 0 || n > max)
-                return -EPROTO;
-        size_t want = n * sizeof *filter, got = 0;
-        while (got < want) {
-                ssize_t k = read(fd, (char *)filter + got, want - got);
+        size_t got = 0;
+        while (got < n) {
+                ssize_t k = read(fd, (char *)buf + got, n - got);
                 if (k < 0 && errno == EINTR)
                         continue;
                 if (k <= 0)
                         return -EPROTO;
                 got += (size_t)k;
         }
-        *ret = (struct sock_fprog){ .len = (unsigned short)n, .filter = filter };
         return 0;
 }
 
-/* Moves this (single-threaded) task into its cgroup.  Done first, while the
- * task still has the supervisor's host credentials that own those files. */
-static int join_cgroup(const struct jail_plan *plan)
+/* The parent's "go": cgroup files to join (fds), the Landlock plan and the
+ * seccomp filter, sent once the parent has decided everything. */
+static int receive_go(int fd, struct jail_go *go, int *fds, struct sock_filter *filter,
+                      struct sock_fprog *ret)
 {
-        for (unsigned i = 0; i < plan->n_cgroup_join; i++) {
-                int fd = open(plan->cgroup_join[i], O_WRONLY | O_CLOEXEC);
-                if (fd < 0)
-                        return -errno;
-                ssize_t k = write(fd, "0", 1);
-                int r = k == 1 ? 0 : -errno;
-                close(fd);
-                if (r < 0)
-                        return r;
+        union {
+                char buf[CMSG_SPACE(4 * sizeof(int))];
+                struct cmsghdr align;
+        } control;
+        struct iovec iov = { go, sizeof *go };
+        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+                              .msg_controllen = sizeof control.buf };
+        ssize_t n;
+        do
+                n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+        while (n < 0 && errno == EINTR);
+        if (n <= 0 || (msg.msg_flags & MSG_CTRUNC))
+                return -EPROTO;
+        unsigned got_fds = 0;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+                        got_fds = (unsigned)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+                        if (got_fds > 4)
+                                return -EPROTO;
+                        memcpy(fds, CMSG_DATA(c), got_fds * sizeof(int));
+                }
+        int r = read_exact(fd, (char *)go + n, sizeof *go - (size_t)n);
+        if (r < 0)
+                return r;
+        if (go->n_join_fds != got_fds || go->filter_len == 0 || go->filter_len > BPF_MAXINSNS ||
+            go->landlock.n_rules > JAIL_MAX_RULES)
+                return -EPROTO;
+        r = read_exact(fd, filter, go->filter_len * sizeof *filter);
+        *ret = (struct sock_fprog){ .len = (unsigned short)go->filter_len, .filter = filter };
+        return r;
+}
+
+/* Moves this (single-threaded) task into its cgroup through files the
+ * parent opened: the kernel checks the opener's credentials, and a task
+ * writing "0" to v1's "tasks" skips the global threadgroup lock that makes
+ * writing another task's pid wait out an RCU grace period. */
+static int join_cgroup(const int *fds, unsigned n)
+{
+        int r = 0;
+        for (unsigned i = 0; i < n; i++) {
+                if (r == 0 && write(fds[i], "0", 1) != 1)
+                        r = -errno;
+                close(fds[i]);
         }
-        return 0;
+        return r;
 }
 
 /* Landlock governs executing files, not memfds: without this, code could
@@ -105,12 +137,14 @@ static int memfd_noexec(void)
         return r;
 }
 
-static int contain(const struct jail_plan *plan, int sync_fd, bool in_cgroup, int *ret_step,
+static int contain(const struct jail_plan *plan, int sync_fd, int *ret_step,
                    int *ret_index)
 {
         struct sock_filter filter[BPF_MAXINSNS];
         struct sock_fprog prog;
-        char go;
+        struct jail_go go;
+        int join_fds[4];
+        char m;
         int r;
 #define STEP(s, call)                                                                              \
         do {                                                                                       \
@@ -118,9 +152,7 @@ static int contain(const struct jail_plan *plan, int sync_fd, bool in_cgroup, in
                 if ((r = (call)) < 0)                                                              \
                         return r;                                                                  \
         } while (0)
-        STEP(SYNC, read(sync_fd, &go, 1) == 1 ? 0 : -EPIPE);
-        if (!in_cgroup)
-                STEP(CGROUP, join_cgroup(plan));
+        STEP(SYNC, read(sync_fd, &m, 1) == 1 ? 0 : -EPIPE);
         if (plan->memfd_noexec)
                 STEP(MEMFD, memfd_noexec());
         STEP(IDS, ids_become_sandbox_user());
@@ -134,14 +166,15 @@ static int contain(const struct jail_plan *plan, int sync_fd, bool in_cgroup, in
         STEP(HOSTNAME, sethostname(plan->hostname, strlen(plan->hostname)) < 0 ? -errno : 0);
         if (!plan->share_net)
                 STEP(LOOPBACK, net_loopback_up());
-        STEP(SYNC, receive_filter(sync_fd, filter, BPF_MAXINSNS, &prog));
+        STEP(SYNC, receive_go(sync_fd, &go, join_fds, filter, &prog));
         close(sync_fd);
+        STEP(CGROUP, join_cgroup(join_fds, go.n_join_fds));
         STEP(CGROUPNS, unshare(CLONE_NEWCGROUP) < 0 ? -errno : 0);
         STEP(RLIMITS, rlimit_apply(&plan->rlimits));
         STEP(CAPS, caps_drop_all());
         STEP(NO_NEW_PRIVS, prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ? -errno : 0);
-        if (plan->landlock.abi > 0)
-                STEP(LANDLOCK, landlock_apply(&plan->landlock));
+        if (go.landlock.abi > 0)
+                STEP(LANDLOCK, landlock_apply(&go.landlock));
         STEP(SECCOMP, seccomp_apply(&prog));
 #undef STEP
         return 0;
@@ -207,6 +240,9 @@ _Noreturn static void payload(const struct jail_plan *plan, int msg_fd)
 /* pid 1: reap until the payload is gone, then end everything it left. */
 _Noreturn static void init(const struct jail_plan *plan, int msg_fd)
 {
+        /* Files modified from here on count for the file-size check; a
+         * second of slack absorbs the clock's granularity. */
+        time_t since = time(NULL) - 1;
         prctl(PR_SET_DUMPABLE, 0);
         pid_t child = fork();
         if (child < 0)
@@ -234,14 +270,14 @@ _Noreturn static void init(const struct jail_plan *plan, int msg_fd)
         struct statvfs sv;
         if (statvfs("/tmp", &sv) == 0 && (sv.f_bavail == 0 || sv.f_favail == 0))
                 m.flags |= JAIL_EXIT_DISK_FULL;
-        if (rlimit_file_size_hit(plan->rlimits.fsize_bytes))
+        if (rlimit_file_size_hit(plan->rlimits.fsize_bytes, since, plan->rw_mounts,
+                                 plan->n_rw_mounts))
                 m.flags |= JAIL_EXIT_FILE_SIZE;
         (void)!write(msg_fd, &m, sizeof m);
         _exit(0);
 }
 
-_Noreturn void contain_child(const struct jail_plan *plan, int sync_fd, int msg_fd,
-                             bool in_cgroup)
+_Noreturn void contain_child(const struct jail_plan *plan, int sync_fd, int msg_fd)
 {
         /* Dies with the supervisor; and if it died before this line, the
          * first read of the sync pipe sees EOF. */
@@ -254,7 +290,7 @@ _Noreturn void contain_child(const struct jail_plan *plan, int sync_fd, int msg_
         if (close_all_except(keep, sizeof keep / sizeof *keep) < 0)
                 fail(msg_fd, JAIL_STEP_SYNC, errno, -1);
         int step = JAIL_STEP_SYNC, index = -1;
-        int r = contain(plan, sync_fd, in_cgroup, &step, &index);
+        int r = contain(plan, sync_fd, &step, &index);
         if (r < 0 && step == JAIL_STEP_SYNC)
                 _exit(1); /* the supervisor gave up on us; it reports why */
         if (r < 0)

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 /* The uid and gid the payload runs as, inside the user namespace. */
 #define JAIL_UID 1000
@@ -63,7 +64,7 @@ struct rootfs_plan {
 
 /* ---- landlock ---- */
 struct landlock_rule {
-        const char *path; /* inside the sandbox */
+        char path[256]; /* inside the sandbox; inline: the plan travels by pipe */
         uint64_t access;
 };
 
@@ -96,9 +97,11 @@ struct jail_plan {
         char *const *envp;
         const char *cwd;
         int stdout_fd, stderr_fd; /* write ends, become 1 and 2 */
+        const char *rw_mounts[16];  /* sandbox paths of :rw mounts, for the file-size scan */
+        unsigned n_rw_mounts;
         int cgroup_fd;            /* v2: clone straight into it; -1: none */
-        char cgroup_join[4][600]; /* files the child writes "0" to, to join */
-        unsigned n_cgroup_join;
+        int join_fds[4];          /* opened by the parent; the child writes "0" */
+        unsigned n_join_fds;
         int extra_fds[2];         /* become 3 and 4 when >= 0 */
 };
 
@@ -125,6 +128,13 @@ struct jail_plan {
 #define JAIL_STEP_ENTRY_(id, text) JAIL_STEP_##id,
 enum jail_step { JAIL_STEPS(JAIL_STEP_ENTRY_) JAIL_STEP__MAX };
 const char *jail_step_text(enum jail_step s);
+
+/* The parent's "go": this header, join_fds as SCM_RIGHTS, then the filter. */
+struct jail_go {
+        uint32_t n_join_fds;
+        uint32_t filter_len; /* instructions */
+        struct landlock_plan landlock;
+};
 
 /* What the sandbox's init tells the supervisor, one fixed-size message each. */
 enum jail_msg_kind { JAIL_MSG_FAIL = 1, JAIL_MSG_EXIT = 2 };
@@ -158,7 +168,7 @@ int rootfs_pivot(void);
 int seccomp_apply(const struct sock_fprog *prog);
 int landlock_apply(const struct landlock_plan *plan);
 int rlimit_apply(const struct rlimit_plan *plan);
-bool rlimit_file_size_hit(uint64_t cap);
+bool rlimit_file_size_hit(uint64_t cap, time_t since, const char *const *extra, unsigned n_extra);
 int net_loopback_up(void);
 int ids_become_sandbox_user(void);
 int caps_drop_all(void);
@@ -171,13 +181,13 @@ struct jail_child {
 };
 
 /* Clones the sandbox's init into fresh namespaces — straight into its v2
- * cgroup when it can — and maps its ids.  The child joins its cgroup and
- * builds its root while the parent runs after_clone(pid), which fills
- * plan->seccomp; only then is the filter sent and the child allowed to
- * finish and run untrusted code. */
+ * cgroup when plan->cgroup_fd is set — and maps its ids.  The child builds
+ * its root while the parent runs after_clone(pid), which fills the rest of
+ * the plan (landlock, seccomp, join_fds); then one "go" packet carries those
+ * to the child, which joins its cgroup and finishes.  Nothing untrusted runs
+ * before that. */
 int jail_spawn(struct jail_plan *plan, int (*after_clone)(void *data, pid_t pid),
                void *data, struct jail_child *ret, struct abox_error *err);
 /* Runs in the child: contains it in security order, then acts as init for
- * the payload.  Never returns.  in_cgroup: clone3 already placed it. */
-_Noreturn void contain_child(const struct jail_plan *plan, int sync_fd, int msg_fd,
-                             bool in_cgroup);
+ * the payload.  Never returns. */
+_Noreturn void contain_child(const struct jail_plan *plan, int sync_fd, int msg_fd);

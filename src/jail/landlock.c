@@ -15,6 +15,7 @@
 #include "core/policy.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <sys/stat.h>
 #include <fcntl.h>
@@ -73,9 +74,11 @@ static uint64_t fs_rights(int abi)
 /* Counts past the end so the builder can refuse instead of dropping a rule. */
 static void rule(struct landlock_plan *plan, const char *path, uint64_t access)
 {
-        if (plan->n_rules < JAIL_MAX_RULES)
-                plan->rules[plan->n_rules] =
-                        (struct landlock_rule){ path, access & plan->handled_fs };
+        if (plan->n_rules < JAIL_MAX_RULES) {
+                struct landlock_rule *r = &plan->rules[plan->n_rules];
+                snprintf(r->path, sizeof r->path, "%s", path);
+                r->access = access & plan->handled_fs;
+        }
         plan->n_rules++;
 }
 

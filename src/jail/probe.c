@@ -26,6 +26,11 @@ static bool can_clone_userns(void)
         return WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
+bool jail_can_memfd_noexec(void)
+{
+        return geteuid() == 0 && access("/proc/sys/vm/memfd_noexec", W_OK) == 0;
+}
+
 void jail_probe(struct jail_probe *ret, bool try_userns)
 {
         *ret = (struct jail_probe){ .userns = true };
@@ -33,6 +38,6 @@ void jail_probe(struct jail_probe *ret, bool try_userns)
                 ret->userns = can_clone_userns();
         ret->landlock_abi = landlock_abi();
         ret->seccomp = prctl(PR_GET_SECCOMP, 0, 0, 0, 0) >= 0;
-        ret->memfd_noexec = geteuid() == 0 && access("/proc/sys/vm/memfd_noexec", W_OK) == 0;
+        ret->memfd_noexec = jail_can_memfd_noexec();
         cgroup_probe(&ret->cgroup);
 }

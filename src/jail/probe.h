@@ -15,3 +15,5 @@ struct jail_probe {
 /* try_userns clones a throwaway child to prove user namespaces work; runs
  * skip it, as their own clone reports the same failure with context. */
 void jail_probe(struct jail_probe *ret, bool try_userns);
+/* Whether vm.memfd_noexec can be set for a sandbox (root, Linux 6.3+). */
+bool jail_can_memfd_noexec(void);

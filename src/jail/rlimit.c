@@ -12,6 +12,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 struct linux_dirent64 {
@@ -24,11 +25,8 @@ struct linux_dirent64 {
 
 void rlimit_plan_build(struct rlimit_plan *plan, const struct abox_policy *p)
 {
-        /* One byte over the limit: a file that reaches max+1 bytes can only
-         * be one whose writer tried to go past the limit, which is what init
-         * looks for to report file_size without false alarms. */
         *plan = (struct rlimit_plan){
-                .fsize_bytes = p->file_size_max_bytes + 1,
+                .fsize_bytes = p->file_size_max_bytes,
                 .nofile = p->open_files_max,
                 /* round up: the supervisor enforces the exact figure */
                 .cpu_seconds = p->cpu_time_ms ? p->cpu_time_ms / 1000 + 1 : 0,
@@ -51,12 +49,15 @@ int rlimit_apply(const struct rlimit_plan *plan)
         return r;
 }
 
-/* Whether a write ran into RLIMIT_FSIZE somewhere in the scratch space: a
- * file that reached the rlimit (max_file_size + 1) exactly.  A shell or a program that ignores
- * SIGXFSZ and carries on leaves no other trace, but the file does.  Runs in
- * the sandbox's init after the payload is gone; no allocation, bounded depth
- * and entries, so a hostile tree costs little. */
-static bool scan(int dirfd, uint64_t cap, int depth, unsigned *budget)
+/* Whether a write ran into RLIMIT_FSIZE: a file written during this run
+ * that reached the limit.  A shell or a program that ignores SIGXFSZ and
+ * carries on leaves no other trace, but the file does.  (A file written to
+ * exactly the limit, no byte more, is reported too: the kernel does not
+ * tell the two apart.)  Runs in the sandbox's init after the payload is
+ * gone; no allocation, bounded depth and entries, so a hostile tree costs
+ * little; only files modified since `since` count, so large files already
+ * on a :rw mount do not. */
+static bool scan(int dirfd, uint64_t cap, time_t since, int depth, unsigned *budget)
 {
         char buf[4096];
         bool hit = false;
@@ -73,13 +74,14 @@ static bool scan(int dirfd, uint64_t cap, int depth, unsigned *budget)
                         struct stat st;
                         if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
                                 continue;
-                        if (S_ISREG(st.st_mode) && (uint64_t)st.st_size >= cap)
+                        if (S_ISREG(st.st_mode) && (uint64_t)st.st_size >= cap &&
+                            st.st_mtime >= since)
                                 hit = true;
                         else if (S_ISDIR(st.st_mode) && depth < 16) {
                                 int fd = openat(dirfd, de->d_name,
                                                 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                                 if (fd >= 0) {
-                                        hit = scan(fd, cap, depth + 1, budget);
+                                        hit = scan(fd, cap, since, depth + 1, budget);
                                         close(fd);
                                 }
                         }
@@ -87,15 +89,16 @@ static bool scan(int dirfd, uint64_t cap, int depth, unsigned *budget)
         return hit;
 }
 
-bool rlimit_file_size_hit(uint64_t cap)
+bool rlimit_file_size_hit(uint64_t cap, time_t since, const char *const *extra, unsigned n_extra)
 {
         static const char *const roots[] = { "/tmp", "/workspace", "/dev/shm" };
         unsigned budget = 20000;
-        for (size_t i = 0; i < sizeof roots / sizeof *roots; i++) {
-                int fd = open(roots[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        for (size_t i = 0; i < sizeof roots / sizeof *roots + n_extra; i++) {
+                const char *root = i < 3 ? roots[i] : extra[i - 3];
+                int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                 if (fd < 0)
                         continue;
-                bool hit = scan(fd, cap, 0, &budget);
+                bool hit = scan(fd, cap, since, 0, &budget);
                 close(fd);
                 if (hit)
                         return true;

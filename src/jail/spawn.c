@@ -21,6 +21,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -58,18 +59,39 @@ static int map_ids(pid_t pid)
         return write_proc(pid, "gid_map", map);
 }
 
-static int send_filter(int fd, const struct sock_fprog *prog)
+static int send_go(int fd, const struct jail_plan *plan)
 {
-        uint32_t n = prog->len;
-        int r = write_all(fd, &n, sizeof n);
-        return r ?: write_all(fd, prog->filter, n * sizeof *prog->filter);
+        struct jail_go local, *g = &local;
+        *g = (struct jail_go){ .n_join_fds = plan->n_join_fds, .filter_len = plan->seccomp.len,
+                               .landlock = plan->landlock };
+        union {
+                char buf[CMSG_SPACE(sizeof plan->join_fds)];
+                struct cmsghdr align;
+        } control = { 0 };
+        struct iovec iov = { g, sizeof *g };
+        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+        if (plan->n_join_fds) {
+                msg.msg_control = control.buf;
+                msg.msg_controllen = CMSG_SPACE(plan->n_join_fds * sizeof(int));
+                struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+                c->cmsg_level = SOL_SOCKET;
+                c->cmsg_type = SCM_RIGHTS;
+                c->cmsg_len = CMSG_LEN(plan->n_join_fds * sizeof(int));
+                memcpy(CMSG_DATA(c), plan->join_fds, plan->n_join_fds * sizeof(int));
+        }
+        ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+        if (n < 0)
+                return -errno;
+        int r = (size_t)n == sizeof *g ? 0 : write_all(fd, (char *)g + n, sizeof *g - (size_t)n);
+        return r ?: write_all(fd, plan->seccomp.filter,
+                              plan->seccomp.len * sizeof *plan->seccomp.filter);
 }
 
 int jail_spawn(struct jail_plan *plan, int (*after_clone)(void *data, pid_t pid), void *data,
                struct jail_child *ret, struct abox_error *err)
 {
         int sync[2], msg[2];
-        if (pipe2(sync, O_CLOEXEC) < 0)
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sync) < 0)
                 return abox_error_set(err, -errno, "pipe: %s", strerror(errno));
         if (pipe2(msg, O_CLOEXEC) < 0) {
                 int r = -errno;
@@ -100,7 +122,7 @@ int jail_spawn(struct jail_plan *plan, int (*after_clone)(void *data, pid_t pid)
         if (pid == 0) {
                 close(sync[1]);
                 close(msg[0]);
-                contain_child(plan, sync[0], msg[1], in_cgroup);
+                contain_child(plan, sync[0], msg[1]);
         }
         int r = pid < 0 ? -errno : 0;
         close(sync[0]);
@@ -122,9 +144,21 @@ int jail_spawn(struct jail_plan *plan, int (*after_clone)(void *data, pid_t pid)
                 r = abox_error_set(err, -errno, "cannot start the sandbox: %s", strerror(errno));
         else if ((r = after_clone(data, pid)) < 0)
                 ; /* after_clone set err */
-        else if ((r = send_filter(sync[1], &plan->seccomp)) < 0)
+        else if (plan->cgroup_fd >= 0 && !in_cgroup && plan->n_join_fds == 0) {
+                /* clone3 could not place it (an old kernel): join the slow way. */
+                int fd = openat(plan->cgroup_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+                if (fd < 0)
+                        r = abox_error_set(err, -errno, "cannot join the sandbox's cgroup: %s",
+                                           strerror(errno));
+                else
+                        plan->join_fds[plan->n_join_fds++] = fd;
+        }
+        else if ((r = send_go(sync[1], plan)) < 0)
                 abox_error_set(err, r, "cannot start the sandbox: %s", strerror(-r));
         close(sync[1]);
+        for (unsigned i = 0; i < plan->n_join_fds; i++)
+                close(plan->join_fds[i]);
+        plan->n_join_fds = 0;
         if (r < 0) {
                 syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
                 while (waitpid(pid, NULL, __WALL) < 0 && errno == EINTR)

@@ -37,6 +37,7 @@ struct run {
         struct runtime_launch launch;
         struct jail_probe probe;
         struct protection_set prot;
+        bool decided;
         struct cgroup *cg;
         int out[2], err[2];
         char **envp;
@@ -101,43 +102,58 @@ struct spawn_ctx {
         struct abox_error *err;
 };
 
-/* Runs while the child joins its cgroup and builds its root. */
-static int after_clone(void *data, pid_t pid)
+/* What the host gives, whether the policy may run with it (fail closed),
+ * and the sandbox's cgroup. */
+static int decide(struct run *run, const struct abox_policy *p, struct abox_error *err)
 {
-        struct spawn_ctx *ctx = data;
-        (void)pid;
-        return seccomp_plan_build(&ctx->run->plan.seccomp, ctx->err);
-}
-
-static int make_cgroup(struct run *run, const struct abox_policy *p, struct abox_error *err)
-{
+        jail_probe(&run->probe, /* try_userns= */ false);
+        protections_evaluate(p, &run->probe, &run->prot);
+        int r = protections_require(&run->prot, err);
+        if (r < 0)
+                return r;
+        /* The child copied the plan at clone: what it applies was fixed then. */
+        run->probe.memfd_noexec = run->plan.memfd_noexec;
+        protections_evaluate(p, &run->probe, &run->prot);
         struct cgroup_limits lim = { p->memory_max_bytes, p->pids_max, p->cpu_milli };
         bool any = false;
         for (int c = 0; c < CG__MAX; c++)
                 any |= run->prot.want_cg[c];
-        if (!any)
-                return 0;
-        int r = cgroup_create(&run->probe.cgroup, &lim, run->prot.want_cg, &run->cg, err);
-        if (r < 0)
+        if (any && (r = cgroup_create(&run->probe.cgroup, &lim, run->prot.want_cg, &run->cg,
+                                      err)) < 0)
                 return r;
-        run->plan.n_cgroup_join = cgroup_join_files(run->cg, run->plan.cgroup_join,
-                                                    ELEMENTSOF(run->plan.cgroup_join));
-        run->plan.cgroup_fd = cgroup_open_fd(run->cg);
+        run->decided = true;
         return 0;
+}
+
+/* Runs while the child builds its root: everything the child needs only at
+ * the end.  On a v2 host decide() ran before clone, for clone3. */
+static int after_clone(void *data, pid_t pid)
+{
+        struct spawn_ctx *ctx = data;
+        struct run *run = ctx->run;
+        int r = 0;
+        (void)pid;
+        if (!run->decided && (r = decide(run, ctx->p, ctx->err)) < 0)
+                return r;
+        if (run->cg) {
+                r = cgroup_open_join_fds(run->cg, run->plan.join_fds, ELEMENTSOF(run->plan.join_fds));
+                if (r < 0)
+                        return abox_error_set(ctx->err, r, "cannot join the sandbox's cgroup: %s",
+                                              strerror(-r));
+                run->plan.n_join_fds = (unsigned)r;
+        }
+        if (landlock_plan_build(&run->plan.landlock, ctx->p) < 0)
+                return abox_error_set(ctx->err, -E2BIG, "too many Landlock rules for this policy");
+        return seccomp_plan_build(&run->plan.seccomp, ctx->err);
 }
 
 static int prepare(struct run *run, const struct abox_policy *p, const struct abox_request *req,
                    struct abox_error *err)
 {
-        jail_probe(&run->probe, /* try_userns= */ false);
-        protections_evaluate(p, &run->probe, &run->prot);
-        int r = protections_require(&run->prot, err);
-        r = r ?: runtime_prepare(req, p->output_max_bytes, &run->launch, err);
+        int r = runtime_prepare(req, p->output_max_bytes, &run->launch, err);
         r = r ?: rootfs_plan_build(&run->plan.rootfs, p, err);
         if (r < 0)
                 return r;
-        if (landlock_plan_build(&run->plan.landlock, p) < 0)
-                return abox_error_set(err, -E2BIG, "too many Landlock rules for this policy");
         rlimit_plan_build(&run->plan.rlimits, p);
         if (build_env(p, &run->envp) < 0)
                 return abox_error_set(err, -ENOMEM, "out of memory");
@@ -145,16 +161,26 @@ static int prepare(struct run *run, const struct abox_policy *p, const struct ab
                 return abox_error_set(err, -errno, "pipe: %s", strerror(errno));
         struct jail_plan *plan = &run->plan;
         plan->share_net = p->network == NETWORK_FULL;
-        plan->memfd_noexec = run->probe.memfd_noexec;
+        plan->memfd_noexec = jail_can_memfd_noexec();
         plan->hostname = "agentbox";
         plan->argv = req->language == ABOX_LANG_PROGRAM ? (char *const *)req->argv
                                                         : run->launch.argv;
         plan->envp = run->envp;
+        for (size_t i = 0; i < p->n_mounts && plan->n_rw_mounts < ELEMENTSOF(plan->rw_mounts); i++)
+                if (p->mounts[i].rw)
+                        plan->rw_mounts[plan->n_rw_mounts++] = p->mounts[i].dst;
         plan->stdout_fd = run->out[1];
         plan->stderr_fd = run->err[1];
         plan->extra_fds[0] = run->launch.code_fd;
         plan->extra_fds[1] = run->launch.result_wr;
-        return make_cgroup(run, p, err);
+        /* v2 clones straight into the cgroup, so it must exist first; v1
+         * decides while the child builds its root. */
+        if (cgroup_host_is_v2()) {
+                if ((r = decide(run, p, err)) < 0)
+                        return r;
+                plan->cgroup_fd = run->cg ? cgroup_open_fd(run->cg) : -1;
+        }
+        return 0;
 }
 
 static void protections_list(const struct run *run, struct abox_result *res)

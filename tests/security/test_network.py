@@ -1,0 +1,153 @@
+"""Network: with the default --network none nothing leaves the sandbox; the
+host's loopback listeners see no connection and no datagram."""
+import socket
+
+from canaries import brief, py, run_box
+
+
+def ok(doc, stdout):
+    assert (doc["status"], doc["limit"], doc["exit_code"], doc["_exit"]) == \
+        ("success", None, 0, 0), brief(doc)
+    assert doc["stdout"] == stdout, brief(doc)
+
+
+CONNECT = '''
+def connect(label, family, addr, kind=socket.SOCK_STREAM):
+    s = socket.socket(family, kind)
+    s.settimeout(2)
+    try:
+        s.connect(addr)
+    except OSError as e:
+        print(f"{label}: {_name(e.errno)}", flush=True)
+    else:
+        print(f"{label}: CONNECTED", flush=True)
+    finally:
+        s.close()
+'''
+
+
+def test_tcp_connect_to_host_loopback_listener_is_denied_eacces(box, canary, listener):
+    doc = run_box(box, "python", "-c", py(CONNECT, '''
+        connect("127.0.0.1", socket.AF_INET, ("127.0.0.1", PORT))
+        connect("localhost", socket.AF_INET, ("localhost", PORT))
+        connect("127.1.2.3", socket.AF_INET, ("127.1.2.3", PORT))
+    ''', PORT=listener.port), canary=canary)
+    ok(doc, "127.0.0.1: EACCES\nlocalhost: EACCES\n127.1.2.3: EACCES\n")
+    assert listener.contacts() == []
+    canary.assert_untouched(doc)
+
+
+def test_tcp6_connect_to_host_loopback_listener_is_denied_eacces(box, canary, listener):
+    doc = run_box(box, "python", "-c", py(CONNECT, '''
+        connect("::1", socket.AF_INET6, ("::1", PORT6))
+        connect("v4mapped", socket.AF_INET6, ("::ffff:127.0.0.1", PORT))
+    ''', PORT=listener.port, PORT6=listener.port6), canary=canary)
+    ok(doc, "::1: EACCES\nv4mapped: EACCES\n")
+    assert listener.contacts() == []
+    canary.assert_untouched(doc)
+
+
+def test_tcp_connect_with_network_none_explicit_is_denied_eacces(box, canary, listener):
+    doc = run_box(box, "python", "--network", "none", "-c", py(CONNECT, '''
+        connect("127.0.0.1", socket.AF_INET, ("127.0.0.1", PORT))
+    ''', PORT=listener.port), canary=canary)
+    ok(doc, "127.0.0.1: EACCES\n")
+    assert listener.contacts() == []
+    canary.assert_untouched(doc)
+
+
+def test_udp_datagram_to_host_loopback_listener_never_arrives(box, canary, listener):
+    doc = run_box(box, "python", "-c", py('''
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for _ in range(3):
+            attempt("sendto", s.sendto, b"sandbox datagram", ("127.0.0.1", UDP_PORT))
+    ''', UDP_PORT=listener.udp_port), canary=canary)
+    # The datagram goes to the sandbox's own loopback, where nobody listens.
+    assert doc["stdout"] in ("sendto: OK\n" * 3, "sendto: OK\nsendto: ECONNREFUSED\nsendto: OK\n",
+                             "sendto: ENETUNREACH\n" * 3, "sendto: EACCES\n" * 3,
+                             "sendto: EPERM\n" * 3), brief(doc)
+    ok(doc, doc["stdout"])
+    assert listener.contacts() == []
+    canary.assert_untouched(doc)
+
+
+def test_abstract_unix_connect_to_host_listener_is_refused(box, canary, listener):
+    doc = run_box(box, "python", "-c", py(CONNECT, '''
+        connect("abstract", socket.AF_UNIX, b"\\0" + NAME.encode())
+    ''', NAME=listener.abstract_name), canary=canary)
+    # Abstract names live in the network namespace: the host's is not there
+    # (ECONNREFUSED); Landlock's abstract-socket scope would say EPERM.
+    assert doc["stdout"] in ("abstract: ECONNREFUSED\n", "abstract: EPERM\n"), brief(doc)
+    ok(doc, doc["stdout"])
+    assert listener.contacts() == []
+    canary.assert_untouched(doc)
+
+
+def test_unix_socket_file_of_host_is_not_reachable(box, canary, listener):
+    doc = run_box(box, "python", "-c", py(CONNECT, '''
+        connect("unix", socket.AF_UNIX, PATH)
+    ''', PATH=listener.unix_path), canary=canary)
+    ok(doc, "unix: ENOENT\n")
+    assert listener.contacts() == []
+    canary.assert_untouched(doc)
+
+
+def test_tcp_bind_and_listen_is_denied_eacces(box, canary, listener):
+    doc = run_box(box, "python", "-c", py('''
+        s = socket.socket()
+        attempt("bind", s.bind, ("127.0.0.1", PORT))
+        s6 = socket.socket(socket.AF_INET6)
+        attempt("bind6", s6.bind, ("::1", PORT6))
+    ''', PORT=listener.port, PORT6=listener.port6), canary=canary)
+    ok(doc, "bind: EACCES\nbind6: EACCES\n")
+    assert listener.contacts() == []
+    canary.assert_untouched(doc)
+
+
+def test_raw_and_packet_sockets_are_refused_eperm(box, canary, listener):
+    doc = run_box(box, "python", "-c", py('''
+        import struct
+        attempt("raw icmp", socket.socket, socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+        s = attempt("raw udp", socket.socket, socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP)
+        if s is not None:  # a hand-made datagram to the host listener
+            s.sendto(struct.pack("!HHHH", 4242, UDP_PORT, 12, 0) + b"raw!", ("127.0.0.1", 0))
+        attempt("packet", socket.socket, socket.AF_PACKET, socket.SOCK_RAW, 0)
+        attempt("packet dgram", socket.socket, socket.AF_PACKET, socket.SOCK_DGRAM, 0)
+        attempt("raw ipv6", socket.socket, socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+    ''', UDP_PORT=listener.udp_port), canary=canary)
+    ok(doc, "raw icmp: EPERM\nraw udp: EPERM\npacket: EPERM\npacket dgram: EPERM\n"
+            "raw ipv6: EPERM\n")
+    assert listener.contacts() == []
+    canary.assert_untouched(doc)
+
+
+def test_network_interfaces_are_loopback_only(box, canary, listener):
+    host_ifaces = sorted(name for _, name in socket.if_nameindex())
+    doc = run_box(box, "python", "-c", py('''
+        lines = open("/proc/net/dev").read().splitlines()[2:]
+        print(sorted(l.split(":")[0].strip() for l in lines))
+        attempt("netlink", socket.socket, socket.AF_NETLINK, socket.SOCK_RAW, 0)
+        attempt("sysfs", os.listdir, "/sys/class/net")
+    '''), canary=canary)
+    ok(doc, "['lo']\nnetlink: EPERM\nsysfs: ENOENT\n")
+    assert len(host_ifaces) > 1, host_ifaces  # the host does have other interfaces
+    for name in host_ifaces:
+        if name != "lo":
+            assert name not in doc["stdout"]
+    assert listener.contacts() == []
+    canary.assert_untouched(doc)
+
+
+def test_shell_tools_cannot_reach_host_listener(box, canary, listener):
+    """The same through a shell: bash's /dev/tcp and python3 in a pipeline."""
+    doc = run_box(box, "sh", "-c",
+                  f"bash -c 'exec 3<>/dev/tcp/127.0.0.1/{listener.port}' 2>&1; echo bash=$?; "
+                  f"python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", "
+                  f"{listener.port}), 2)' 2>&1 | tail -n 1", canary=canary)
+    assert (doc["status"], doc["_exit"]) == ("success", 0), brief(doc)
+    assert doc["stdout"] == (
+        "bash: connect: Permission denied\n"
+        f"bash: line 1: /dev/tcp/127.0.0.1/{listener.port}: Permission denied\nbash=1\n"
+        "PermissionError: [Errno 13] Permission denied\n"), brief(doc)
+    assert listener.contacts() == []
+    canary.assert_untouched(doc)
