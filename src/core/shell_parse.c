@@ -439,9 +439,13 @@ static int lex(struct parser *p, struct token *t)
 static int peek(struct parser *p, struct token **ret)
 {
         if (!p->have_peek) {
-                int r = lex(p, &p->peek);
+                /* Into a local first: a $(...) inside the word parses with
+                 * this same parser, and its lookahead uses p->peek. */
+                struct token t;
+                int r = lex(p, &t);
                 if (r < 0 || p->failed)
                         return r < 0 ? r : -EINVAL;
+                p->peek = t;
                 p->have_peek = true;
         }
         *ret = &p->peek;
@@ -509,9 +513,17 @@ static bool is_assignment(const struct word *w)
         return true;
 }
 
+/* exec, command and builtin run their first operand as a command. */
+static bool is_wrapper(const struct word *w)
+{
+        return !w->quoted && !w->expanded &&
+               (strcmp(w->text, "exec") == 0 || strcmp(w->text, "command") == 0 ||
+                strcmp(w->text, "builtin") == 0);
+}
+
 static int parse_simple(struct parser *p)
 {
-        bool have_command = false;
+        bool have_command = false, wrapped = false;
         for (;;) {
                 struct token *t;
                 int r = peek(p, &t);
@@ -523,10 +535,15 @@ static int parse_simple(struct parser *p)
                 } else if (t->kind == T_WORD && t->w.io_number) {
                         consume(p);
                 } else if (t->kind == T_WORD) {
-                        if (!have_command && !(is_assignment(&t->w) && !t->w.quoted)) {
+                        if (wrapped && !(t->w.text[0] == '-' && !t->w.expanded)) {
+                                if ((r = record(p, &t->w)) < 0)
+                                        return r;
+                                wrapped = false;
+                        } else if (!have_command && !(is_assignment(&t->w) && !t->w.quoted)) {
                                 if ((r = record(p, &t->w)) < 0)
                                         return r;
                                 have_command = true;
+                                wrapped = is_wrapper(&t->w);
                                 consume(p);
                                 if ((r = peek(p, &t)) < 0)
                                         return r;

@@ -24,7 +24,7 @@
 #define JAIL_HOST_ID_BASE 0x7E000000u
 
 #define JAIL_MAX_OPS 64
-#define JAIL_MAX_RULES 64 /* the fixed rules, POLICY_MAX_MOUNTS, and programs */
+#define JAIL_MAX_RULES 96 /* the fixed rules, POLICY_MAX_MOUNTS, EXEC_MAX_FILES */
 
 /* ---- rootfs ---- */
 enum rootfs_op_kind {
@@ -159,7 +159,10 @@ void rootfs_plan_done(struct rootfs_plan *plan);
 int seccomp_plan_build(struct sock_fprog *ret, struct abox_error *err);
 void seccomp_plan_done(struct sock_fprog *prog);
 int landlock_abi(void);
-int landlock_plan_build(struct landlock_plan *plan, const struct abox_policy *p);
+struct exec_map;
+/* only_exec: when commands are restricted, the files that may be executed. */
+int landlock_plan_build(struct landlock_plan *plan, const struct abox_policy *p,
+                        const struct exec_map *only_exec);
 void rlimit_plan_build(struct rlimit_plan *plan, const struct abox_policy *p);
 
 /* ---- applying (child side: no allocation, return -errno) ---- */

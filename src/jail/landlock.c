@@ -13,6 +13,7 @@
 
 #include "base/cleanup.h"
 #include "core/policy.h"
+#include "execmap.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -82,7 +83,8 @@ static void rule(struct landlock_plan *plan, const char *path, uint64_t access)
         plan->n_rules++;
 }
 
-int landlock_plan_build(struct landlock_plan *plan, const struct abox_policy *p)
+int landlock_plan_build(struct landlock_plan *plan, const struct abox_policy *p,
+                        const struct exec_map *only_exec)
 {
         *plan = (struct landlock_plan){ .abi = landlock_abi() };
         if (plan->abi <= 0)
@@ -97,7 +99,10 @@ int landlock_plan_build(struct landlock_plan *plan, const struct abox_policy *p)
         /* Listing directories anywhere is harmless (the root holds only what
          * was put there); reading files needs a rule below. */
         rule(plan, "/", LANDLOCK_ACCESS_FS_READ_DIR);
-        rule(plan, "/usr", FS_READ | LANDLOCK_ACCESS_FS_EXECUTE);
+        /* With a command allowlist, execute rights go to the allowed files
+         * only (and their interpreters); the system dirs are read-only. */
+        const uint64_t sys = FS_READ | (only_exec ? 0 : LANDLOCK_ACCESS_FS_EXECUTE);
+        rule(plan, "/usr", sys);
         rule(plan, "/etc", FS_READ);
         rule(plan, "/proc", FS_READ | LANDLOCK_ACCESS_FS_WRITE_FILE);
         rule(plan, "/dev", FS_READ | LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_IOCTL_DEV);
@@ -109,7 +114,10 @@ int landlock_plan_build(struct landlock_plan *plan, const struct abox_policy *p)
         static const char *const sysdirs[] = { "/bin", "/sbin", "/lib", "/lib32", "/lib64",
                                                "/libx32" };
         for (size_t i = 0; i < ELEMENTSOF(sysdirs); i++)
-                rule(plan, sysdirs[i], FS_READ | LANDLOCK_ACCESS_FS_EXECUTE);
+                rule(plan, sysdirs[i], sys);
+        for (unsigned i = 0; only_exec && i < only_exec->n; i++)
+                rule(plan, only_exec->files[i],
+                     LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_READ_FILE);
         for (size_t i = 0; i < p->n_mounts; i++)
                 rule(plan, p->mounts[i].dst, p->mounts[i].rw ? scratch : FS_READ);
         if (plan->n_rules > JAIL_MAX_RULES)

@@ -16,7 +16,9 @@
 #include "core/error.h"
 #include "core/policy.h"
 #include "core/result.h"
+#include "core/command_policy.h"
 #include "jail/cgroup.h"
+#include "jail/execmap.h"
 #include "jail/jail.h"
 #include "protections.h"
 #include "runtime/runtime.h"
@@ -37,6 +39,7 @@ struct run {
         struct runtime_launch launch;
         struct jail_probe probe;
         struct protection_set prot;
+        struct exec_map exec;
         bool decided;
         struct cgroup *cg;
         int out[2], err[2];
@@ -99,8 +102,29 @@ oom:
 struct spawn_ctx {
         struct run *run;
         const struct abox_policy *p;
+        const struct abox_request *req;
         struct abox_error *err;
 };
+
+/* The files the sandbox may execute under a command allowlist: the allowed
+ * commands and the runtime itself (/bin/sh for shell runs, the interpreter
+ * for Python), each with the interpreters the kernel opens for it. */
+static int build_exec_map(const struct abox_policy *p, const struct abox_request *req,
+                          struct exec_map *map)
+{
+        const char *root = p->rootfs ? p->rootfs : "";
+        int r = 0;
+        *map = (struct exec_map){ 0 };
+        if (req->language == ABOX_LANG_SHELL)
+                r = exec_map_add(map, root, "/bin/sh");
+        else if (req->language == ABOX_LANG_PYTHON)
+                r = exec_map_add(map, root, "/usr/bin/python3");
+        for (size_t i = 0; r == 0 && i < p->allowed_commands.n; i++)
+                r = exec_map_add(map, root, p->allowed_commands.items[i]);
+        if (r == 0 && req->language == ABOX_LANG_PROGRAM)
+                r = exec_map_add(map, root, req->argv[0]);
+        return r;
+}
 
 /* What the host gives, whether the policy may run with it (fail closed),
  * and the sandbox's cgroup. */
@@ -142,7 +166,15 @@ static int after_clone(void *data, pid_t pid)
                                               strerror(-r));
                 run->plan.n_join_fds = (unsigned)r;
         }
-        if (landlock_plan_build(&run->plan.landlock, ctx->p) < 0)
+        const struct exec_map *only = NULL;
+        if (command_policy_active(ctx->p)) {
+                if ((r = build_exec_map(ctx->p, ctx->req, &run->exec)) < 0)
+                        return abox_error_set(ctx->err, r,
+                                              "allowed_commands resolve to more than %d files",
+                                              EXEC_MAX_FILES);
+                only = &run->exec;
+        }
+        if (landlock_plan_build(&run->plan.landlock, ctx->p, only) < 0)
                 return abox_error_set(ctx->err, -E2BIG, "too many Landlock rules for this policy");
         return seccomp_plan_build(&run->plan.seccomp, ctx->err);
 }
@@ -313,7 +345,7 @@ static int supervise_run(struct run *run, const struct abox_policy *p,
                          struct abox_error *err)
 {
         struct jail_child child;
-        struct spawn_ctx ctx = { run, p, err };
+        struct spawn_ctx ctx = { run, p, req, err };
         int r = jail_spawn(&run->plan, after_clone, &ctx, &child, err);
         if (r < 0)
                 return r;
@@ -367,6 +399,24 @@ static int supervise_run(struct run *run, const struct abox_policy *p,
         return r;
 }
 
+/* The policy's early refusal: a command line or program not on the
+ * allowlist never gets a sandbox.  Returns 1 when refused (res filled). */
+static int refuse_early(const struct abox_policy *p, const struct abox_request *req,
+                        struct abox_result *res)
+{
+        int n = 0;
+        if (!command_policy_active(p))
+                return 0;
+        if (req->language == ABOX_LANG_SHELL)
+                n = command_policy_check_shell(p, req->code ? req->code : "", req->code_len, res);
+        else if (req->language == ABOX_LANG_PROGRAM && req->argv && req->argv[0])
+                n = command_policy_check_program(p, req->argv[0], res);
+        if (n <= 0)
+                return n;
+        res->status = ABOX_STATUS_BLOCKED;
+        return 1;
+}
+
 int abox_run(const struct abox_policy *p, const struct abox_request *req,
              struct abox_result **ret, struct abox_error *err)
 {
@@ -379,6 +429,14 @@ int abox_run(const struct abox_policy *p, const struct abox_request *req,
         struct abox_result *res = result_new();
         if (!res) {
                 r = abox_error_set(err, -ENOMEM, "out of memory");
+        } else if ((r = refuse_early(p, req, res)) != 0) {
+                run_done(&run);
+                if (r < 0) {
+                        abox_result_free(res);
+                        return abox_error_set(err, r, "out of memory");
+                }
+                *ret = res;
+                return 0;
         } else {
                 r = prepare(&run, p, req, err);
                 r = r ?: supervise_run(&run, p, req, res, err);

@@ -203,7 +203,7 @@ static uint64_t rights(const struct landlock_plan *plan, const char *path)
 
 static void build_landlock(struct landlock_plan *plan)
 {
-        cr_assert_eq(landlock_plan_build(plan, p), 0);
+        cr_assert_eq(landlock_plan_build(plan, p, NULL), 0);
         if (plan->abi == 0)
                 cr_skip_test("Landlock is not available on this kernel");
 }
