@@ -7,6 +7,7 @@
 
 #include "base/cleanup.h"
 #include "base/parse.h"
+#include "base/strbuf.h"
 #include "error.h"
 
 #include <errno.h>
@@ -224,6 +225,15 @@ struct abox_policy *abox_policy_dup(const struct abox_policy *src)
 void policy_field_clear(struct abox_policy *p, const struct field *f)
 {
         mark_set(p, f);
+        if (f->type == FIELD_OVERRIDES) {
+                for (size_t i = 0; i < p->n_overrides; i++) {
+                        free(p->overrides[i].module);
+                        strlist_done(&p->overrides[i].functions);
+                }
+                free(p->overrides);
+                p->overrides = NULL;
+                p->n_overrides = 0;
+        }
         if (f->type == FIELD_LIST || f->type == FIELD_ENV) {
                 strlist_done((struct strlist *)((char *)p + f->offset));
         } else if (f->type == FIELD_MOUNTS) {
@@ -237,9 +247,36 @@ void policy_field_clear(struct abox_policy *p, const struct field *f)
         }
 }
 
+bool policy_module_name_valid(const char *s)
+{
+        bool start = true;
+        if (!*s || strlen(s) > 200)
+                return false;
+        for (; *s; s++) {
+                bool alpha = *s == '_' || (*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z');
+                bool digit = *s >= '0' && *s <= '9';
+                if (*s == '.' && !start)
+                        start = true;
+                else if (alpha || (digit && !start))
+                        start = false;
+                else
+                        return false;
+        }
+        return !start;
+}
+
 int policy_set_override(struct abox_policy *p, const char *module, bool allowed,
                         const struct strlist *functions, struct abox_error *err)
 {
+        if (!policy_module_name_valid(module))
+                return abox_error_set(err, -EINVAL, "module_overrides: '%s' is not a module name",
+                                      module);
+        for (size_t i = 0; i < functions->n; i++)
+                if (!policy_module_name_valid(functions->items[i]) ||
+                    strchr(functions->items[i], '.'))
+                        return abox_error_set(err, -EINVAL,
+                                              "module_overrides: '%s' is not a function name",
+                                              functions->items[i]);
         struct module_override *o = realloc(p->overrides, (p->n_overrides + 1) * sizeof *o);
         if (!o)
                 return abox_error_set(err, -ENOMEM, "out of memory");
@@ -418,6 +455,10 @@ int policy_field_set(struct abox_policy *p, const struct field *f, const char *v
         case FIELD_LIST:
                 if (value[0] == '\0')
                         return abox_error_set(err, -EINVAL, "%s: empty item", f->name);
+                if ((f->offset == OFF(restricted_modules) || f->offset == OFF(allowed_modules)) &&
+                    !policy_module_name_valid(value))
+                        return abox_error_set(err, -EINVAL, "%s: '%s' is not a module name",
+                                              f->name, value);
                 if (strlist_append((struct strlist *)base, value) < 0)
                         return abox_error_set(err, -ENOMEM, "out of memory");
                 return 0;
@@ -470,4 +511,34 @@ int policy_validate(const struct abox_policy *p, struct abox_error *err)
         if (p->disk_max_bytes < 1 * MiB)
                 return abox_error_set(err, -ERANGE, "disk_limit is too small");
         return 0;
+}
+
+static void append_list(struct strbuf *sb, const char *key, const struct strlist *l)
+{
+        strbuf_appendf(sb, "%s:", key);
+        for (size_t i = 0; i < l->n; i++)
+                strbuf_appendf(sb, "%s%s", i ? "," : "", l->items[i]);
+        strbuf_append(sb, "\n", 1);
+}
+
+char *policy_module_spec(const struct abox_policy *p)
+{
+        if (!policy_is_set(p, "mode") && !policy_is_set(p, "restricted_modules") &&
+            !policy_is_set(p, "allowed_modules") && !policy_is_set(p, "module_overrides"))
+                return NULL;
+        struct strbuf sb = { 0 };
+        strbuf_appendf(&sb, "mode:%s\n",
+                       p->module_mode == MODULE_MODE_WHITELIST ? "whitelist" : "blacklist");
+        append_list(&sb, "restricted", &p->restricted_modules);
+        append_list(&sb, "allowed", &p->allowed_modules);
+        for (size_t i = 0; i < p->n_overrides; i++) {
+                strbuf_appendf(&sb, "override:%s:%d:", p->overrides[i].module,
+                               p->overrides[i].allowed ? 1 : 0);
+                for (size_t j = 0; j < p->overrides[i].functions.n; j++)
+                        strbuf_appendf(&sb, "%s%s", j ? "," : "",
+                                       p->overrides[i].functions.items[j]);
+                strbuf_append(&sb, "\n", 1);
+        }
+        strbuf_appendf(&sb, "network:%d", p->network == NETWORK_NONE ? 0 : 1);
+        return strbuf_steal(&sb);
 }

@@ -96,6 +96,7 @@ int policy_field_set(struct abox_policy *p, const struct field *f, const char *v
                      struct abox_error *err);
 /* Empties a list-like field (a file's list replaces the one before). */
 void policy_field_clear(struct abox_policy *p, const struct field *f);
+bool policy_module_name_valid(const char *s);
 int policy_set_override(struct abox_policy *p, const char *module, bool allowed,
                         const struct strlist *functions, struct abox_error *err);
 int strlist_append(struct strlist *l, const char *s);
@@ -103,3 +104,7 @@ bool strlist_contains(const struct strlist *l, const char *s);
 void strlist_done(struct strlist *l);
 /* Checks that hold across fields (cpu time vs timeout, ...). */
 int policy_validate(const struct abox_policy *p, struct abox_error *err);
+
+/* The module policy as the Python kernel reads it (see kernel.py), or NULL
+ * when no module rule is configured; free() it. */
+char *policy_module_spec(const struct abox_policy *p);

@@ -203,6 +203,7 @@ static int set_scalar(struct yctx *c, struct abox_policy *p, const struct field 
 static int decode_overrides(struct yctx *c, struct abox_policy *p, const struct ynode *v,
                             const char *path)
 {
+        policy_field_clear(p, policy_field_find(SECTION_POLICY, "module_overrides"));
         if (v->kind != Y_MAP)
                 return fail(c, v->line, path, "expected a mapping of module: {allowed, functions}");
         for (size_t i = 0; i + 1 < v->n; i += 2) {

@@ -4,6 +4,7 @@
  * code (its value and exception) — never to decide a status on its own. */
 #include "runtime.h"
 
+#include "base/cleanup.h"
 #include "core/result.h"
 
 #include <jansson.h>
@@ -35,6 +36,19 @@ enum abox_limit runtime_read_report(const char *text, size_t len, struct abox_re
                 r->error_message = dup_string(e, "message");
                 r->traceback = dup_string(e, "traceback");
         }
+        json_t *v = json_object_get(o, "violations");
+        size_t i;
+        json_t *item;
+        json_array_foreach(v, i, item)
+        {
+                if (i >= 100)
+                        break;
+                _cleanup_free_ char *rule = dup_string(item, "rule"),
+                                    *target = dup_string(item, "target"),
+                                    *detail = dup_string(item, "detail");
+                if (rule && target && detail)
+                        result_add_violation(r, rule, target, detail);
+        }
         json_t *l = json_object_get(o, "limit");
         if (json_is_string(l)) {
                 if (strcmp(json_string_value(l), "memory") == 0)
@@ -43,5 +57,5 @@ enum abox_limit runtime_read_report(const char *text, size_t len, struct abox_re
                         hint = ABOX_LIMIT_FILE_SIZE;
         }
         json_decref(o);
-        return hint;
+        return r->n_violations ? RUNTIME_HINT_BLOCKED : hint;
 }

@@ -37,7 +37,7 @@ static int sealed_memfd(const char *data, size_t len)
 }
 
 int runtime_prepare(const struct abox_request *req, size_t max_value_bytes,
-                    struct runtime_launch *ret, struct abox_error *err)
+                    const char *module_spec, struct runtime_launch *ret, struct abox_error *err)
 {
         *ret = (struct runtime_launch){ .code_fd = -1, .result_rd = -1, .result_wr = -1 };
         switch (req->language) {
@@ -60,8 +60,13 @@ int runtime_prepare(const struct abox_request *req, size_t max_value_bytes,
                         runtime_done(ret);
                         return abox_error_set(err, -ENOMEM, "out of memory");
                 }
+                if (module_spec && !(ret->owned[1] = strdup(module_spec))) {
+                        runtime_done(ret);
+                        return abox_error_set(err, -ENOMEM, "out of memory");
+                }
                 char *argv[] = { "/usr/bin/python3", "-I", "-B", "-c",
-                                 (char *)runtime_python_kernel, ret->owned[0], NULL };
+                                 (char *)runtime_python_kernel, ret->owned[0], ret->owned[1],
+                                 NULL };
                 memcpy(ret->argv, argv, sizeof argv);
                 return 0;
         }

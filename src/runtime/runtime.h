@@ -13,11 +13,14 @@ struct runtime_launch {
         int result_wr;
 };
 
+/* module_spec: the policy's module rules for the Python kernel, or NULL. */
 int runtime_prepare(const struct abox_request *req, size_t max_value_bytes,
-                    struct runtime_launch *ret, struct abox_error *err);
+                    const char *module_spec, struct runtime_launch *ret, struct abox_error *err);
 void runtime_done(struct runtime_launch *l);
 
 struct abox_result;
 /* Fills value and error from the kernel's report; returns the limit the
  * kernel saw the code run into (MemoryError, EFBIG), if any. */
 enum abox_limit runtime_read_report(const char *text, size_t len, struct abox_result *r);
+/* The limit hint value meaning "the policy layer refused something". */
+#define RUNTIME_HINT_BLOCKED ((enum abox_limit) - 1)

@@ -182,7 +182,8 @@ static int after_clone(void *data, pid_t pid)
 static int prepare(struct run *run, const struct abox_policy *p, const struct abox_request *req,
                    struct abox_error *err)
 {
-        int r = runtime_prepare(req, p->output_max_bytes, &run->launch, err);
+        _cleanup_free_ char *spec = policy_module_spec(p);
+        int r = runtime_prepare(req, p->output_max_bytes, spec, &run->launch, err);
         r = r ?: rootfs_plan_build(&run->plan.rootfs, p, err);
         if (r < 0)
                 return r;
@@ -321,6 +322,16 @@ static void classify(struct run *run, const struct abox_policy *p, const struct 
         /* A timeout is the status; a limit that tripped on the way (a fork
          * bomb that spins until the deadline) is still named. */
         res->limit = limit_of(run, p, sup, st, hint, sig, code, req->language == ABOX_LANG_SHELL);
+        if (hint == RUNTIME_HINT_BLOCKED) {
+                /* The policy layer refused something: blocked, whatever the
+                 * code did next.  (It cannot unblock itself this way.) */
+                res->status = ABOX_STATUS_BLOCKED;
+                describe(res, p, sup);
+                if (!res->message[0])
+                        snprintf(res->message, sizeof res->message, "Blocked: %.240s",
+                                 res->violations[0].detail);
+                return;
+        }
         if (sup->timed_out)
                 res->status = ABOX_STATUS_TIMEOUT;
         else if (res->limit != ABOX_LIMIT_NONE)
