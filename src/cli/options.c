@@ -21,6 +21,8 @@ static const struct {
         { "mount", "mounts" },               { "env", "env" },
         { "cpu-time", "cpu_time_limit" },    { "open-files", "open_files_limit" },
         { "rootfs", "rootfs" },              { "allow-degraded", "allow_degraded" },
+        { "secret", "secrets" },             { "redact", "redact_patterns" },
+        { "audit-log", "audit.path" },
 };
 #define N_POLICY_FLAGS (sizeof policy_flags / sizeof *policy_flags)
 
@@ -50,6 +52,9 @@ void cli_usage(FILE *f)
               "  --env NAME=VALUE      environment variable for the code\n"
               "  --rootfs DIR          use DIR/usr instead of the host's /usr\n"
               "  --allow-degraded P    run even if protection P is missing here\n"
+              "  --secret NAME=env:VAR|NAME=file:PATH   a secret for the code, redacted from output\n"
+              "  --redact REGEX        also redact matches of REGEX (POSIX extended)\n"
+              "  --audit-log FILE      append one JSON line per run (or 'stderr')\n"
               "  --allow-command, --allow-domain, --allow-module, --deny-module NAME\n"
               "\n"
               "exit status: the program's own; 128+N for signal N; 124 timeout;\n"

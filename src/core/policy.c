@@ -9,6 +9,7 @@
 #include "base/parse.h"
 #include "base/strbuf.h"
 #include "error.h"
+#include "redact.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -69,6 +70,16 @@ static const struct field fields[] = {
           "host paths bound in, \"SRC:DST\" read-only or \"SRC:DST:rw\"" },
         { "env", SECTION_POLICY, FIELD_ENV, OFF(env), 0, 0, NULL,
           "environment variables given to the code" },
+        { "secrets", SECTION_POLICY, FIELD_SECRETS, OFF(secrets), 0, 0, NULL,
+          "environment variables from the host's variables or files, redacted from all output" },
+        { "redact_patterns", SECTION_POLICY, FIELD_LIST, OFF(redact_patterns), 0, 0, NULL,
+          "extra POSIX extended regular expressions to redact" },
+        { "redact_disable", SECTION_POLICY, FIELD_LIST, OFF(redact_disable), 0, 0, NULL,
+          "built-in credential shapes not to redact" },
+        { "audit.path", SECTION_POLICY, FIELD_PATH, OFF(audit_path), 0, 0, NULL,
+          "the audit log: a file (JSON lines) or stderr" },
+        { "audit.max_size", SECTION_POLICY, FIELD_SIZE, OFF(audit_max_bytes), 4096, 64 * GiB,
+          NULL, "rotate the audit log past this size (one old file kept)" },
 };
 
 _Static_assert(ELEMENTSOF(fields) <= 64, "set_mask has one bit per field");
@@ -114,6 +125,7 @@ struct abox_policy *abox_policy_new(void)
         p->disk_max_bytes = 128 * MiB;
         p->pids_max = 64;
         p->open_files_max = 256;
+        p->audit_max_bytes = 10 * MiB;
         return p;
 }
 
@@ -175,6 +187,10 @@ void abox_policy_free(struct abox_policy *p)
         }
         free(p->mounts);
         strlist_done(&p->env);
+        strlist_done(&p->secrets);
+        strlist_done(&p->redact_patterns);
+        strlist_done(&p->redact_disable);
+        free(p->audit_path);
         free(p);
 }
 
@@ -188,6 +204,8 @@ struct abox_policy *abox_policy_dup(const struct abox_policy *src)
         p->rootfs = NULL;
         p->allow_degraded = p->restricted_modules = p->allowed_modules = (struct strlist){ 0 };
         p->allowed_commands = p->allowed_domains = p->env = (struct strlist){ 0 };
+        p->secrets = p->redact_patterns = p->redact_disable = (struct strlist){ 0 };
+        p->audit_path = NULL;
         p->overrides = NULL, p->n_overrides = 0;
         p->mounts = NULL, p->n_mounts = 0;
         int r = 0;
@@ -199,6 +217,11 @@ struct abox_policy *abox_policy_dup(const struct abox_policy *src)
         r = r ?: strlist_copy(&p->allowed_commands, &src->allowed_commands);
         r = r ?: strlist_copy(&p->allowed_domains, &src->allowed_domains);
         r = r ?: strlist_copy(&p->env, &src->env);
+        r = r ?: strlist_copy(&p->secrets, &src->secrets);
+        r = r ?: strlist_copy(&p->redact_patterns, &src->redact_patterns);
+        r = r ?: strlist_copy(&p->redact_disable, &src->redact_disable);
+        if (r == 0 && src->audit_path && !(p->audit_path = strdup(src->audit_path)))
+                r = -ENOMEM;
         for (size_t i = 0; r == 0 && i < src->n_overrides; i++)
                 r = policy_set_override(p, src->overrides[i].module, src->overrides[i].allowed,
                                         &src->overrides[i].functions, NULL);
@@ -234,7 +257,7 @@ void policy_field_clear(struct abox_policy *p, const struct field *f)
                 p->overrides = NULL;
                 p->n_overrides = 0;
         }
-        if (f->type == FIELD_LIST || f->type == FIELD_ENV) {
+        if (f->type == FIELD_LIST || f->type == FIELD_ENV || f->type == FIELD_SECRETS) {
                 strlist_done((struct strlist *)((char *)p + f->offset));
         } else if (f->type == FIELD_MOUNTS) {
                 for (size_t i = 0; i < p->n_mounts; i++) {
@@ -373,6 +396,34 @@ static int add_env(struct abox_policy *p, const char *value, struct abox_error *
         return 0;
 }
 
+/* "NAME=env:HOSTVAR" or "NAME=file:/path"; resolved at run time, so a
+ * policy can name secrets without holding them. */
+static int add_secret(struct abox_policy *p, const char *value, struct abox_error *err)
+{
+        const char *eq = strchr(value, '=');
+        if (!eq || eq == value || (strncmp(eq + 1, "env:", 4) != 0 && strncmp(eq + 1, "file:", 5)))
+                return abox_error_set(err, -EINVAL,
+                                      "secrets: '%s' is not NAME=env:HOSTVAR or NAME=file:PATH",
+                                      value);
+        _cleanup_free_ char *name = strndup(value, (size_t)(eq - value));
+        _cleanup_free_ char *probe = NULL;
+        if (!name || asprintf(&probe, "%s=x", name) < 0)
+                return abox_error_set(err, -ENOMEM, "out of memory");
+        struct strlist scratch = { 0 };
+        struct abox_policy tmp = { .env = scratch };
+        int r = add_env(&tmp, probe, err);
+        strlist_done(&tmp.env);
+        if (r < 0)
+                return abox_error_set(err, -EINVAL, "secrets: '%s' is not a variable name", name);
+        const char *src = eq + 1 + (eq[1] == 'e' ? 4 : 5);
+        if (!*src || (eq[1] == 'f' && src[0] != '/'))
+                return abox_error_set(err, -EINVAL, "secrets: %s needs a %s", name,
+                                      eq[1] == 'e' ? "host variable name" : "absolute file path");
+        if (strlist_append(&p->secrets, value) < 0)
+                return abox_error_set(err, -ENOMEM, "out of memory");
+        return 0;
+}
+
 static int set_number(struct abox_policy *p, const struct field *f, const char *value,
                       struct abox_error *err)
 {
@@ -442,7 +493,7 @@ int policy_field_set(struct abox_policy *p, const struct field *f, const char *v
                                       f->choices[1] ?: "", f->choices[2] ? ", " : "",
                                       f->choices[2] ?: "");
         case FIELD_PATH: {
-                if (value[0] != '/')
+                if (value[0] != '/' && !(f->offset == OFF(audit_path) && strcmp(value, "stderr") == 0))
                         return abox_error_set(err, -EINVAL, "%s: '%s' must be an absolute path",
                                               f->name, value);
                 char *dup = strdup(value);
@@ -466,6 +517,8 @@ int policy_field_set(struct abox_policy *p, const struct field *f, const char *v
                 return add_mount(p, value, err);
         case FIELD_ENV:
                 return add_env(p, value, err);
+        case FIELD_SECRETS:
+                return add_secret(p, value, err);
         case FIELD_OVERRIDES:
                 return abox_error_set(err, -EINVAL, "%s: needs a mapping (see docs/policy.md)",
                                       f->name);
@@ -489,6 +542,13 @@ int abox_policy_set(struct abox_policy *p, const char *key, const char *value,
 
 int policy_validate(const struct abox_policy *p, struct abox_error *err)
 {
+        for (size_t i = 0; i < p->redact_disable.n; i++)
+                if (!redact_builtin_known(p->redact_disable.items[i]))
+                        return abox_error_set(err, -EINVAL,
+                                              "redact_disable: '%s' is not a built-in shape "
+                                              "(private_key, aws_access_key, github_token, "
+                                              "slack_token, anthropic_key, openai_key, jwt)",
+                                              p->redact_disable.items[i]);
         static const char *const degradable[] = { "landlock", "cgroup", "cgroup:memory",
                                                   "cgroup:pids", "cgroup:cpu" };
         for (size_t i = 0; i < p->allow_degraded.n; i++) {

@@ -58,6 +58,11 @@ struct abox_policy {
         struct mount_spec *mounts;
         size_t n_mounts;
         struct strlist env; /* "NAME=VALUE" */
+        struct strlist secrets; /* "NAME=env:HOSTVAR" or "NAME=file:/path" */
+        struct strlist redact_patterns;
+        struct strlist redact_disable;
+        char *audit_path; /* NULL: no audit; "stderr" */
+        uint64_t audit_max_bytes;
 
         uint64_t set_mask; /* bit i: fields[i] was given a value */
 };
@@ -75,6 +80,7 @@ enum field_type {
         FIELD_MOUNTS,
         FIELD_ENV,
         FIELD_OVERRIDES,
+        FIELD_SECRETS,
 };
 
 struct field {

@@ -277,6 +277,31 @@ static int decode_field(struct yctx *c, struct abox_policy *p, const struct fiel
                 return 0;
         case FIELD_OVERRIDES:
                 return decode_overrides(c, p, v, path);
+        case FIELD_SECRETS:
+                policy_field_clear(p, f);
+                if (v->kind != Y_MAP)
+                        return fail(c, v->line, path,
+                                    "expected NAME: {from_env: HOSTVAR} or NAME: {from_file: PATH}");
+                for (size_t i = 0; i + 1 < v->n; i += 2) {
+                        const struct ynode *k = v->kids[i], *src = v->kids[i + 1];
+                        if (k->kind != Y_SCALAR || src->kind != Y_MAP || src->n != 2 ||
+                            src->kids[0]->kind != Y_SCALAR || src->kids[1]->kind != Y_SCALAR ||
+                            (strcmp(src->kids[0]->value, "from_env") != 0 &&
+                             strcmp(src->kids[0]->value, "from_file") != 0))
+                                return fail(c, k->line, path,
+                                            "expected NAME: {from_env: HOSTVAR} or "
+                                            "NAME: {from_file: PATH}");
+                        _cleanup_free_ char *spec = NULL;
+                        if (asprintf(&spec, "%s=%s:%s", k->value,
+                                     src->kids[0]->value[5] == 'e' ? "env" : "file",
+                                     src->kids[1]->value) < 0)
+                                return abox_error_set(c->err, -ENOMEM, "out of memory");
+                        struct ynode tmp = { .kind = Y_SCALAR, .line = k->line, .value = spec };
+                        int r = set_scalar(c, p, f, &tmp, path);
+                        if (r < 0)
+                                return r;
+                }
+                return 0;
         default:
                 return set_scalar(c, p, f, v, path);
         }
@@ -284,6 +309,31 @@ static int decode_field(struct yctx *c, struct abox_policy *p, const struct fiel
 
 static int decode_section(struct yctx *c, struct abox_policy *p, const struct ynode *map,
                           enum field_section section, const char *prefix);
+static int decode_field(struct yctx *c, struct abox_policy *p, const struct field *f,
+                        const struct ynode *v, const char *path);
+
+/* audit: {path: ..., max_size: ...}: the fields "audit.path", "audit.max_size". */
+static int decode_audit(struct yctx *c, struct abox_policy *p, const struct ynode *v,
+                        const char *path)
+{
+        if (v->kind != Y_MAP)
+                return fail(c, v->line, path, "expected {path: FILE or stderr, max_size: SIZE}");
+        for (size_t i = 0; i + 1 < v->n; i += 2) {
+                char name[64], sub[300];
+                const struct ynode *k = v->kids[i];
+                if (k->kind != Y_SCALAR)
+                        return fail(c, k->line, path, "keys must be plain names");
+                snprintf(name, sizeof name, "audit.%.50s", k->value);
+                snprintf(sub, sizeof sub, "%s.%s", path, k->value);
+                const struct field *f = policy_field_find(SECTION_POLICY, name);
+                if (!f)
+                        return fail(c, k->line, sub, "unknown key (expected path, max_size)");
+                int r = decode_field(c, p, f, v->kids[i + 1], sub);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
 
 static int decode_key(struct yctx *c, struct abox_policy *p, const struct ynode *k,
                       const struct ynode *v, enum field_section section, const char *prefix)
@@ -294,6 +344,8 @@ static int decode_key(struct yctx *c, struct abox_policy *p, const struct ynode 
         snprintf(path, sizeof path, "%s.%s", prefix, k->value);
         if (section == SECTION_SANDBOX && strcmp(k->value, "security_policy") == 0)
                 return decode_section(c, p, v, SECTION_POLICY, path);
+        if (section == SECTION_POLICY && strcmp(k->value, "audit") == 0)
+                return decode_audit(c, p, v, path);
         const struct field *f = policy_field_find(section, k->value);
         if (!f) {
                 const struct field *other = policy_field_find(!section, k->value);

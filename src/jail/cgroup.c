@@ -196,7 +196,7 @@ static void probe_v2(const char *own_text, struct cgroup_probe *ret)
         for (int c = 1; c < CG__MAX; c++)
                 memcpy(ret->parent[c], ret->parent[0], sizeof ret->parent[c]);
         if (ret->have[CG_MEMORY] && ret->have[CG_PIDS])
-                snprintf(ret->detail, sizeof ret->detail, "cgroup2 (%s)", ctl);
+                snprintf(ret->detail, sizeof ret->detail, "cgroup2 (%.100s)", ctl);
         else
                 snprintf(ret->detail, sizeof ret->detail,
                          "cgroup2: this process's cgroup cannot delegate controllers; run "

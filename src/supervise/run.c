@@ -16,7 +16,10 @@
 #include "core/error.h"
 #include "core/policy.h"
 #include "core/result.h"
+#include "core/audit.h"
 #include "core/command_policy.h"
+#include "core/redact.h"
+#include "base/fd.h"
 #include "jail/cgroup.h"
 #include "jail/execmap.h"
 #include "jail/jail.h"
@@ -40,6 +43,8 @@ struct run {
         struct jail_probe probe;
         struct protection_set prot;
         struct exec_map exec;
+        struct strlist secrets; /* "NAME=value", resolved */
+        struct redactor *redactor;
         bool decided;
         struct cgroup *cg;
         int out[2], err[2];
@@ -60,23 +65,63 @@ static void run_done(struct run *run)
         for (char **e = run->envp; e && *e; e++)
                 free(*e);
         free(run->envp);
+        /* Secret values do not linger in freed memory. */
+        for (size_t i = 0; i < run->secrets.n; i++)
+                explicit_bzero(run->secrets.items[i], strlen(run->secrets.items[i]));
+        strlist_done(&run->secrets);
+        redactor_free(run->redactor);
+}
+
+/* Reads each secret from its host source.  Messages name the secret, never
+ * its value or where it came from. */
+static int resolve_secrets(const struct abox_policy *p, struct strlist *ret,
+                           struct abox_error *err)
+{
+        for (size_t i = 0; i < p->secrets.n; i++) {
+                const char *spec = p->secrets.items[i], *eq = strchr(spec, '=');
+                const char *src = eq + 1;
+                int name_len = (int)(eq - spec);
+                _cleanup_free_ char *value = NULL;
+                size_t len = 0;
+                if (strncmp(src, "env:", 4) == 0) {
+                        const char *v = getenv(src + 4);
+                        if (v && !(value = strdup(v)))
+                                return abox_error_set(err, -ENOMEM, "out of memory");
+                        len = v ? strlen(v) : 0;
+                } else if (read_file_at(AT_FDCWD, src + 5, 65536, &value, &len) < 0) {
+                        value = NULL;
+                }
+                if (!value)
+                        return abox_error_set(err, -ENOENT,
+                                              "secret '%.*s' is not available from its source",
+                                              name_len, spec);
+                while (len > 0 && (value[len - 1] == '\n' || value[len - 1] == '\r'))
+                        value[--len] = '\0';
+                _cleanup_free_ char *item = NULL;
+                if (asprintf(&item, "%.*s=%s", name_len, spec, value) < 0 ||
+                    strlist_append(ret, item) < 0)
+                        return abox_error_set(err, -ENOMEM, "out of memory");
+                explicit_bzero(value, len);
+                explicit_bzero(item, strlen(item));
+        }
+        return 0;
 }
 
 /* The payload's environment: a fixed base, then the policy's variables
  * (replacing a base entry of the same name).  Nothing of the caller's. */
-static int build_env(const struct abox_policy *p, char ***ret)
+static int build_env(const struct abox_policy *p, const struct strlist *secrets, char ***ret)
 {
         static const char *const base[] = { "PATH=/usr/local/bin:/usr/bin:/bin",
                                             "HOME=/workspace", "LANG=C.UTF-8", "TERM=dumb" };
-        size_t n = 0, max = ELEMENTSOF(base) + p->env.n + 1;
+        size_t n = 0, max = ELEMENTSOF(base) + p->env.n + secrets->n + 1;
         char **env = calloc(max, sizeof *env);
         if (!env)
                 return -ENOMEM;
         for (size_t i = 0; i < ELEMENTSOF(base); i++)
                 if (!(env[n++] = strdup(base[i])))
                         goto oom;
-        for (size_t i = 0; i < p->env.n; i++) {
-                const char *item = p->env.items[i];
+        for (size_t i = 0; i < p->env.n + secrets->n; i++) {
+                const char *item = i < p->env.n ? p->env.items[i] : secrets->items[i - p->env.n];
                 size_t name_len = (size_t)(strchr(item, '=') - item) + 1;
                 size_t j = 0;
                 while (j < n && strncmp(env[j], item, name_len) != 0)
@@ -188,7 +233,7 @@ static int prepare(struct run *run, const struct abox_policy *p, const struct ab
         if (r < 0)
                 return r;
         rlimit_plan_build(&run->plan.rlimits, p);
-        if (build_env(p, &run->envp) < 0)
+        if (build_env(p, &run->secrets, &run->envp) < 0)
                 return abox_error_set(err, -ENOMEM, "out of memory");
         if (pipe2(run->out, O_CLOEXEC) < 0 || pipe2(run->err, O_CLOEXEC) < 0)
                 return abox_error_set(err, -errno, "pipe: %s", strerror(errno));
@@ -410,6 +455,78 @@ static int supervise_run(struct run *run, const struct abox_policy *p,
         return r;
 }
 
+static int redact_field(const struct redactor *rd, char **s, size_t *len, bool cut,
+                        unsigned *count)
+{
+        if (!*s)
+                return 0;
+        size_t n = len ? *len : strlen(*s), out_len;
+        char *clean = redact(rd, *s, n, cut, &out_len, count);
+        if (!clean)
+                return -ENOMEM;
+        free(*s);
+        *s = clean;
+        if (len)
+                *len = out_len;
+        return 0;
+}
+
+/* Nothing leaves with a secret or a credential shape in it. */
+static int redact_result(const struct redactor *rd, struct abox_result *res)
+{
+        unsigned n = 0;
+        int r = redact_field(rd, &res->out, &res->out_len, res->out_dropped > 0, &n);
+        r = r ?: redact_field(rd, &res->err, &res->err_len, res->err_dropped > 0, &n);
+        r = r ?: redact_field(rd, &res->value, NULL, false, &n);
+        r = r ?: redact_field(rd, &res->error_message, NULL, false, &n);
+        r = r ?: redact_field(rd, &res->traceback, NULL, false, &n);
+        for (size_t i = 0; r == 0 && i < res->n_violations; i++)
+                r = redact_field(rd, &res->violations[i].detail, NULL, false, &n);
+        res->redactions += n;
+        return r;
+}
+
+static void audit(const struct abox_policy *p, const struct abox_request *req,
+                  const struct redactor *rd, const struct abox_result *res)
+{
+        static const char *const languages[] = { "python", "shell", "program" };
+        _cleanup_free_ char *joined = NULL;
+        const char *code = req->code;
+        size_t len = req->code_len;
+        if (req->language == ABOX_LANG_PROGRAM) {
+                struct strbuf sb = { 0 };
+                for (size_t i = 0; req->argv && req->argv[i]; i++)
+                        strbuf_appendf(&sb, "%s%s", i ? " " : "", req->argv[i]);
+                len = sb.len;
+                code = joined = strbuf_steal(&sb);
+        }
+        unsigned ignored = 0;
+        size_t clean_len = 0;
+        _cleanup_free_ char *clean = redact(rd, code ? code : "", code ? len : 0, false,
+                                            &clean_len, &ignored);
+        struct audit_event ev = {
+                .event = res->status == ABOX_STATUS_BLOCKED ? "blocked"
+                         : res->limit || res->status == ABOX_STATUS_TIMEOUT ? "limit"
+                                                                            : "exec",
+                .language = languages[req->language],
+                .code = clean,
+                .code_len = clean_len,
+        };
+        audit_write(p, &ev, res, NULL); /* writability was checked before the run */
+}
+
+/* An audit log that cannot be written fails the run before it starts. */
+static int audit_ready(const struct abox_policy *p, struct abox_error *err)
+{
+        if (!p->audit_path || strcmp(p->audit_path, "stderr") == 0)
+                return 0;
+        int fd = open(p->audit_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return abox_error_set(err, -errno, "the audit log cannot be written");
+        close(fd);
+        return 0;
+}
+
 /* The policy's early refusal: a command line or program not on the
  * allowlist never gets a sandbox.  Returns 1 when refused (res filled). */
 static int refuse_early(const struct abox_policy *p, const struct abox_request *req,
@@ -434,26 +551,28 @@ int abox_run(const struct abox_policy *p, const struct abox_request *req,
         if (!p || !req || !ret)
                 return abox_error_set(err, -EINVAL, "missing policy, request or result");
         int r = policy_validate(p, err);
+        r = r ?: audit_ready(p, err);
         if (r < 0)
                 return r;
         struct run run = { .out = { -1, -1 }, .err = { -1, -1 }, .plan.cgroup_fd = -1 };
         struct abox_result *res = result_new();
-        if (!res) {
+        if (!res)
                 r = abox_error_set(err, -ENOMEM, "out of memory");
-        } else if ((r = refuse_early(p, req, res)) != 0) {
-                run_done(&run);
-                if (r < 0) {
-                        abox_result_free(res);
-                        return abox_error_set(err, r, "out of memory");
-                }
-                *ret = res;
-                return 0;
-        } else {
+        r = r ?: resolve_secrets(p, &run.secrets, err);
+        r = r ?: redactor_new(p, &run.secrets, &run.redactor, err);
+        int refused = r == 0 ? refuse_early(p, req, res) : 0;
+        if (refused < 0)
+                r = abox_error_set(err, refused, "out of memory");
+        if (r == 0 && !refused) {
                 r = prepare(&run, p, req, err);
                 r = r ?: supervise_run(&run, p, req, res, err);
+                if (r == 0)
+                        protections_list(&run, res);
         }
+        if (r == 0 && redact_result(run.redactor, res) < 0)
+                r = abox_error_set(err, -ENOMEM, "out of memory");
         if (r == 0)
-                protections_list(&run, res);
+                audit(p, req, run.redactor, res);
         run_done(&run);
         if (r < 0) {
                 abox_result_free(res);

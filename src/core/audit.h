@@ -1,0 +1,18 @@
+/* The audit trail: one JSON line per event, to a file or stderr. */
+#pragma once
+
+#include "policy.h"
+#include "result.h"
+
+struct audit_event {
+        const char *event;    /* "exec", "blocked", "limit" */
+        const char *language; /* "python", "shell", "program" */
+        const char *code;     /* after redaction; hashed whole, first 200 chars kept */
+        size_t code_len;
+        const char *session, *tenant; /* NULL when not known */
+};
+
+/* Writes the event for a finished run.  Errors are returned, never fatal to
+ * the run itself (the caller decides). */
+int audit_write(const struct abox_policy *p, const struct audit_event *ev,
+                const struct abox_result *res, struct abox_error *err);
