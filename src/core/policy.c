@@ -506,6 +506,9 @@ int policy_field_set(struct abox_policy *p, const struct field *f, const char *v
         case FIELD_LIST:
                 if (value[0] == '\0')
                         return abox_error_set(err, -EINVAL, "%s: empty item", f->name);
+                if (((struct strlist *)base)->n >= POLICY_MAX_LIST)
+                        return abox_error_set(err, -E2BIG, "%s: more than %d items", f->name,
+                                              POLICY_MAX_LIST);
                 if ((f->offset == OFF(restricted_modules) || f->offset == OFF(allowed_modules)) &&
                     !policy_module_name_valid(value))
                         return abox_error_set(err, -EINVAL, "%s: '%s' is not a module name",

@@ -14,6 +14,7 @@ struct strlist {
 };
 
 #define POLICY_MAX_MOUNTS 16
+#define POLICY_MAX_LIST 4096
 
 struct mount_spec {
         char *src;

@@ -26,7 +26,7 @@ struct ynode {
         int line;
         char *value; /* scalars */
         struct ynode **kids; /* maps: key, value, key, value ... */
-        size_t n;
+        size_t n, alloc;
 };
 
 struct yctx {
@@ -99,13 +99,17 @@ static int build(yaml_parser_t *parser, yaml_event_t *ev, int depth, struct yctx
                                 yaml_event_delete(&kid);
                                 break;
                         }
-                        struct ynode **kids = realloc(n->kids, (n->n + 1) * sizeof *kids);
-                        if (!kids) {
-                                yaml_event_delete(&kid);
-                                r = abox_error_set(c->err, -ENOMEM, "out of memory");
-                                break;
+                        if (n->n == n->alloc) {
+                                size_t want = n->alloc ? n->alloc * 2 : 8;
+                                struct ynode **kids = realloc(n->kids, want * sizeof *kids);
+                                if (!kids) {
+                                        yaml_event_delete(&kid);
+                                        r = abox_error_set(c->err, -ENOMEM, "out of memory");
+                                        break;
+                                }
+                                n->kids = kids;
+                                n->alloc = want;
                         }
-                        n->kids = kids;
                         r = build(parser, &kid, depth + 1, c, &n->kids[n->n]);
                         yaml_event_delete(&kid);
                         if (r < 0)

@@ -77,27 +77,27 @@ def test_flag_timeout_overrides_file(box, example):
     assert r["status"] == "timeout"
     assert r["time_ms"] < 5000
     assert time.monotonic() - t0 < 8
-    p = box.run("run", "--config", str(example), "--timeout", "1", "--", "/bin/sleep", "10", timeout=30)
+    p = box.run("run", "--config", str(example), "--timeout", "1", "--allow-command", "sleep", "--", "/bin/sleep", "10", timeout=30)
     assert p.returncode == 124
 
 
 def test_flag_order_does_not_matter(box, example):
     # Flags override the file even when they come before --config.
-    p = box.run("run", "--timeout", "1", "--config", str(example), "--", "/bin/sleep", "10", timeout=30)
+    p = box.run("run", "--timeout", "1", "--config", str(example), "--allow-command", "sleep", "--", "/bin/sleep", "10", timeout=30)
     assert p.returncode == 124
 
 
 def test_file_timeout_is_applied(box, tmp_path):
     f = _with(tmp_path, execution_timeout=1)
     t0 = time.monotonic()
-    p = box.run("run", "--config", str(f), "--", "/bin/sleep", "10", timeout=30)
+    p = box.run("run", "--config", str(f), "--allow-command", "sleep", "--", "/bin/sleep", "10", timeout=30)
     assert p.returncode == 124
     assert time.monotonic() - t0 < 8
 
 
 def test_flag_timeout_overrides_shorter_file_timeout(box, tmp_path):
     f = _with(tmp_path, execution_timeout=1)
-    p = box.run("run", "--config", str(f), "--timeout", "10", "--", "/bin/sleep", "2", timeout=30)
+    p = box.run("run", "--config", str(f), "--timeout", "10", "--allow-command", "sleep", "--", "/bin/sleep", "2", timeout=30)
     assert p.returncode == 0, p.stderr
 
 
