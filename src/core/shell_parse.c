@@ -203,6 +203,18 @@ static int read_backquote(struct parser *p, struct word *w)
         return r;
 }
 
+/* Inside ${...} and $((...)): $ and ` still expand; anything else is
+ * passed over. */
+static int scan_char(struct parser *p, struct word *w, int c)
+{
+        if (c == '$')
+                return read_dollar(p, w);
+        if (c == '`')
+                return read_backquote(p, w);
+        p->pos++;
+        return 0;
+}
+
 /* ${...}: may hold quotes, substitutions and nested braces. */
 static int read_braced(struct parser *p, struct word *w)
 {
@@ -226,12 +238,8 @@ static int read_braced(struct parser *p, struct word *w)
                         struct word scratch = { 0 };
                         p->pos++;
                         r = read_dquoted(p, &scratch, true);
-                } else if (c == '$')
-                        r = read_dollar(p, w);
-                else if (c == '`')
-                        r = read_backquote(p, w);
-                else
-                        p->pos++;
+                } else
+                        r = scan_char(p, w, c);
                 if (r < 0)
                         return r;
         }
@@ -251,15 +259,10 @@ static int read_arith(struct parser *p, struct word *w)
                         return 0;
                 }
                 if (c == '(')
-                        parens++, p->pos++;
+                        parens++;
                 else if (c == ')')
-                        parens--, p->pos++;
-                else if (c == '$')
-                        r = read_dollar(p, w);
-                else if (c == '`')
-                        r = read_backquote(p, w);
-                else
-                        p->pos++;
+                        parens--;
+                r = scan_char(p, w, c);
                 if (r < 0)
                         return r;
         }
