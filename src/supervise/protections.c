@@ -48,6 +48,11 @@ void protections_evaluate(const struct abox_policy *p, const struct jail_probe *
                                           : "not supported by this kernel");
         add(s, probe->landlock_abi ? name : "landlock", probe->landlock_abi > 0,
             !degraded(p, "landlock", NULL), detail);
+        /* The command allowlist is only as strong as its kernel half. */
+        if (policy_is_set(p, "allowed_commands"))
+                add(s, "exec_allowlist", probe->landlock_abi > 0, !degraded(p, "landlock", NULL),
+                    probe->landlock_abi > 0 ? "only the allowed programs can be executed"
+                                            : "needs Landlock: any program could be executed");
 
         const struct cgroup_probe *cg = &probe->cgroup;
         static const struct {
