@@ -4,7 +4,9 @@
  * namespace, holding every capability of its new user namespace and nothing
  * on the host.  The order matters:
  *
- *   1. ids        become the sandbox uid/gid first, so that every file and
+ *   0. sources    clone the host trees to bind (open_tree) while we still
+ *                 have the supervisor's filesystem credentials;
+ *   1. ids        become the sandbox uid/gid, so that every file and
  *                 mount made below belongs to a mapped id (the kernel refuses
  *                 to create inodes for unmapped owners);
  *   2. mounts     build the root and pivot into it: needs CAP_SYS_ADMIN;
@@ -143,7 +145,7 @@ static int contain(const struct jail_plan *plan, int sync_fd, int *ret_step,
         struct sock_filter filter[BPF_MAXINSNS];
         struct sock_fprog prog;
         struct jail_go go;
-        int join_fds[4];
+        int join_fds[4], sources[JAIL_MAX_OPS];
         char m;
         int r;
 #define STEP(s, call)                                                                              \
@@ -155,13 +157,14 @@ static int contain(const struct jail_plan *plan, int sync_fd, int *ret_step,
         STEP(SYNC, read(sync_fd, &m, 1) == 1 ? 0 : -EPIPE);
         if (plan->memfd_noexec)
                 STEP(MEMFD, memfd_noexec());
+        STEP(MOUNT_OP, rootfs_clone_sources(&plan->rootfs, sources, ret_index));
         STEP(IDS, ids_become_sandbox_user());
         /* The kernel clears the parent-death signal on any credential change:
          * set it again, or a SIGKILLed supervisor would leave us running.  If
          * the supervisor is already gone, the next read of the sync pipe
          * sees EOF and we stop there. */
         STEP(IDS, prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 ? -errno : 0);
-        STEP(MOUNT_OP, rootfs_apply(&plan->rootfs, ret_index));
+        STEP(MOUNT_OP, rootfs_apply(&plan->rootfs, sources, ret_index));
         STEP(PIVOT, rootfs_pivot());
         STEP(HOSTNAME, sethostname(plan->hostname, strlen(plan->hostname)) < 0 ? -errno : 0);
         if (!plan->share_net)

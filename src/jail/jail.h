@@ -166,7 +166,9 @@ int landlock_plan_build(struct landlock_plan *plan, const struct abox_policy *p,
 void rlimit_plan_build(struct rlimit_plan *plan, const struct abox_policy *p);
 
 /* ---- applying (child side: no allocation, return -errno) ---- */
-int rootfs_apply(const struct rootfs_plan *plan, int *ret_failed_op);
+int rootfs_clone_sources(const struct rootfs_plan *plan, int *fds, int *ret_failed_op);
+/* Builds the root from the clones (closing them) in the working directory. */
+int rootfs_apply(const struct rootfs_plan *plan, int *fds, int *ret_failed_op);
 int rootfs_pivot(void);
 int seccomp_apply(const struct sock_fprog *prog);
 int landlock_apply(const struct landlock_plan *plan);

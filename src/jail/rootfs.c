@@ -396,23 +396,32 @@ static int apply_op(const struct rootfs_plan *plan, const struct rootfs_op *op, 
         return -EINVAL;
 }
 
-int rootfs_apply(const struct rootfs_plan *plan, int *ret_failed_op)
+/* Clones every host tree the root will bind, into fds[] (one per op, -1
+ * for other ops).  Runs before the switch to the sandbox's uid, with the
+ * supervisor's filesystem credentials, so a source may sit below
+ * directories the sandbox user could not traverse; what the sandbox can do
+ * with the files inside is still up to their permissions and Landlock. */
+int rootfs_clone_sources(const struct rootfs_plan *plan, int *fds, int *ret_failed_op)
 {
-        int fds[JAIL_MAX_OPS];
-        int r = 0, scratch = -1;
-        unsigned i;
         *ret_failed_op = -1;
-        for (i = 0; i < plan->n_ops; i++)
+        for (unsigned i = 0; i < plan->n_ops; i++)
                 fds[i] = -1;
         if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
                 return -errno;
-        /* Clone every host source before the new root covers /tmp. */
-        for (i = 0; r == 0 && i < plan->n_ops; i++)
+        for (unsigned i = 0; i < plan->n_ops; i++)
                 if (plan->ops[i].kind == ROOTFS_BIND && (fds[i] = clone_source(&plan->ops[i])) < 0) {
-                        r = fds[i];
                         *ret_failed_op = (int)i;
+                        return fds[i];
                 }
-        if (r == 0 && (scratch = make_scratch(plan)) < 0)
+        return 0;
+}
+
+int rootfs_apply(const struct rootfs_plan *plan, int *fds, int *ret_failed_op)
+{
+        int r = 0, scratch = -1;
+        unsigned i;
+        *ret_failed_op = -1;
+        if ((scratch = make_scratch(plan)) < 0)
                 r = scratch;
         if (r == 0 && (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
                              "mode=0755,size=1m,nr_inodes=1024") < 0 ||
