@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 extern const char runtime_python_kernel[];
+extern const char runtime_python_policy[];
 
 #define MAX_SHELL_BYTES (100u << 10) /* one argv string is capped at 128 KiB */
 #define MAX_CODE_BYTES (64u << 20)
@@ -64,9 +65,10 @@ int runtime_prepare(const struct abox_request *req, size_t max_value_bytes,
                         runtime_done(ret);
                         return abox_error_set(err, -ENOMEM, "out of memory");
                 }
+                /* The policy code travels only when there are module rules. */
                 char *argv[] = { "/usr/bin/python3", "-I", "-B", "-c",
                                  (char *)runtime_python_kernel, ret->owned[0], ret->owned[1],
-                                 NULL };
+                                 ret->owned[1] ? (char *)runtime_python_policy : NULL, NULL };
                 memcpy(ret->argv, argv, sizeof argv);
                 return 0;
         }
