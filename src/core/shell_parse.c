@@ -356,6 +356,15 @@ static int read_word(struct parser *p, struct word *w)
                         return r;
         }
         w->io_number = all_digits && p->pos > start && (cur(p) == '<' || cur(p) == '>');
+        if (w->expanded) {
+                /* A word built from expansions is reported as written ($X, r$X). */
+                size_t n = p->pos - start;
+                w->overflow = n >= sizeof w->text;
+                w->len = w->overflow ? sizeof w->text - 1 : n;
+                memcpy(w->text, p->s + start, w->len);
+                w->text[w->len] = '\0';
+                w->overflow = false; /* the source text is only a label here */
+        }
         return 0;
 }
 
@@ -516,12 +525,48 @@ static bool is_assignment(const struct word *w)
         return true;
 }
 
+static bool is_literal(const struct word *w, const char *s)
+{
+        return !w->quoted && !w->expanded && strcmp(w->text, s) == 0;
+}
+
 /* exec, command and builtin run their first operand as a command. */
 static bool is_wrapper(const struct word *w)
 {
         return !w->quoted && !w->expanded &&
                (strcmp(w->text, "exec") == 0 || strcmp(w->text, "command") == 0 ||
                 strcmp(w->text, "builtin") == 0);
+}
+
+/* eval's operands, joined by spaces, are a command line of their own; one
+ * built from expansions cannot be known and is recorded as such. */
+static int parse_eval_operands(struct parser *p)
+{
+        char line[4096];
+        size_t n = 0;
+        struct word expanded = { .expanded = true };
+        for (;;) {
+                struct token *t;
+                int r = peek(p, &t);
+                if (r < 0)
+                        return r;
+                if (t->kind != T_WORD || t->w.io_number)
+                        break;
+                if (t->w.expanded) {
+                        expanded.len = t->w.len;
+                        memcpy(expanded.text, t->w.text, t->w.len + 1);
+                }
+                if (n + t->w.len + 2 >= sizeof line)
+                        return fail(p, "eval's command line is too long");
+                if (n)
+                        line[n++] = ' ';
+                memcpy(line + n, t->w.text, t->w.len);
+                n += t->w.len;
+                consume(p);
+        }
+        if (expanded.expanded && expanded.len)
+                return record(p, &expanded);
+        return parse_nested(p, line, n);
 }
 
 static int parse_simple(struct parser *p)
@@ -547,11 +592,14 @@ static int parse_simple(struct parser *p)
                                         return r;
                                 have_command = true;
                                 wrapped = is_wrapper(&t->w);
+                                bool eval = is_literal(&t->w, "eval");
                                 consume(p);
                                 if ((r = peek(p, &t)) < 0)
                                         return r;
                                 if (t->kind == T_LPAREN)
                                         return fail(p, "function definitions are not allowed");
+                                if (eval && (r = parse_eval_operands(p)) < 0)
+                                        return r;
                                 continue;
                         }
                         consume(p);
@@ -777,12 +825,22 @@ static int parse_list(struct parser *p, enum tok end_tok, const char *const *end
 {
         static const char *const misplaced[] = { "then", "else", "elif", "fi", "do", "done",
                                                  "esac", "}", "in", NULL };
+        bool after_separator = true; /* as the shell: no ';' or '&' without a command */
         for (;;) {
                 struct token *t;
                 int r = peek(p, &t);
                 if (r < 0)
                         return r;
-                if (t->kind == T_NEWLINE || t->kind == T_SEMI || t->kind == T_AMP) {
+                if (t->kind == T_SEMI || t->kind == T_AMP) {
+                        if (after_separator)
+                                return fail(p, "syntax error near '%s'",
+                                            t->kind == T_SEMI ? ";" : "&");
+                        after_separator = true;
+                        consume(p);
+                        continue;
+                }
+                if (t->kind == T_NEWLINE) {
+                        after_separator = true;
                         consume(p);
                         continue;
                 }
@@ -811,6 +869,7 @@ static int parse_list(struct parser *p, enum tok end_tok, const char *const *end
                         return fail(p, "unexpected '%s'", t->kind == T_RPAREN ? ")" : ";;");
                 if ((r = parse_and_or(p)) < 0)
                         return r;
+                after_separator = false;
         }
 }
 

@@ -154,10 +154,11 @@ static int contain(const struct jail_plan *plan, int sync_fd, int *ret_step,
                 if ((r = (call)) < 0)                                                              \
                         return r;                                                                  \
         } while (0)
-        STEP(SYNC, read(sync_fd, &m, 1) == 1 ? 0 : -EPIPE);
+        /* Neither needs the id maps: start while the supervisor writes them. */
         if (plan->memfd_noexec)
                 STEP(MEMFD, memfd_noexec());
         STEP(MOUNT_OP, rootfs_clone_sources(&plan->rootfs, sources, ret_index));
+        STEP(SYNC, read(sync_fd, &m, 1) == 1 ? 0 : -EPIPE);
         STEP(IDS, ids_become_sandbox_user());
         /* The kernel clears the parent-death signal on any credential change:
          * set it again, or a SIGKILLed supervisor would leave us running.  If

@@ -90,11 +90,13 @@ static int add_toplevel(struct rootfs_plan *plan, const char *sysroot, const cha
 }
 
 /* The few /etc entries programs need: the loader cache, certificates,
- * Debian's alternatives links, the time zone and Python's site config. */
+ * Debian's alternatives links and the time zone.  Debian's Python site
+ * config only looks for apport's crash hook, a sys.path search on every
+ * start: each /etc/python3.X gets an empty sitecustomize.py instead. */
 static int add_etc(struct rootfs_plan *plan, const char *sysroot)
 {
-        static const char *const entries[] = { "etc/ld.so.cache", "etc/ssl", "etc/ca-certificates",
-                                               "etc/alternatives", "etc/localtime" };
+        static const char *const entries[] = { "etc/ld.so.cache", "etc/ssl", "etc/alternatives",
+                                               "etc/localtime" };
         int r = 0;
         r = r ?: add(plan, ROOTFS_FILE, 0, NULL, "etc/passwd", passwd, 0644);
         r = r ?: add(plan, ROOTFS_FILE, 0, NULL, "etc/group", group, 0644);
@@ -113,12 +115,13 @@ static int add_etc(struct rootfs_plan *plan, const char *sysroot)
                 return 0;
         struct dirent *de;
         while (r == 0 && (de = readdir(d)))
-                if (strncmp(de->d_name, "python3", 7) == 0) {
+                if (strncmp(de->d_name, "python3.", 8) == 0) {
                         char *rel = NULL;
-                        if (asprintf(&rel, "etc/%s", de->d_name) < 0 || !keep(plan, rel))
+                        if (asprintf(&rel, "etc/%s/sitecustomize.py", de->d_name) < 0 ||
+                            !keep(plan, rel))
                                 r = -ENOMEM;
                         else
-                                r = add_toplevel(plan, sysroot, rel);
+                                r = add(plan, ROOTFS_FILE, 0, NULL, rel, "", 0644);
                 }
         closedir(d);
         return r;
@@ -168,8 +171,9 @@ int rootfs_plan_build(struct rootfs_plan *plan, const struct abox_policy *p,
 {
         static const char *const toplevel[] = { "bin", "sbin", "lib", "lib32", "lib64", "libx32" };
         static const char *const skeleton[] = { "usr", "etc", "dev", "proc", "tmp", "workspace" };
-        static const char *const proc_ro[] = { "proc/sys", "proc/sysrq-trigger", "proc/irq",
-                                               "proc/bus", "proc/fs" };
+        /* The rest of /proc that writes could reach is owned by the host's
+         * root and so closed to the sandbox's uid already. */
+        static const char *const proc_ro[] = { "proc/sys", "proc/sysrq-trigger" };
         const char *sysroot = p->rootfs ? p->rootfs : "";
         *plan = (struct rootfs_plan){ .scratch_bytes = p->disk_max_bytes };
         snprintf(plan->scratch_size, sizeof plan->scratch_size, "%llu",

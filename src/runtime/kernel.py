@@ -37,7 +37,8 @@ def _user_traceback(exc, source):
 
 def _load_policy(spec, code):
     """kernel_policy.py, compiled only when the policy has module rules."""
-    ns = {"__name__": "agentbox_policy", "__builtins__": __builtins__}
+    ns = {"__name__": "agentbox_policy", "__builtins__": __builtins__,
+          "__file__": "<agentbox-policy>"}
     exec(compile(code, "<agentbox-policy>", "exec"), ns)
     return lambda tree: ns["check_and_guard"](tree, spec)
 
@@ -63,9 +64,8 @@ def _run(source, ns, checker, state):
 
 def _violations_json(policy):
     return '"violations":[%s]' % ",".join(
-        '{"rule":"%s","target":%s,"detail":%s}'
-        % ("file" if t == "file" else "module", _quote(t), _quote(d))
-        for t, d in policy.violations)
+        '{"rule":%s,"target":%s,"detail":%s}' % (_quote(rule), _quote(t), _quote(d))
+        for t, d, rule in policy.violations)
 
 
 def main():

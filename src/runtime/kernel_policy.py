@@ -59,8 +59,8 @@ class _Policy:
                 return ".".join(parts[:i])
         return None
 
-    def violate(self, target, detail):
-        self.violations.append((target, detail))
+    def violate(self, target, detail, rule="module"):
+        self.violations.append((target, detail, rule))
 
     def capability_denied(self, module):
         return self.denied(module) is not None
@@ -129,11 +129,16 @@ class PolicyViolation(ImportError):
     pass
 
 
+_KERNEL_FILES = ("<agentbox-kernel>", "<agentbox-policy>")
+
+
 def _user_frame(frame):
-    """Code the user wrote: the cell, or a module it wrote to a writable
-    place and imported (installed libraries live under /usr)."""
+    """Code the user wrote: the cell, exec'd strings, or a module it wrote to
+    a writable place (installed libraries live under /usr; the kernel's own
+    code has its own names).  Code can lie about its file name through
+    compile(); that is a gadget like any other, and the jail is the boundary."""
     name = frame.f_code.co_filename
-    return name == CELL or not name.startswith(("/usr/", "<frozen"))
+    return not (name.startswith(("/usr/", "<frozen")) or name in _KERNEL_FILES)
 
 
 def _view(module, functions):
@@ -147,6 +152,9 @@ def _view(module, functions):
 
 def _install_guards(policy):
     import builtins
+    import importlib
+    import linecache  # noqa: F401  the kernel formats tracebacks with these
+    import traceback  # noqa: F401  after the guard is in place
 
     real_import = builtins.__import__
 
@@ -189,8 +197,6 @@ def _install_guards(policy):
         return overridden(name, module, fromlist) if policy.overrides else module
 
     builtins.__import__ = guarded_import
-    import importlib
-
     real_import_module = importlib.import_module
 
     def guarded_import_module(name, package=None):
@@ -203,6 +209,7 @@ def _install_guards(policy):
     importlib.import_module = guarded_import_module
 
     refused = {}
+    network_off = not policy.network
     if policy.capability_denied("os"):
         for event in ("os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork",
                       "os.forkpty"):
@@ -211,7 +218,7 @@ def _install_guards(policy):
         refused["subprocess.Popen"] = "subprocess"
     if policy.capability_denied("ctypes"):
         refused["ctypes.dlopen"] = "ctypes"
-    if not policy.network or policy.capability_denied("socket"):
+    if network_off or policy.capability_denied("socket"):
         refused["socket.connect"] = "socket"
 
     def hook(event, args):
@@ -222,14 +229,19 @@ def _install_guards(policy):
         if target is not None and policy.importing and not _user_frame(sys._getframe(1)):
             return
         if target is not None:
-            detail = "%s refused: the policy denies %s" % (event, target)
-            policy.violate(target, detail)
+            if event == "socket.connect" and not policy.capability_denied("socket"):
+                address = args[1] if len(args) > 1 else None
+                detail = "connection to %r refused: network_access is none" % (address,)
+                policy.violate(str(address), detail, rule="network")
+            else:
+                detail = "%s refused: the policy denies %s" % (event, target)
+                policy.violate(target, detail)
             raise PermissionError(detail)
         if event == "open" and len(args) > 1 and _writes(args[1], args[2] if len(args) > 2 else 0):
             path = args[0]
             if isinstance(path, (str, bytes)) and not _scratch(path):
                 detail = "open of %r for writing refused: only /workspace and /tmp are writable" % (path,)
-                policy.violate("file", detail)
+                policy.violate(os.fsdecode(path), detail, rule="file")
                 raise PermissionError(detail)
 
     sys.addaudithook(hook)

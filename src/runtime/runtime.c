@@ -66,7 +66,12 @@ int runtime_prepare(const struct abox_request *req, size_t max_value_bytes,
                         return abox_error_set(err, -ENOMEM, "out of memory");
                 }
                 /* The policy code travels only when there are module rules. */
-                char *argv[] = { "/usr/bin/python3", "-I", "-B", "-c",
+                /* The kernel runs under its own file name, so the module guard
+                 * can tell its frames from the user's (exec'd strings are
+                 * "<string>", like a bare -c would be). */
+                static char boot[] = "import sys;k=sys.argv.pop(1);"
+                                     "exec(compile(k,'<agentbox-kernel>','exec'))";
+                char *argv[] = { "/usr/bin/python3", "-I", "-B", "-c", boot,
                                  (char *)runtime_python_kernel, ret->owned[0], ret->owned[1],
                                  ret->owned[1] ? (char *)runtime_python_policy : NULL, NULL };
                 memcpy(ret->argv, argv, sizeof argv);

@@ -480,8 +480,19 @@ static int redact_result(const struct redactor *rd, struct abox_result *res)
         r = r ?: redact_field(rd, &res->value, NULL, false, &n);
         r = r ?: redact_field(rd, &res->error_message, NULL, false, &n);
         r = r ?: redact_field(rd, &res->traceback, NULL, false, &n);
-        for (size_t i = 0; r == 0 && i < res->n_violations; i++)
+        for (size_t i = 0; r == 0 && i < res->n_violations; i++) {
                 r = redact_field(rd, &res->violations[i].detail, NULL, false, &n);
+                r = r ?: redact_field(rd, &res->violations[i].target, NULL, false, &n);
+        }
+        if (r == 0 && res->message[0]) {
+                /* The message can quote a violation, which can quote a secret. */
+                size_t len;
+                _cleanup_free_ char *clean = redact(rd, res->message, strlen(res->message), false,
+                                                    &len, &n);
+                if (!clean)
+                        return -ENOMEM;
+                snprintf(res->message, sizeof res->message, "%s", clean);
+        }
         res->redactions += n;
         return r;
 }
