@@ -22,16 +22,20 @@ static const struct {
         const char *regex;
         const char *hints[3];
 } builtins[] = {
+        /* Greedy from the first BEGIN to the last END: encrypted keys carry
+         * headers with '-' in them, and redacting the text between two keys
+         * errs on the safe side.  \\< (glibc) anchors the token shapes at the
+         * start of a word, so "risk-assessment-report" is not a key. */
         { "private_key",
-          "-----BEGIN ([A-Z0-9]+ )*PRIVATE KEY-----[^-]*-----END ([A-Z0-9]+ )*PRIVATE KEY-----",
+          "-----BEGIN ([A-Z0-9]+ )*PRIVATE KEY-----.*-----END ([A-Z0-9]+ )*PRIVATE KEY-----",
           { "PRIVATE KEY-----" } },
-        { "aws_access_key", "(AKIA|ASIA)[0-9A-Z]{16}", { "AKIA", "ASIA" } },
-        { "github_token", "(gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})",
+        { "aws_access_key", "\\<(AKIA|ASIA)[0-9A-Z]{16}", { "AKIA", "ASIA" } },
+        { "github_token", "\\<(gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})",
           { "gh", "github_pat_" } },
-        { "slack_token", "xox[abposr]-[A-Za-z0-9-]{10,}", { "xox" } },
-        { "anthropic_key", "sk-ant-[A-Za-z0-9_-]{20,}", { "sk-ant-" } },
-        { "openai_key", "sk-(proj-)?[A-Za-z0-9_-]{20,}", { "sk-" } },
-        { "jwt", "eyJ[A-Za-z0-9_-]{5,}\\.eyJ[A-Za-z0-9_-]{5,}\\.[A-Za-z0-9_-]{5,}", { "eyJ" } },
+        { "slack_token", "\\<xox[abposr]-[A-Za-z0-9-]{10,}", { "xox" } },
+        { "anthropic_key", "\\<sk-ant-[A-Za-z0-9_-]{20,}", { "sk-ant-" } },
+        { "openai_key", "\\<sk-(proj-)?[A-Za-z0-9_-]{20,}", { "sk-" } },
+        { "jwt", "\\<eyJ[A-Za-z0-9_-]{5,}\\.eyJ[A-Za-z0-9_-]{5,}\\.[A-Za-z0-9_-]{5,}", { "eyJ" } },
 };
 
 struct pattern {
@@ -126,31 +130,47 @@ static bool hinted(const struct pattern *pt, const char *text, size_t len)
         return false;
 }
 
-/* One pass of one secret or pattern over src into out. */
-static int replace_secret(const char *src, size_t len, const char *secret, bool tail_cut,
-                          struct strbuf *out, unsigned *count)
+/* Every occurrence of every secret, overlapping ones included, is marked
+ * first and each marked run becomes one [REDACTED:secret]: two secrets that
+ * overlap in the text (abcdef, defghi in abcdefghi) leave no tail behind. */
+static int redact_secrets(const char *src, size_t len, const struct strlist *secrets,
+                          bool tail_cut, struct strbuf *out, unsigned *count)
 {
-        size_t slen = strlen(secret), pos = 0;
-        for (const char *hit; (hit = memmem(src + pos, len - pos, secret, slen));) {
-                if (strbuf_append(out, src + pos, (size_t)(hit - src) - pos) < 0 ||
-                    strbuf_append(out, "[REDACTED:secret]", 17) < 0)
-                        return -ENOMEM;
-                (*count)++;
-                pos = (size_t)(hit - src) + slen;
-        }
-        /* A cut-off output must not keep the first bytes of a secret. */
-        size_t keep = len - pos;
-        if (tail_cut)
-                for (size_t k = slen - 1; k >= MIN_SECRET && k > 0; k--)
-                        if (k <= len - pos && memcmp(src + len - k, secret, k) == 0) {
-                                keep = len - pos - k;
-                                if (strbuf_append(out, src + pos, keep) < 0 ||
-                                    strbuf_append(out, "[REDACTED:secret]", 17) < 0)
-                                        return -ENOMEM;
-                                (*count)++;
-                                return 0;
+        _cleanup_free_ unsigned char *mask = calloc(len ? len : 1, 1);
+        bool any = false;
+        if (!mask)
+                return -ENOMEM;
+        for (size_t i = 0; i < secrets->n; i++) {
+                const char *secret = secrets->items[i];
+                size_t slen = strlen(secret);
+                for (const char *hit = src; (hit = memmem(hit, len - (size_t)(hit - src), secret,
+                                                         slen));
+                     hit++) {
+                        memset(mask + (hit - src), 1, slen);
+                        any = true;
+                }
+                /* A cut-off output must not keep the first bytes of a secret. */
+                for (size_t k = slen - 1; tail_cut && k >= MIN_SECRET; k--)
+                        if (k <= len && memcmp(src + len - k, secret, k) == 0) {
+                                memset(mask + len - k, 1, k);
+                                any = true;
+                                break;
                         }
-        return strbuf_append(out, src + pos, keep);
+        }
+        if (!any)
+                return strbuf_append(out, src, len);
+        for (size_t i = 0; i < len;) {
+                size_t j = i;
+                while (j < len && mask[j] == mask[i])
+                        j++;
+                int r = mask[i] ? strbuf_append(out, "[REDACTED:secret]", 17)
+                                : strbuf_append(out, src + i, j - i);
+                if (r < 0)
+                        return r;
+                *count += mask[i];
+                i = j;
+        }
+        return 0;
 }
 
 static int replace_pattern(const char *src, size_t len, const struct pattern *pt,
@@ -159,9 +179,17 @@ static int replace_pattern(const char *src, size_t len, const struct pattern *pt
         size_t pos = 0;
         while (pos < len) {
                 regmatch_t m = { .rm_so = (regoff_t)pos, .rm_eo = (regoff_t)len };
-                if (regexec(&pt->re, src, 1, &m, REG_STARTEND | (pos ? REG_NOTBOL : 0)) != 0 ||
-                    m.rm_eo <= m.rm_so)
+                if (regexec(&pt->re, src, 1, &m, REG_STARTEND | (pos ? REG_NOTBOL : 0)) != 0)
                         break;
+                if (m.rm_eo <= m.rm_so) { /* an empty match: step past one byte */
+                        size_t next = (size_t)m.rm_so + 1;
+                        if (next > len)
+                                break;
+                        if (strbuf_append(out, src + pos, next - pos) < 0)
+                                return -ENOMEM;
+                        pos = next;
+                        continue;
+                }
                 if (strbuf_append(out, src + pos, (size_t)m.rm_so - pos) < 0 ||
                     strbuf_append(out, pt->label, strlen(pt->label)) < 0)
                         return -ENOMEM;
@@ -177,17 +205,23 @@ char *redact(const struct redactor *rd, const char *text, size_t len, bool tail_
         struct strbuf cur = { 0 };
         if (strbuf_append(&cur, text ? text : "", text ? len : 0) < 0)
                 return NULL;
-        for (size_t i = 0; rd && i < rd->secrets.n + rd->n_patterns; i++) {
-                bool secret = i < rd->secrets.n;
-                const struct pattern *pt = secret ? NULL : &rd->patterns[i - rd->secrets.n];
-                if (!secret && !hinted(pt, cur.data, cur.len))
-                        continue;
-                if (secret && !memmem(cur.data, cur.len, rd->secrets.items[i], 1) )
+        if (rd && rd->secrets.n) {
+                struct strbuf next = { 0 };
+                if (redact_secrets(cur.data, cur.len, &rd->secrets, tail_cut, &next, count) < 0 ||
+                    !next.data) {
+                        strbuf_done(&next);
+                        strbuf_done(&cur);
+                        return NULL;
+                }
+                strbuf_done(&cur);
+                cur = next;
+        }
+        for (size_t i = 0; rd && i < rd->n_patterns; i++) {
+                const struct pattern *pt = &rd->patterns[i];
+                if (!hinted(pt, cur.data, cur.len))
                         continue;
                 struct strbuf next = { 0 };
-                int r = secret ? replace_secret(cur.data, cur.len, rd->secrets.items[i], tail_cut,
-                                                &next, count)
-                               : replace_pattern(cur.data, cur.len, pt, &next, count);
+                int r = replace_pattern(cur.data, cur.len, pt, &next, count);
                 if (r < 0 || !next.data) {
                         strbuf_done(&next);
                         if (r < 0) {

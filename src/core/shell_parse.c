@@ -48,6 +48,7 @@ struct word {
         bool expanded; /* some part is $..., `...`, a glob or ~ */
         bool quoted;   /* some part was quoted or escaped */
         bool io_number; /* all digits and directly followed by < or > */
+        size_t raw_start, raw_len; /* the word as written, in the parser's input */
 };
 
 struct token {
@@ -123,8 +124,8 @@ static int record(struct parser *p, const struct word *w)
 
 static int parse_list(struct parser *p, enum tok end_tok, const char *const *end_words,
                       const char **ret_end);
-static int read_dollar(struct parser *p, struct word *w);
-static int read_backquote(struct parser *p, struct word *w);
+static int read_dollar(struct parser *p, struct word *w, bool in_dquote);
+static int read_backquote(struct parser *p, struct word *w, bool in_dquote);
 
 /* Parses a string of its own (a backtick body) into the same output. */
 static int parse_nested(struct parser *outer, const char *s, size_t len)
@@ -159,9 +160,9 @@ static int read_dquoted(struct parser *p, struct word *w, bool until_quote)
                 }
                 int r = 0;
                 if (c == '$')
-                        r = read_dollar(p, w);
+                        r = read_dollar(p, w, true);
                 else if (c == '`')
-                        r = read_backquote(p, w);
+                        r = read_backquote(p, w, true);
                 else
                         put(w, c), p->pos++;
                 if (r < 0)
@@ -169,7 +170,7 @@ static int read_dquoted(struct parser *p, struct word *w, bool until_quote)
         }
 }
 
-static int read_backquote(struct parser *p, struct word *w)
+static int read_backquote(struct parser *p, struct word *w, bool in_dquote)
 {
         p->pos++; /* ` */
         size_t cap = 256, n = 0;
@@ -185,7 +186,9 @@ static int read_backquote(struct parser *p, struct word *w)
                 p->pos++;
                 if (c == '`')
                         break;
-                if (c == '\\' && (cur(p) == '$' || cur(p) == '`' || cur(p) == '\\'))
+                /* Within "...", a backquoted \" is a plain quote too. */
+                if (c == '\\' && (cur(p) == '$' || cur(p) == '`' || cur(p) == '\\' ||
+                                   (in_dquote && cur(p) == '"')))
                         c = cur(p), p->pos++;
                 if (n + 1 >= cap) {
                         char *b = realloc(body, cap *= 2);
@@ -205,18 +208,19 @@ static int read_backquote(struct parser *p, struct word *w)
 
 /* Inside ${...} and $((...)): $ and ` still expand; anything else is
  * passed over. */
-static int scan_char(struct parser *p, struct word *w, int c)
+static int scan_char(struct parser *p, struct word *w, int c, bool in_dquote)
 {
         if (c == '$')
-                return read_dollar(p, w);
+                return read_dollar(p, w, in_dquote);
         if (c == '`')
-                return read_backquote(p, w);
+                return read_backquote(p, w, in_dquote);
         p->pos++;
         return 0;
 }
 
-/* ${...}: may hold quotes, substitutions and nested braces. */
-static int read_braced(struct parser *p, struct word *w)
+/* ${...}: may hold quotes, substitutions and nested braces.  Inside
+ * double quotes a single quote in it is an ordinary character. */
+static int read_braced(struct parser *p, struct word *w, bool in_dquote)
 {
         p->pos += 2; /* ${ */
         for (;;) {
@@ -229,7 +233,7 @@ static int read_braced(struct parser *p, struct word *w)
                 }
                 if (c == '\\')
                         p->pos += 2;
-                else if (c == '\'') {
+                else if (c == '\'' && !in_dquote) {
                         const char *q = memchr(p->s + p->pos + 1, '\'', p->len - p->pos - 1);
                         if (!q)
                                 return fail(p, "unterminated single quote");
@@ -239,14 +243,14 @@ static int read_braced(struct parser *p, struct word *w)
                         p->pos++;
                         r = read_dquoted(p, &scratch, true);
                 } else
-                        r = scan_char(p, w, c);
+                        r = scan_char(p, w, c, in_dquote);
                 if (r < 0)
                         return r;
         }
 }
 
 /* $((...)): arithmetic; it runs no command of its own but may hold $(...). */
-static int read_arith(struct parser *p, struct word *w)
+static int read_arith(struct parser *p, struct word *w, bool in_dquote)
 {
         int parens = 0;
         p->pos += 3; /* $(( */
@@ -262,18 +266,18 @@ static int read_arith(struct parser *p, struct word *w)
                         parens++;
                 else if (c == ')')
                         parens--;
-                r = scan_char(p, w, c);
+                r = scan_char(p, w, c, in_dquote);
                 if (r < 0)
                         return r;
         }
 }
 
-static int read_dollar(struct parser *p, struct word *w)
+static int read_dollar(struct parser *p, struct word *w, bool in_dquote)
 {
         int c = at(p, 1);
         w->expanded = true;
         if (c == '(' && at(p, 2) == '(')
-                return read_arith(p, w);
+                return read_arith(p, w, in_dquote);
         if (c == '(') {
                 if (p->depth >= MAX_DEPTH)
                         return fail(p, "nested too deeply");
@@ -286,7 +290,7 @@ static int read_dollar(struct parser *p, struct word *w)
                 return r;
         }
         if (c == '{')
-                return read_braced(p, w);
+                return read_braced(p, w, in_dquote);
         p->pos++;
         if (c >= 0 && strchr("@*#?-$!0123456789", c)) {
                 p->pos++;
@@ -309,6 +313,16 @@ static bool is_meta(int c)
                c == '(' || c == ')' || c == '<' || c == '>';
 }
 
+/* '[' starts a glob only with a ']' later in the same word ("[" alone is
+ * the test command). */
+static bool bracket_closes(const struct parser *p)
+{
+        for (size_t i = p->pos + 1; i < p->len && !is_meta((unsigned char)p->s[i]); i++)
+                if (p->s[i] == ']')
+                        return true;
+        return false;
+}
+
 static int read_word(struct parser *p, struct word *w)
 {
         *w = (struct word){ 0 };
@@ -325,8 +339,12 @@ static int read_word(struct parser *p, struct word *w)
                                 p->pos += 2; /* line continuation */
                                 continue;
                         }
-                        if (at(p, 1) < 0)
-                                return fail(p, "a backslash ends the line");
+                        if (at(p, 1) < 0) { /* at the very end: the shell keeps it */
+                                w->quoted = true;
+                                put(w, '\\');
+                                p->pos++;
+                                continue;
+                        }
                         w->quoted = true;
                         put(w, at(p, 1));
                         p->pos += 2;
@@ -343,11 +361,12 @@ static int read_word(struct parser *p, struct word *w)
                         p->pos++;
                         r = read_dquoted(p, w, true);
                 } else if (c == '$') {
-                        r = read_dollar(p, w);
+                        r = read_dollar(p, w, false);
                 } else if (c == '`') {
-                        r = read_backquote(p, w);
+                        r = read_backquote(p, w, false);
                 } else {
-                        if (c == '*' || c == '?' || c == '[' || (c == '~' && p->pos == start))
+                        if (c == '*' || c == '?' || (c == '~' && p->pos == start) ||
+                            (c == '[' && bracket_closes(p)))
                                 w->expanded = true;
                         put(w, c);
                         p->pos++;
@@ -356,6 +375,8 @@ static int read_word(struct parser *p, struct word *w)
                         return r;
         }
         w->io_number = all_digits && p->pos > start && (cur(p) == '<' || cur(p) == '>');
+        w->raw_start = start;
+        w->raw_len = p->pos - start;
         if (w->expanded) {
                 /* A word built from expansions is reported as written ($X, r$X). */
                 size_t n = p->pos - start;
@@ -493,6 +514,34 @@ static int expect_word(struct parser *p, const char *what, struct token **ret)
         return 0;
 }
 
+/* A here-document's delimiter is its word after quote removal only — no
+ * expansion: <<"$X" ends at a line reading $X. */
+static void heredoc_delim(const struct parser *p, const struct word *w, char *out, size_t len)
+{
+        size_t n = 0;
+        const char *s = p->s + w->raw_start, *end = s + w->raw_len;
+        while (s < end && n + 1 < len) {
+                if (*s == '\'') {
+                        for (s++; s < end && *s != '\'' && n + 1 < len; s++)
+                                out[n++] = *s;
+                        s++;
+                } else if (*s == '"') {
+                        for (s++; s < end && *s != '"' && n + 1 < len; s++) {
+                                if (*s == '\\' && s + 1 < end && strchr("$`\"\\", s[1]))
+                                        s++;
+                                out[n++] = *s;
+                        }
+                        s++;
+                } else if (*s == '\\' && s + 1 < end) {
+                        out[n++] = s[1];
+                        s += 2;
+                } else {
+                        out[n++] = *s++;
+                }
+        }
+        out[n] = '\0';
+}
+
 static int parse_redirect(struct parser *p, const struct token *op)
 {
         bool heredoc = op->kind == T_HEREDOC, strip = op->strip_tabs;
@@ -505,7 +554,7 @@ static int parse_redirect(struct parser *p, const struct token *op)
                 if (p->n_pending >= MAX_HEREDOCS)
                         return fail(p, "too many here-documents");
                 struct heredoc *h = &p->pending[p->n_pending++];
-                memcpy(h->delim, t->w.text, t->w.len + 1);
+                heredoc_delim(p, &t->w, h->delim, sizeof h->delim);
                 h->quoted = t->w.quoted;
                 h->strip_tabs = strip;
         }
@@ -513,34 +562,34 @@ static int parse_redirect(struct parser *p, const struct token *op)
         return 0;
 }
 
-static bool is_assignment(const struct word *w)
+/* NAME=value with NAME written plainly; the value may be quoted. */
+static bool is_assignment(const struct parser *p, const struct word *w)
 {
-        const char *eq = strchr(w->text, '=');
-        if (!eq || eq == w->text)
-                return false;
-        for (const char *c = w->text; c < eq; c++)
-                if (!(*c == '_' || (*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') ||
-                      (c > w->text && *c >= '0' && *c <= '9')))
-                        return false;
-        return true;
+        const char *s = p->s + w->raw_start, *end = s + w->raw_len;
+        const char *c = s;
+        for (; c < end && (*c == '_' || (*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') ||
+                           (c > s && *c >= '0' && *c <= '9'));
+             c++)
+                ;
+        return c > s && c < end && *c == '=';
 }
 
-static bool is_literal(const struct word *w, const char *s)
+/* Quoting a builtin's name does not stop the shell from running it. */
+static bool names(const struct word *w, const char *s)
 {
-        return !w->quoted && !w->expanded && strcmp(w->text, s) == 0;
+        return !w->expanded && strcmp(w->text, s) == 0;
 }
 
 /* exec, command and builtin run their first operand as a command. */
 static bool is_wrapper(const struct word *w)
 {
-        return !w->quoted && !w->expanded &&
-               (strcmp(w->text, "exec") == 0 || strcmp(w->text, "command") == 0 ||
-                strcmp(w->text, "builtin") == 0);
+        return names(w, "exec") || names(w, "command") || names(w, "builtin");
 }
 
-/* eval's operands, joined by spaces, are a command line of their own; one
- * built from expansions cannot be known and is recorded as such. */
-static int parse_eval_operands(struct parser *p)
+/* eval's operands, joined by spaces, are a command line of their own (and
+ * so is trap's action); one built from expansions cannot be known and is
+ * recorded as such.  first_only: trap takes one operand as its action. */
+static int parse_eval_operands(struct parser *p, bool first_only)
 {
         char line[4096];
         size_t n = 0;
@@ -550,8 +599,25 @@ static int parse_eval_operands(struct parser *p)
                 int r = peek(p, &t);
                 if (r < 0)
                         return r;
-                if (t->kind != T_WORD || t->w.io_number)
+                if (t->kind == T_REDIR || t->kind == T_HEREDOC) {
+                        if ((r = parse_redirect(p, t)) < 0)
+                                return r;
+                        continue;
+                }
+                if (t->kind == T_WORD && t->w.io_number) {
+                        consume(p);
+                        continue;
+                }
+                if (t->kind != T_WORD)
                         break;
+                if (first_only && n == 0 && t->w.text[0] == '-' && !t->w.expanded) {
+                        consume(p); /* trap -p, trap -- */
+                        continue;
+                }
+                if (first_only && n > 0) {
+                        consume(p); /* trap's signal names */
+                        continue;
+                }
                 if (t->w.expanded) {
                         expanded.len = t->w.len;
                         memcpy(expanded.text, t->w.text, t->w.len + 1);
@@ -586,19 +652,25 @@ static int parse_simple(struct parser *p)
                         if (wrapped && !(t->w.text[0] == '-' && !t->w.expanded)) {
                                 if ((r = record(p, &t->w)) < 0)
                                         return r;
-                                wrapped = false;
-                        } else if (!have_command && !(is_assignment(&t->w) && !t->w.quoted)) {
+                                /* command exec rm, builtin command rm, command eval rm */
+                                wrapped = is_wrapper(&t->w);
+                                bool eval = names(&t->w, "eval"), trap = names(&t->w, "trap");
+                                consume(p);
+                                if ((eval || trap) && (r = parse_eval_operands(p, trap)) < 0)
+                                        return r;
+                                continue;
+                        } else if (!have_command && !is_assignment(p, &t->w)) {
                                 if ((r = record(p, &t->w)) < 0)
                                         return r;
                                 have_command = true;
                                 wrapped = is_wrapper(&t->w);
-                                bool eval = is_literal(&t->w, "eval");
+                                bool eval = names(&t->w, "eval"), trap = names(&t->w, "trap");
                                 consume(p);
                                 if ((r = peek(p, &t)) < 0)
                                         return r;
                                 if (t->kind == T_LPAREN)
                                         return fail(p, "function definitions are not allowed");
-                                if (eval && (r = parse_eval_operands(p)) < 0)
+                                if ((eval || trap) && (r = parse_eval_operands(p, trap)) < 0)
                                         return r;
                                 continue;
                         }
@@ -739,20 +811,37 @@ static int parse_case(struct parser *p)
         }
 }
 
-/* A command: compound or simple, by its first word. */
+static int parse_compound(struct parser *p, struct token *t);
+
+/* A command: compound or simple, by its first word.  Every compound command
+ * nests a level, so hostile nesting ends in a refusal, not a stack overflow. */
 static int parse_command(struct parser *p)
 {
-        static const char *const brace_end[] = { "}", NULL };
         struct token *t;
         int r = peek(p, &t);
         if (r < 0)
                 return r;
+        if (t->kind == T_WORD && !is_keyword(t, "{") && !is_keyword(t, "if") &&
+            !is_keyword(t, "while") && !is_keyword(t, "until") && !is_keyword(t, "for") &&
+            !is_keyword(t, "case"))
+                return parse_simple(p);
+        if (t->kind == T_REDIR || t->kind == T_HEREDOC)
+                return parse_simple(p);
+        if (p->depth >= MAX_DEPTH)
+                return fail(p, "nested too deeply");
+        p->depth++;
+        r = parse_compound(p, t);
+        p->depth--;
+        return r ?: parse_trailing_redirects(p);
+}
+
+static int parse_compound(struct parser *p, struct token *t)
+{
+        static const char *const brace_end[] = { "}", NULL };
+        int r;
         if (t->kind == T_LPAREN) {
                 consume(p);
-                if (++p->depth > MAX_DEPTH)
-                        return fail(p, "nested too deeply");
                 r = parse_list(p, T_RPAREN, NULL, NULL);
-                p->depth--;
         } else if (is_keyword(t, "{")) {
                 consume(p);
                 r = parse_body(p, brace_end, NULL);
@@ -768,12 +857,10 @@ static int parse_command(struct parser *p)
         } else if (is_keyword(t, "case")) {
                 consume(p);
                 r = parse_case(p);
-        } else if (t->kind == T_WORD || t->kind == T_REDIR || t->kind == T_HEREDOC) {
-                return parse_simple(p);
         } else {
                 return fail(p, "syntax error near an operator");
         }
-        return r ?: parse_trailing_redirects(p);
+        return r;
 }
 
 static int parse_pipeline(struct parser *p)

@@ -181,14 +181,14 @@ int rootfs_plan_build(struct rootfs_plan *plan, const struct abox_policy *p,
         if (p->rootfs) {
                 struct stat st;
                 if (stat(p->rootfs, &st) < 0 || !S_ISDIR(st.st_mode))
-                        return abox_error_set(err, -ENOENT, "rootfs '%s' is not a directory",
-                                              p->rootfs);
+                        return abox_error_set(err, -ENOENT,
+                                              "the rootfs directory is missing");
                 _cleanup_free_ char *usr = NULL;
                 if (asprintf(&usr, "%s/usr", p->rootfs) < 0)
                         return abox_error_set(err, -ENOMEM, "out of memory");
                 if (stat(usr, &st) < 0 || !S_ISDIR(st.st_mode))
-                        return abox_error_set(err, -ENOENT, "rootfs '%s' has no usr/ directory",
-                                              p->rootfs);
+                        return abox_error_set(err, -ENOENT,
+                                              "the rootfs directory has no usr/");
         }
         int r = 0;
         for (size_t i = 0; r == 0 && i < ELEMENTSOF(skeleton); i++)
