@@ -9,6 +9,7 @@ import pathlib
 import subprocess
 
 import pytest
+from results import parse_result
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 AGENTBOX = os.environ.get("AGENTBOX", str(ROOT / "build" / "agentbox"))
@@ -27,13 +28,7 @@ class Box:
                               env=env)
 
     def json(self, *args, **kw):
-        p = self.run(args[0], "--json", *args[1:], **kw)
-        try:
-            doc = json.loads(p.stdout)
-        except ValueError:
-            raise AssertionError(f"no JSON (exit {p.returncode}): {p.stdout!r} {p.stderr!r}")
-        doc["_exit"] = p.returncode
-        return doc
+        return parse_result(self.run(args[0], "--json", *args[1:], **kw))
 
 
 @pytest.fixture(scope="session")

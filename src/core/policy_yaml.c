@@ -235,8 +235,13 @@ static int decode_overrides(struct yctx *c, struct abox_policy *p, const struct 
                                          "unknown key (expected allowed, functions: [...])");
                         }
                 }
-                if (r == 0)
-                        r = policy_set_override(p, k->value, allowed, &fns, c->err);
+                if (r == 0) {
+                        struct abox_error inner = { 0 };
+                        if (policy_set_override(p, k->value, allowed, &fns, &inner) < 0)
+                                r = inner.code == -ENOMEM ? abox_error_set(c->err, -ENOMEM,
+                                                                           "out of memory")
+                                                          : fail(c, k->line, path, inner.msg);
+                }
                 strlist_done(&fns);
                 if (r < 0)
                         return r;

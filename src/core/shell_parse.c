@@ -736,15 +736,24 @@ static int parse_loop(struct parser *p)
         return r ?: parse_body(p, done, NULL);
 }
 
+/* for NAME, case WORD: the word, then the next token past any newlines. */
+static int word_then_peek(struct parser *p, const char *what, struct token **ret)
+{
+        int r = expect_word(p, what, ret);
+        if (r < 0)
+                return r;
+        consume(p);
+        if ((r = skip_newlines(p)) < 0)
+                return r;
+        return peek(p, ret);
+}
+
 static int parse_for(struct parser *p)
 {
         static const char *const done[] = { "done", NULL };
         struct token *t;
-        int r = expect_word(p, "a variable name after 'for'", &t);
+        int r = word_then_peek(p, "a variable name after 'for'", &t);
         if (r < 0)
-                return r;
-        consume(p);
-        if ((r = skip_newlines(p)) < 0 || (r = peek(p, &t)) < 0)
                 return r;
         if (is_keyword(t, "in")) {
                 consume(p);
@@ -767,11 +776,8 @@ static int parse_case(struct parser *p)
 {
         static const char *const item_end[] = { "esac", NULL };
         struct token *t;
-        int r = expect_word(p, "a word after 'case'", &t);
+        int r = word_then_peek(p, "a word after 'case'", &t);
         if (r < 0)
-                return r;
-        consume(p);
-        if ((r = skip_newlines(p)) < 0 || (r = peek(p, &t)) < 0)
                 return r;
         if (!is_keyword(t, "in"))
                 return fail(p, "expected 'in' after 'case WORD'");

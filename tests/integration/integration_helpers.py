@@ -9,6 +9,8 @@ import re
 import subprocess
 import time
 
+from results import parse_result
+
 BINARY_WAIT_S = 60
 
 # --------------------------------------------------------------------------
@@ -49,15 +51,7 @@ class RetryBox:
         raise AssertionError("unreachable")
 
     def json(self, *args, **kw):
-        p = self.run(args[0], "--json", *args[1:], **kw)
-        try:
-            doc = json.loads(p.stdout)
-        except ValueError:
-            raise AssertionError(f"no JSON (exit {p.returncode}): {p.stdout!r} {p.stderr!r}")
-        assert isinstance(doc, dict), f"JSON is not an object: {p.stdout!r}"
-        doc["_exit"] = p.returncode
-        doc["_stderr"] = p.stderr
-        return doc
+        return parse_result(self.run(args[0], "--json", *args[1:], **kw))
 
     def popen(self, *args, **kw):
         """Start agentbox without waiting (for the SIGKILL tests)."""

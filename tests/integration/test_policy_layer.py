@@ -15,21 +15,7 @@ import re
 
 import pytest
 
-EXAMPLE = """\
-agent_sandbox:
-  backend: jail
-  security_policy:
-    mode: blacklist
-    restricted_modules: [os, subprocess, socket, ctypes, sys]
-    allowed_modules: [math, json, re, datetime, collections]
-    module_overrides: {os.path: {allowed: true, functions: [join, basename, dirname, exists]}}
-    memory_limit: 256m
-    execution_timeout: 30
-    network_access: none
-    allowed_commands: [ls, cat, grep, python]
-    max_output_size: 10m
-    max_file_size: 100m
-"""
+from example_policy import EXAMPLE  # noqa: E402  (tests/ is on sys.path)
 
 MEMORY_LOOP = "x = []\nwhile True:\n    x.append(b'x' * (1024 * 1024))\n"
 

@@ -301,3 +301,22 @@ class HostSentinel:
 def unique_sleep_arg():
     """A `sleep` argument that is also a unique marker in a command line."""
     return f"{30 + secrets.randbelow(10)}.{secrets.randbelow(10**9):09d}7"
+
+
+def ok(doc, stdout):
+    """The run succeeded and printed exactly `stdout`."""
+    assert (doc["status"], doc["limit"], doc["exit_code"], doc["_exit"]) == \
+        ("success", None, 0, 0), brief(doc)
+    assert doc["stdout"] == stdout, brief(doc)
+
+
+READ = '''
+def read(label, path):
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        print(f"{label}: {_name(e.errno)}")
+    else:
+        print(f"{label}: READ {data.hex()}")
+'''

@@ -8,28 +8,11 @@ import tempfile
 
 import pytest
 
-from canaries import brief, file_digest, py, run_box
+from canaries import READ, brief, file_digest, ok, py, run_box
 
 HOST_PYTHON = os.path.realpath("/usr/bin/python3")
 
 
-def ok(doc, stdout):
-    """The run succeeded and printed exactly `stdout`."""
-    assert (doc["status"], doc["limit"], doc["exit_code"], doc["_exit"]) == \
-        ("success", None, 0, 0), brief(doc)
-    assert doc["stdout"] == stdout, brief(doc)
-
-
-READ = '''
-def read(label, path):
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        print(f"{label}: {_name(e.errno)}")
-    else:
-        print(f"{label}: READ {data.hex()}")
-'''
 
 
 def test_read_etc_shadow_finds_no_such_file(box, canary):

@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from canaries import (brief, host_processes_with, py, run_box, unique_sleep_arg,
+from canaries import (READ, brief, host_processes_with, ok, py, run_box, unique_sleep_arg,
                       wait_for_binary)
 
 SANDBOX_A = '''
@@ -110,22 +110,6 @@ def sandbox_a(box, canary):
     a.cleanup()
 
 
-def ok(doc, stdout):
-    assert (doc["status"], doc["limit"], doc["exit_code"], doc["_exit"]) == \
-        ("success", None, 0, 0), brief(doc)
-    assert doc["stdout"] == stdout, brief(doc)
-
-
-READ = '''
-def read(label, path):
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        print(f"{label}: {_name(e.errno)}")
-    else:
-        print(f"{label}: READ {data.hex()}")
-'''
 
 
 def test_other_sandbox_dev_shm_file_is_invisible(box, canary, sandbox_a):
