@@ -563,6 +563,21 @@ static int parse_redirect(struct parser *p, const struct token *op)
 }
 
 /* NAME=value with NAME written plainly; the value may be quoted. */
+/* A redirection (with its target) or an IO number before one: 1 when it
+ * took one, 0 when the token is something else. */
+static int take_redirect(struct parser *p, struct token *t)
+{
+        if (t->kind == T_REDIR || t->kind == T_HEREDOC) {
+                int r = parse_redirect(p, t);
+                return r < 0 ? r : 1;
+        }
+        if (t->kind == T_WORD && t->w.io_number) {
+                consume(p);
+                return 1;
+        }
+        return 0;
+}
+
 static bool is_assignment(const struct parser *p, const struct word *w)
 {
         const char *s = p->s + w->raw_start, *end = s + w->raw_len;
@@ -599,13 +614,9 @@ static int parse_eval_operands(struct parser *p, bool first_only)
                 int r = peek(p, &t);
                 if (r < 0)
                         return r;
-                if (t->kind == T_REDIR || t->kind == T_HEREDOC) {
-                        if ((r = parse_redirect(p, t)) < 0)
+                if ((r = take_redirect(p, t)) != 0) {
+                        if (r < 0)
                                 return r;
-                        continue;
-                }
-                if (t->kind == T_WORD && t->w.io_number) {
-                        consume(p);
                         continue;
                 }
                 if (t->kind != T_WORD)
@@ -643,11 +654,9 @@ static int parse_simple(struct parser *p)
                 int r = peek(p, &t);
                 if (r < 0)
                         return r;
-                if (t->kind == T_REDIR || t->kind == T_HEREDOC) {
-                        if ((r = parse_redirect(p, t)) < 0)
+                if ((r = take_redirect(p, t)) != 0) {
+                        if (r < 0)
                                 return r;
-                } else if (t->kind == T_WORD && t->w.io_number) {
-                        consume(p);
                 } else if (t->kind == T_WORD) {
                         if (wrapped && !(t->w.text[0] == '-' && !t->w.expanded)) {
                                 if ((r = record(p, &t->w)) < 0)
@@ -689,13 +698,8 @@ static int parse_trailing_redirects(struct parser *p)
                 int r = peek(p, &t);
                 if (r < 0)
                         return r;
-                if (t->kind == T_WORD && t->w.io_number)
-                        consume(p);
-                else if (t->kind == T_REDIR || t->kind == T_HEREDOC) {
-                        if ((r = parse_redirect(p, t)) < 0)
-                                return r;
-                } else
-                        return 0;
+                if ((r = take_redirect(p, t)) <= 0)
+                        return r;
         }
 }
 
