@@ -371,6 +371,10 @@ static void classify(struct run *run, const struct abox_policy *p, const struct 
                 /* The policy layer refused something: blocked, whatever the
                  * code did next.  (It cannot unblock itself this way.) */
                 res->status = ABOX_STATUS_BLOCKED;
+                /* As for a refused command line: the outcome is the refusal,
+                 * not the interpreter's exit status. */
+                res->exit_code = -1;
+                res->signal = 0;
                 describe(res, p, sup);
                 if (!res->message[0])
                         snprintf(res->message, sizeof res->message, "Blocked: %.240s",
