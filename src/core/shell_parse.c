@@ -563,19 +563,25 @@ static int parse_redirect(struct parser *p, const struct token *op)
 }
 
 /* NAME=value with NAME written plainly; the value may be quoted. */
-/* A redirection (with its target) or an IO number before one: 1 when it
- * took one, 0 when the token is something else. */
-static int take_redirect(struct parser *p, struct token *t)
+/* The next token past any redirections (and the IO numbers before them),
+ * which are parsed on the way: they may sit anywhere among a command's
+ * words. */
+static int peek_past_redirects(struct parser *p, struct token **ret)
 {
-        if (t->kind == T_REDIR || t->kind == T_HEREDOC) {
-                int r = parse_redirect(p, t);
-                return r < 0 ? r : 1;
+        for (;;) {
+                int r = peek(p, ret);
+                if (r < 0)
+                        return r;
+                struct token *t = *ret;
+                if (t->kind == T_REDIR || t->kind == T_HEREDOC) {
+                        if ((r = parse_redirect(p, t)) < 0)
+                                return r;
+                } else if (t->kind == T_WORD && t->w.io_number) {
+                        consume(p);
+                } else {
+                        return 0;
+                }
         }
-        if (t->kind == T_WORD && t->w.io_number) {
-                consume(p);
-                return 1;
-        }
-        return 0;
 }
 
 static bool is_assignment(const struct parser *p, const struct word *w)
@@ -608,24 +614,20 @@ static int parse_eval_operands(struct parser *p, bool first_only)
 {
         char line[4096];
         size_t n = 0;
+        unsigned operands = 0; /* counted, not measured: trap '' EXIT has an empty action */
         struct word expanded = { .expanded = true };
         for (;;) {
                 struct token *t;
-                int r = peek(p, &t);
+                int r = peek_past_redirects(p, &t);
                 if (r < 0)
                         return r;
-                if ((r = take_redirect(p, t)) != 0) {
-                        if (r < 0)
-                                return r;
-                        continue;
-                }
                 if (t->kind != T_WORD)
                         break;
-                if (first_only && n == 0 && t->w.text[0] == '-' && !t->w.expanded) {
+                if (first_only && operands == 0 && t->w.text[0] == '-' && !t->w.expanded) {
                         consume(p); /* trap -p, trap -- */
                         continue;
                 }
-                if (first_only && n > 0) {
+                if (first_only && operands++ > 0) {
                         consume(p); /* trap's signal names */
                         continue;
                 }
@@ -651,13 +653,10 @@ static int parse_simple(struct parser *p)
         bool have_command = false, wrapped = false;
         for (;;) {
                 struct token *t;
-                int r = peek(p, &t);
+                int r = peek_past_redirects(p, &t);
                 if (r < 0)
                         return r;
-                if ((r = take_redirect(p, t)) != 0) {
-                        if (r < 0)
-                                return r;
-                } else if (t->kind == T_WORD) {
+                if (t->kind == T_WORD) {
                         if (wrapped && !(t->w.text[0] == '-' && !t->w.expanded)) {
                                 if ((r = record(p, &t->w)) < 0)
                                         return r;
@@ -693,14 +692,8 @@ static int parse_simple(struct parser *p)
 /* After a compound command: optional redirections. */
 static int parse_trailing_redirects(struct parser *p)
 {
-        for (;;) {
-                struct token *t;
-                int r = peek(p, &t);
-                if (r < 0)
-                        return r;
-                if ((r = take_redirect(p, t)) <= 0)
-                        return r;
-        }
+        struct token *t;
+        return peek_past_redirects(p, &t);
 }
 
 static int parse_body(struct parser *p, const char *const *ends, const char **ret_end)

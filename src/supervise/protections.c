@@ -70,7 +70,12 @@ void protections_evaluate(const struct abox_policy *p, const struct jail_probe *
                                  cgroup_controller_name(c));
                 else
                         snprintf(name, sizeof name, "cgroup:%s", cgroup_controller_name(c));
-                bool available = cg->version && cg->have[c];
+                /* A CPU-time limit is watched through the usage counter: on v1
+                 * that is the cpuacct hierarchy, which may be missing even when
+                 * cpu is there — then the limit would hold per process only. */
+                bool available = cg->version && cg->have[c] &&
+                                 !(c == CG_CPU && p->cpu_time_ms && cg->version == 1 &&
+                                   !cg->have[CG_CPUACCT]);
                 add(s, name, available, !degraded(p, controllers[i].degrade, "cgroup"),
                     available || cg->version == 2 ? cg->detail
                                                   : "controller not available or not writable");

@@ -176,13 +176,12 @@ static int build_exec_map(const struct abox_policy *p, const struct abox_request
 static int decide(struct run *run, const struct abox_policy *p, struct abox_error *err)
 {
         jail_probe(&run->probe, /* try_userns= */ false);
+        /* The child copied the plan at clone: what it applies was fixed then. */
+        run->probe.memfd_noexec = run->plan.memfd_noexec;
         protections_evaluate(p, &run->probe, &run->prot);
         int r = protections_require(&run->prot, err);
         if (r < 0)
                 return r;
-        /* The child copied the plan at clone: what it applies was fixed then. */
-        run->probe.memfd_noexec = run->plan.memfd_noexec;
-        protections_evaluate(p, &run->probe, &run->prot);
         struct cgroup_limits lim = { p->memory_max_bytes, p->pids_max, p->cpu_milli };
         bool any = false;
         for (int c = 0; c < CG__MAX; c++)

@@ -518,3 +518,20 @@ Test(protections, missing_namespaces_or_seccomp_refused)
         cr_assert_eq(abox_policy_set(p, "allow_degraded", "landlock", &err), 0);
         cr_assert_lt(require(&probe, &set), 0);
 }
+
+/* On v1 the CPU-time limit is watched through cpuacct: with cpu but no
+ * cpuacct it would hold per process only, so it is reported missing. */
+Test(protections, cpu_time_on_v1_needs_cpuacct)
+{
+        struct jail_probe probe = good_host;
+        probe.cgroup.version = 1;
+        probe.cgroup.have[CG_CPUACCT] = false;
+        struct protection_set set;
+        cr_assert_eq(abox_policy_set(p, "cpu_limit", "1", &err), 0);
+        cr_assert_eq(require(&probe, &set), 0, "a CPU share alone needs no cpuacct: %s", err.msg);
+        cr_assert_eq(abox_policy_set(p, "cpu_time_limit", "2", &err), 0);
+        cr_assert_eq(require(&probe, &set), -EPERM);
+        cr_assert_not_null(strstr(err.msg, "cgroup1:cpu"), "%s", err.msg);
+        probe.cgroup.have[CG_CPUACCT] = true;
+        cr_assert_eq(require(&probe, &set), 0, "%s", err.msg);
+}

@@ -845,6 +845,16 @@ Test(command_policy, trap_action_is_checked)
         check_violation(0, "rm", "Command 'rm' not in allowed list");
 }
 
+/* An empty action is one operand: what follows are signal names, not a
+ * command line (counting bytes of action text once took EXIT for it). */
+Test(command_policy, empty_trap_action_is_not_a_command)
+{
+        struct abox_error err = { 0 };
+        cr_assert_eq(abox_policy_set(pol, "allowed_commands", "trap", &err), 0, "%s", err.msg);
+        cr_assert_eq(shell("trap '' EXIT INT"), 0, "signal names were taken for a command");
+        cr_assert_eq(shell("trap -- '' EXIT"), 0, "signal names were taken for a command");
+}
+
 Test(command_policy, heredoc_delimiter_bypass)
 {
         static const char line[] = "cat <<\"$X\"\n$X\nrm -rf /";
