@@ -24,13 +24,21 @@
  *   9. seccomp    last: the filter refuses mount, unshare and friends that
  *                 the steps above still needed.
  *
- * Then the child becomes a tiny init: it forks the payload, which only moves
- * its fds into place and execs, reaps everything, and when the payload exits
- * kills whatever it left behind (daemonised grandchildren included) and
- * reports the payload's wait status.  init is not dumpable, so nothing in
- * the sandbox can open /proc/1/mem or /proc/1/exe (the path back to the host
- * binary that CVE-2019-5736 used); Landlock would refuse writing it anyway,
- * and its owner is not the sandbox's host uid.
+ * Then it hands the supervisor its scratch filesystem (an fd: the disk
+ * checks run outside, after the end), starts the payload with vfork — the
+ * payload only moves its fds into place and execs — and becomes the
+ * sandbox's init by exec'ing agentbox-init (src/init/) from the sealed
+ * memfd the supervisor sent.  From then on no process in the sandbox runs
+ * agentbox's binary: /proc/1/exe is a memfd no one can write, not the path
+ * back to the host binary that CVE-2019-5736 used.  init reaps everything,
+ * and when the payload exits it kills whatever was left behind (daemonised
+ * grandchildren included) and reports the payload's wait status.
+ *
+ * Without that memfd (a host whose vm.memfd_noexec forbids executable
+ * memfds, or an architecture agentbox-init is not built for) this process
+ * stays init itself: non-dumpable, so nothing in the sandbox can open
+ * /proc/1/exe or /proc/1/mem; Landlock would refuse writing the binary
+ * anyway, and its owner is not the sandbox's host uid.
  */
 #include "jail.h"
 
@@ -38,13 +46,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <linux/filter.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -70,13 +78,14 @@ static int read_exact(int fd, void *buf, size_t n)
         return 0;
 }
 
-/* The parent's "go": cgroup files to join (fds), the Landlock plan and the
- * seccomp filter, sent once the parent has decided everything. */
+/* The parent's "go": cgroup files to join and agentbox-init's memfd (fds),
+ * the Landlock plan and the seccomp filter, sent once the parent has decided
+ * everything. */
 static int receive_go(int fd, struct jail_go *go, int *fds, struct sock_filter *filter,
                       struct sock_fprog *ret)
 {
         union {
-                char buf[CMSG_SPACE(4 * sizeof(int))];
+                char buf[CMSG_SPACE(JAIL_GO_MAX_FDS * sizeof(int))];
                 struct cmsghdr align;
         } control;
         struct iovec iov = { go, sizeof *go };
@@ -92,14 +101,14 @@ static int receive_go(int fd, struct jail_go *go, int *fds, struct sock_filter *
         for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
                 if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
                         got_fds = (unsigned)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-                        if (got_fds > 4)
+                        if (got_fds > JAIL_GO_MAX_FDS)
                                 return -EPROTO;
                         memcpy(fds, CMSG_DATA(c), got_fds * sizeof(int));
                 }
         int r = read_exact(fd, (char *)go + n, sizeof *go - (size_t)n);
         if (r < 0)
                 return r;
-        if (go->n_join_fds != got_fds || go->filter_len == 0 || go->filter_len > BPF_MAXINSNS ||
+        if (go->n_join_fds + (go->has_init ? 1 : 0) != got_fds || go->filter_len == 0 || go->filter_len > BPF_MAXINSNS ||
             go->landlock.n_rules > JAIL_MAX_RULES)
                 return -EPROTO;
         r = read_exact(fd, filter, go->filter_len * sizeof *filter);
@@ -140,12 +149,12 @@ static int memfd_noexec(void)
 }
 
 static int contain(const struct jail_plan *plan, int sync_fd, int *ret_step,
-                   int *ret_index)
+                   int *ret_index, int *ret_scratch, int *ret_init)
 {
         struct sock_filter filter[BPF_MAXINSNS];
         struct sock_fprog prog;
         struct jail_go go;
-        int join_fds[4], sources[JAIL_MAX_OPS];
+        int fds[JAIL_GO_MAX_FDS], sources[JAIL_MAX_OPS];
         char m;
         int r;
 #define STEP(s, call)                                                                              \
@@ -159,20 +168,24 @@ static int contain(const struct jail_plan *plan, int sync_fd, int *ret_step,
                 STEP(MEMFD, memfd_noexec());
         STEP(MOUNT_OP, rootfs_clone_sources(&plan->rootfs, sources, ret_index));
         STEP(SYNC, read(sync_fd, &m, 1) == 1 ? 0 : -EPIPE);
+        /* A copy of the supervisor: nothing may read its memory or open its
+         * executable through /proc.  Not before the id maps are written: an
+         * unprivileged supervisor could not open our /proc files then. */
+        STEP(IDS, prctl(PR_SET_DUMPABLE, 0) < 0 ? -errno : 0);
         STEP(IDS, ids_become_sandbox_user());
         /* The kernel clears the parent-death signal on any credential change:
          * set it again, or a SIGKILLed supervisor would leave us running.  If
          * the supervisor is already gone, the next read of the sync pipe
          * sees EOF and we stop there. */
         STEP(IDS, prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 ? -errno : 0);
-        STEP(MOUNT_OP, rootfs_apply(&plan->rootfs, sources, ret_index));
+        STEP(MOUNT_OP, rootfs_apply(&plan->rootfs, sources, ret_index, ret_scratch));
         STEP(PIVOT, rootfs_pivot());
         STEP(HOSTNAME, sethostname(plan->hostname, strlen(plan->hostname)) < 0 ? -errno : 0);
         if (!plan->share_net)
                 STEP(LOOPBACK, net_loopback_up());
-        STEP(SYNC, receive_go(sync_fd, &go, join_fds, filter, &prog));
-        close(sync_fd);
-        STEP(CGROUP, join_cgroup(join_fds, go.n_join_fds));
+        STEP(SYNC, receive_go(sync_fd, &go, fds, filter, &prog));
+        *ret_init = go.has_init ? fds[go.n_join_fds] : -1;
+        STEP(CGROUP, join_cgroup(fds, go.n_join_fds));
         STEP(CGROUPNS, unshare(CLONE_NEWCGROUP) < 0 ? -errno : 0);
         STEP(RLIMITS, rlimit_apply(&plan->rlimits));
         STEP(CAPS, caps_drop_all());
@@ -219,6 +232,28 @@ static int exec_search(char *const *argv, char *const *envp)
         return r;
 }
 
+/* Tells the supervisor the payload is about to start, handing over the
+ * scratch filesystem: after the end it checks the disk through that fd, as
+ * agentbox-init is too small to. */
+static int send_started(int sync_fd, int scratch)
+{
+        union {
+                char buf[CMSG_SPACE(sizeof(int))];
+                struct cmsghdr align;
+        } control = { 0 };
+        char tag = 's';
+        struct iovec iov = { &tag, 1 };
+        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+                              .msg_controllen = sizeof control.buf };
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &scratch, sizeof(int));
+        return sendmsg(sync_fd, &msg, MSG_NOSIGNAL) == 1 ? 0 : -EPIPE;
+}
+
+/* Becomes the payload: fds into place, a new session, exec. */
 _Noreturn static void payload(const struct jail_plan *plan, int msg_fd)
 {
         /* Lift every source above the targets first, so no dup2 clobbers a
@@ -241,23 +276,39 @@ _Noreturn static void payload(const struct jail_plan *plan, int msg_fd)
         fail(msg_fd, JAIL_STEP_EXEC, -r, 0);
 }
 
-/* pid 1: reap until the payload is gone, then end everything it left. */
-_Noreturn static void init(const struct jail_plan *plan, int msg_fd)
+static void format_pid(char *buf, pid_t pid)
 {
-        /* Files modified from here on count for the file-size check; a
-         * second of slack absorbs the clock's granularity. */
-        time_t since = time(NULL) - 1;
-        prctl(PR_SET_DUMPABLE, 0);
-        pid_t child = fork();
-        if (child < 0)
-                fail(msg_fd, JAIL_STEP_FORK, errno, 0);
-        if (child == 0)
-                payload(plan, msg_fd);
-        close(plan->stdout_fd);
-        close(plan->stderr_fd);
-        for (int i = 0; i < 2; i++)
-                if (plan->extra_fds[i] >= 0)
-                        close(plan->extra_fds[i]);
+        char tmp[16];
+        int n = 0;
+        do
+                tmp[n++] = (char)('0' + pid % 10);
+        while ((pid /= 10) > 0 && n < 15);
+        while (n > 0)
+                *buf++ = tmp[--n];
+        *buf = '\0';
+}
+
+/* Becomes agentbox-init: the message pipe as fd 3, nothing else inherited.
+ * Returns only if the exec failed. */
+static void exec_init(int init_fd, int msg_fd, pid_t payload_pid)
+{
+        char pid[16];
+        format_pid(pid, payload_pid);
+        char *const argv[] = { "agentbox-init", pid, NULL };
+        char *const envp[] = { NULL };
+        if (init_fd == 3 && (init_fd = fcntl(init_fd, F_DUPFD_CLOEXEC, 4)) < 0)
+                return;
+        if (msg_fd == 3 ? fcntl(3, F_SETFD, 0) < 0 : dup2(msg_fd, 3) < 0)
+                return;
+        syscall(SYS_close_range, 4, ~0U, CLOSE_RANGE_CLOEXEC);
+        syscall(SYS_execveat, init_fd, "", argv, envp, AT_EMPTY_PATH);
+        if (msg_fd != 3)
+                close(3);
+}
+
+/* The init of last resort, when agentbox-init could not be exec'd. */
+_Noreturn static void reap(int msg_fd, pid_t payload_pid)
+{
         struct jail_msg m = { .kind = JAIL_MSG_EXIT };
         for (;;) {
                 int st;
@@ -266,17 +317,11 @@ _Noreturn static void init(const struct jail_plan *plan, int msg_fd)
                         continue;
                 if (p < 0)
                         break;
-                if (p == child) {
+                if (p == payload_pid) {
                         m.wstatus = st;
                         kill(-1, SIGKILL);
                 }
         }
-        struct statvfs sv;
-        if (statvfs("/tmp", &sv) == 0 && (sv.f_bavail == 0 || sv.f_favail == 0))
-                m.flags |= JAIL_EXIT_DISK_FULL;
-        if (rlimit_file_size_hit(plan->rlimits.fsize_bytes, since, plan->rw_mounts,
-                                 plan->n_rw_mounts))
-                m.flags |= JAIL_EXIT_FILE_SIZE;
         (void)!write(msg_fd, &m, sizeof m);
         _exit(0);
 }
@@ -293,11 +338,29 @@ _Noreturn void contain_child(const struct jail_plan *plan, int sync_fd, int msg_
                 close(plan->cgroup_fd);
         if (close_all_except(keep, sizeof keep / sizeof *keep) < 0)
                 fail(msg_fd, JAIL_STEP_SYNC, errno, -1);
-        int step = JAIL_STEP_SYNC, index = -1;
-        int r = contain(plan, sync_fd, &step, &index);
+        int step = JAIL_STEP_SYNC, index = -1, scratch = -1, init_fd = -1;
+        int r = contain(plan, sync_fd, &step, &index, &scratch, &init_fd);
         if (r < 0 && step == JAIL_STEP_SYNC)
                 _exit(1); /* the supervisor gave up on us; it reports why */
         if (r < 0)
                 fail(msg_fd, (enum jail_step)step, -r, index);
-        init(plan, msg_fd);
+        if (send_started(sync_fd, scratch) < 0)
+                _exit(1);
+        close(scratch);
+        close(sync_fd);
+        /* vfork: the payload borrows our memory until its exec, instead of
+         * copying the page tables of a whole supervisor. */
+        pid_t child = vfork();
+        if (child < 0)
+                fail(msg_fd, JAIL_STEP_FORK, errno, 0);
+        if (child == 0)
+                payload(plan, msg_fd);
+        close(plan->stdout_fd);
+        close(plan->stderr_fd);
+        for (int i = 0; i < 2; i++)
+                if (plan->extra_fds[i] >= 0)
+                        close(plan->extra_fds[i]);
+        if (init_fd >= 0)
+                exec_init(init_fd, msg_fd, child);
+        reap(msg_fd, child);
 }

@@ -9,6 +9,8 @@
  */
 #pragma once
 
+#include "jail_msg.h"
+
 #include <linux/filter.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -50,6 +52,7 @@ struct rootfs_op {
         const char *src;
         const char *dst; /* relative to the new root, no leading slash */
         const char *data;
+        size_t len; /* FILE: bytes of data */
         mode_t mode;
 };
 
@@ -97,12 +100,11 @@ struct jail_plan {
         char *const *envp;
         const char *cwd;
         int stdout_fd, stderr_fd; /* write ends, become 1 and 2 */
-        const char *rw_mounts[16];  /* sandbox paths of :rw mounts, for the file-size scan */
-        unsigned n_rw_mounts;
         int cgroup_fd;            /* v2: clone straight into it; -1: none */
         int join_fds[4];          /* opened by the parent; the child writes "0" */
         unsigned n_join_fds;
         int extra_fds[2];         /* become 3 and 4 when >= 0 */
+        int init_fd;              /* agentbox-init's sealed memfd; -1: the child stays init */
 };
 
 /* The steps the child reports failures of. */
@@ -130,24 +132,12 @@ enum jail_step { JAIL_STEPS(JAIL_STEP_ENTRY_) JAIL_STEP__MAX };
 const char *jail_step_text(enum jail_step s);
 
 /* The parent's "go": this header, join_fds as SCM_RIGHTS, then the filter. */
+#define JAIL_GO_MAX_FDS 5 /* join_fds, then agentbox-init's memfd */
 struct jail_go {
         uint32_t n_join_fds;
+        uint32_t has_init; /* the last fd is agentbox-init's sealed memfd */
         uint32_t filter_len; /* instructions */
         struct landlock_plan landlock;
-};
-
-/* What the sandbox's init tells the supervisor, one fixed-size message each. */
-enum jail_msg_kind { JAIL_MSG_FAIL = 1, JAIL_MSG_EXIT = 2 };
-#define JAIL_EXIT_DISK_FULL (1u << 0)
-#define JAIL_EXIT_FILE_SIZE (1u << 1)
-
-struct jail_msg {
-        int32_t kind;
-        int32_t step;  /* FAIL */
-        int32_t err;   /* FAIL: errno */
-        int32_t index; /* FAIL in MOUNT_OP: which op */
-        int32_t wstatus; /* EXIT: the payload's wait status */
-        uint32_t flags;  /* EXIT */
 };
 
 /* ---- building ---- */
@@ -167,25 +157,34 @@ void rlimit_plan_build(struct rlimit_plan *plan, const struct abox_policy *p);
 
 /* ---- applying (child side: no allocation, return -errno) ---- */
 int rootfs_clone_sources(const struct rootfs_plan *plan, int *fds, int *ret_failed_op);
-/* Builds the root from the clones (closing them) in the working directory. */
-int rootfs_apply(const struct rootfs_plan *plan, int *fds, int *ret_failed_op);
+/* Builds the root from the clones (closing them) in the working directory;
+ * *ret_scratch: the scratch filesystem's mount fd, which the caller owns. */
+int rootfs_apply(const struct rootfs_plan *plan, int *fds, int *ret_failed_op, int *ret_scratch);
 int rootfs_pivot(void);
 int seccomp_apply(const struct sock_fprog *prog);
 int landlock_apply(const struct landlock_plan *plan);
 int rlimit_apply(const struct rlimit_plan *plan);
-bool rlimit_file_size_hit(uint64_t cap, time_t since, const char *const *extra, unsigned n_extra);
+/* Whether a file under one of dirfds (directories; walked without following
+ * any link) reached cap bytes since `since`. */
+bool rlimit_file_size_hit(uint64_t cap, time_t since, const int *dirfds, unsigned n);
 int net_loopback_up(void);
 int ids_become_sandbox_user(void);
 int caps_drop_all(void);
+
+/* agentbox-init in a fresh sealed memfd (O_CLOEXEC), or -errno where the
+ * host allows no executable memfd or the binary is not built here. */
+int jail_init_memfd(void);
+bool jail_init_available(void);
 
 /* ---- spawning ---- */
 struct jail_child {
         pid_t pid;
         int pidfd;
-        int msg_fd; /* read end: struct jail_msg */
+        int msg_fd;  /* read end: struct jail_msg */
+        int sync_fd; /* the child says "started" here, with its scratch fs */
 };
 
-/* Clones the sandbox's init into fresh namespaces — straight into its v2
+/* Clones the sandbox's pid 1 into fresh namespaces — straight into its v2
  * cgroup when plan->cgroup_fd is set — and maps its ids.  The child builds
  * its root while the parent runs after_clone(pid), which fills the rest of
  * the plan (landlock, seccomp, join_fds); then one "go" packet carries those
@@ -193,6 +192,10 @@ struct jail_child {
  * before that. */
 int jail_spawn(struct jail_plan *plan, int (*after_clone)(void *data, pid_t pid),
                void *data, struct jail_child *ret, struct abox_error *err);
-/* Runs in the child: contains it in security order, then acts as init for
- * the payload.  Never returns. */
+/* After the child has exited: whether it got as far as starting the payload
+ * (else its end was a setup failure), and its scratch filesystem's mount fd
+ * (-1 if it did not start). */
+bool jail_take_started(int sync_fd, int *ret_scratch);
+/* Runs in the child: contains it in security order, then execs the payload
+ * in place.  Never returns. */
 _Noreturn void contain_child(const struct jail_plan *plan, int sync_fd, int msg_fd);

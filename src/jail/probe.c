@@ -39,5 +39,6 @@ void jail_probe(struct jail_probe *ret, bool try_userns)
         ret->landlock_abi = landlock_abi();
         ret->seccomp = prctl(PR_GET_SECCOMP, 0, 0, 0, 0) >= 0;
         ret->memfd_noexec = jail_can_memfd_noexec();
+        ret->sealed_init = jail_init_available();
         cgroup_probe(&ret->cgroup);
 }

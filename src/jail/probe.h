@@ -9,6 +9,7 @@ struct jail_probe {
         int landlock_abi;
         bool seccomp;
         bool memfd_noexec; /* vm.memfd_noexec exists and we may set it (root) */
+        bool sealed_init;  /* agentbox-init can run from a sealed memfd */
         struct cgroup_probe cgroup;
 };
 

@@ -53,10 +53,10 @@ int rlimit_apply(const struct rlimit_plan *plan)
  * that reached the limit.  A shell or a program that ignores SIGXFSZ and
  * carries on leaves no other trace, but the file does.  (A file written to
  * exactly the limit, no byte more, is reported too: the kernel does not
- * tell the two apart.)  Runs in the sandbox's init after the payload is
- * gone; no allocation, bounded depth and entries, so a hostile tree costs
- * little; only files modified since `since` count, so large files already
- * on a :rw mount do not. */
+ * tell the two apart.)  Runs in the supervisor after the sandbox is gone,
+ * over a tree the sandbox wrote: no link is followed, depth and entries are
+ * bounded, so a hostile tree costs little; only files modified since
+ * `since` count, so large files already on a :rw mount do not. */
 static bool scan(int dirfd, uint64_t cap, time_t since, int depth, unsigned *budget)
 {
         char buf[4096];
@@ -89,19 +89,11 @@ static bool scan(int dirfd, uint64_t cap, time_t since, int depth, unsigned *bud
         return hit;
 }
 
-bool rlimit_file_size_hit(uint64_t cap, time_t since, const char *const *extra, unsigned n_extra)
+bool rlimit_file_size_hit(uint64_t cap, time_t since, const int *dirfds, unsigned n)
 {
-        static const char *const roots[] = { "/tmp", "/workspace", "/dev/shm" };
         unsigned budget = 20000;
-        for (size_t i = 0; i < sizeof roots / sizeof *roots + n_extra; i++) {
-                const char *root = i < 3 ? roots[i] : extra[i - 3];
-                int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                if (fd < 0)
-                        continue;
-                bool hit = scan(fd, cap, since, 0, &budget);
-                close(fd);
-                if (hit)
+        for (unsigned i = 0; i < n; i++)
+                if (dirfds[i] >= 0 && scan(dirfds[i], cap, since, 0, &budget))
                         return true;
-        }
         return false;
 }

@@ -16,6 +16,7 @@
 #include "jail.h"
 
 #include "base/cleanup.h"
+#include "base/fd.h"
 #include "core/error.h"
 #include "core/policy.h"
 
@@ -53,8 +54,28 @@ static int add(struct rootfs_plan *plan, enum rootfs_op_kind kind, unsigned flag
 {
         if (plan->n_ops >= JAIL_MAX_OPS)
                 return -E2BIG;
-        plan->ops[plan->n_ops++] = (struct rootfs_op){ kind, flags, src, dst, data, mode };
+        plan->ops[plan->n_ops++] = (struct rootfs_op){ kind, flags, src, dst, data,
+                                                       data ? strlen(data) : 0, mode };
         return 0;
+}
+
+/* A small host file is copied into the root, which is cheaper than a bind
+ * now and when the sandbox ends; a large one is bound. */
+static int add_copy(struct rootfs_plan *plan, const char *src, const char *dst)
+{
+        char *data = NULL;
+        size_t len = 0;
+        int r = read_file_at(AT_FDCWD, src, 256 * 1024, &data, &len);
+        if (r == -EFBIG)
+                return add(plan, ROOTFS_BIND, ROOTFS_RDONLY, src, dst, NULL, 0);
+        if (r < 0)
+                return r == -ENOMEM ? r : 0;
+        if (!keep(plan, data))
+                return -ENOMEM;
+        r = add(plan, ROOTFS_FILE, 0, NULL, dst, data, 0644);
+        if (r == 0)
+                plan->ops[plan->n_ops - 1].len = len;
+        return r;
 }
 
 static const char *host_path(struct rootfs_plan *plan, const char *sysroot, const char *rel)
@@ -86,6 +107,8 @@ static int add_toplevel(struct rootfs_plan *plan, const char *sysroot, const cha
         }
         if (S_ISDIR(st.st_mode))
                 return add(plan, ROOTFS_BIND, ROOTFS_RDONLY, src, name, NULL, 0);
+        if (S_ISREG(st.st_mode))
+                return add_copy(plan, src, name);
         return 0;
 }
 
@@ -317,12 +340,11 @@ static int make_scratch(const struct rootfs_plan *plan)
         return mnt;
 }
 
-static int write_file(const char *dst, const char *data, mode_t mode)
+static int write_file(const char *dst, const char *data, size_t n, mode_t mode)
 {
         int fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
         if (fd < 0)
                 return -errno;
-        size_t n = strlen(data);
         ssize_t k = write(fd, data, n);
         int r = k == (ssize_t)n ? 0 : -EIO;
         close(fd);
@@ -359,7 +381,7 @@ static int apply_op(const struct rootfs_plan *plan, const struct rootfs_op *op, 
                 return r ?: symlink(op->src, op->dst) < 0 ? -errno : 0;
         case ROOTFS_FILE:
                 r = mkdir_parents(op->dst);
-                return r ?: write_file(op->dst, op->data, op->mode);
+                return r ?: write_file(op->dst, op->data, op->len, op->mode);
         case ROOTFS_BIND:
                 if (fstat(src_fd, &st) < 0)
                         return -errno;
@@ -420,7 +442,7 @@ int rootfs_clone_sources(const struct rootfs_plan *plan, int *fds, int *ret_fail
         return 0;
 }
 
-int rootfs_apply(const struct rootfs_plan *plan, int *fds, int *ret_failed_op)
+int rootfs_apply(const struct rootfs_plan *plan, int *fds, int *ret_failed_op, int *ret_scratch)
 {
         int r = 0, scratch = -1;
         unsigned i;
@@ -437,8 +459,10 @@ int rootfs_apply(const struct rootfs_plan *plan, int *fds, int *ret_failed_op)
         for (i = 0; i < plan->n_ops; i++)
                 if (fds[i] >= 0)
                         close(fds[i]);
-        if (scratch >= 0)
+        if (r < 0 && scratch >= 0)
                 close(scratch);
+        else
+                *ret_scratch = scratch;
         return r;
 }
 

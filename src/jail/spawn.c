@@ -4,6 +4,7 @@
  *
  *   parent: clone, write the id maps, send "m"  ->  child: build the root
  *   parent: after_clone (cgroup, seccomp), send the filter  ->  child: finish
+ *   child: "started" with its scratch fs fd, exec  ->  parent: reads it at the end
  *
  * so the parent's cgroup and seccomp work overlaps the child's mounts, and
  * nothing untrusted runs before the child is in its cgroup. */
@@ -62,22 +63,27 @@ static int map_ids(pid_t pid)
 static int send_go(int fd, const struct jail_plan *plan)
 {
         struct jail_go local, *g = &local;
-        *g = (struct jail_go){ .n_join_fds = plan->n_join_fds, .filter_len = plan->seccomp.len,
-                               .landlock = plan->landlock };
+        *g = (struct jail_go){ .n_join_fds = plan->n_join_fds, .has_init = plan->init_fd >= 0,
+                               .filter_len = plan->seccomp.len, .landlock = plan->landlock };
+        int fds[JAIL_GO_MAX_FDS];
+        unsigned n_fds = plan->n_join_fds;
+        memcpy(fds, plan->join_fds, n_fds * sizeof(int));
+        if (g->has_init)
+                fds[n_fds++] = plan->init_fd;
         union {
-                char buf[CMSG_SPACE(sizeof plan->join_fds)];
+                char buf[CMSG_SPACE(sizeof fds)];
                 struct cmsghdr align;
         } control = { 0 };
         struct iovec iov = { g, sizeof *g };
         struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-        if (plan->n_join_fds) {
+        if (n_fds) {
                 msg.msg_control = control.buf;
-                msg.msg_controllen = CMSG_SPACE(plan->n_join_fds * sizeof(int));
+                msg.msg_controllen = CMSG_SPACE(n_fds * sizeof(int));
                 struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
                 c->cmsg_level = SOL_SOCKET;
                 c->cmsg_type = SCM_RIGHTS;
-                c->cmsg_len = CMSG_LEN(plan->n_join_fds * sizeof(int));
-                memcpy(CMSG_DATA(c), plan->join_fds, plan->n_join_fds * sizeof(int));
+                c->cmsg_len = CMSG_LEN(n_fds * sizeof(int));
+                memcpy(CMSG_DATA(c), fds, n_fds * sizeof(int));
         }
         ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL);
         if (n < 0)
@@ -153,9 +159,8 @@ int jail_spawn(struct jail_plan *plan, int (*after_clone)(void *data, pid_t pid)
                 else
                         plan->join_fds[plan->n_join_fds++] = fd;
         }
-        else if ((r = send_go(sync[1], plan)) < 0)
+        if (r == 0 && (r = send_go(sync[1], plan)) < 0)
                 abox_error_set(err, r, "cannot start the sandbox: %s", strerror(-r));
-        close(sync[1]);
         for (unsigned i = 0; i < plan->n_join_fds; i++)
                 close(plan->join_fds[i]);
         plan->n_join_fds = 0;
@@ -165,8 +170,31 @@ int jail_spawn(struct jail_plan *plan, int (*after_clone)(void *data, pid_t pid)
                         ;
                 close(pidfd);
                 close(msg[0]);
+                close(sync[1]);
                 return r;
         }
-        *ret = (struct jail_child){ .pid = pid, .pidfd = pidfd, .msg_fd = msg[0] };
+        *ret = (struct jail_child){ .pid = pid, .pidfd = pidfd, .msg_fd = msg[0],
+                                    .sync_fd = sync[1] };
         return 0;
+}
+
+bool jail_take_started(int sync_fd, int *ret_scratch)
+{
+        union {
+                char buf[CMSG_SPACE(sizeof(int))];
+                struct cmsghdr align;
+        } control;
+        char tag;
+        struct iovec iov = { &tag, 1 };
+        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+                              .msg_controllen = sizeof control.buf };
+        *ret_scratch = -1;
+        ssize_t n = recvmsg(sync_fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (n != 1 || tag != 's')
+                return false;
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+            c->cmsg_len == CMSG_LEN(sizeof(int)))
+                memcpy(ret_scratch, CMSG_DATA(c), sizeof(int));
+        return true;
 }

@@ -84,6 +84,10 @@ void protections_evaluate(const struct abox_policy *p, const struct jail_probe *
         /* CPU time is measured whenever the host can; v2 has it in every group. */
         s->want_cg[CG_CPUACCT] = cg->version && cg->have[CG_CPUACCT];
         add(s, "rlimits", true, true, "file size, open files, core dumps");
+        add(s, "sealed_init", probe->sealed_init, false,
+            probe->sealed_init ? "pid 1 runs from a sealed memfd, not the agentbox binary"
+                               : "no executable memfds here: pid 1 is a non-dumpable copy "
+                                 "of agentbox");
         add(s, "memfd_noexec", probe->memfd_noexec, false,
             probe->memfd_noexec ? "no executable memfds (Landlock covers files only)"
                                 : "needs root and Linux 6.3+: memfds stay executable");

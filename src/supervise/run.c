@@ -34,7 +34,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 struct run {
@@ -46,6 +48,8 @@ struct run {
         struct strlist secrets; /* "NAME=value", resolved */
         struct redactor *redactor;
         bool decided;
+        bool sealed_init_ran; /* the exit report came from agentbox-init */
+        time_t since; /* files modified from here on count for the file-size check */
         struct cgroup *cg;
         int out[2], err[2];
         char **envp;
@@ -57,6 +61,7 @@ static void run_done(struct run *run)
         seccomp_plan_done(&run->plan.seccomp);
         runtime_done(&run->launch);
         safe_close(run->plan.cgroup_fd);
+        safe_close(run->plan.init_fd);
         cgroup_destroy(run->cg);
         for (int i = 0; i < 2; i++) {
                 safe_close(run->out[i]);
@@ -178,6 +183,7 @@ static int decide(struct run *run, const struct abox_policy *p, struct abox_erro
         jail_probe(&run->probe, /* try_userns= */ false);
         /* The child copied the plan at clone: what it applies was fixed then. */
         run->probe.memfd_noexec = run->plan.memfd_noexec;
+        run->probe.sealed_init = run->plan.init_fd >= 0;
         protections_evaluate(p, &run->probe, &run->prot);
         int r = protections_require(&run->prot, err);
         if (r < 0)
@@ -191,6 +197,13 @@ static int decide(struct run *run, const struct abox_policy *p, struct abox_erro
                 return r;
         run->decided = true;
         return 0;
+}
+
+/* Compiling the credential shapes takes a while: it is done while the
+ * payload starts, or (for a refused run) before the result is redacted. */
+static int ensure_redactor(struct run *run, const struct abox_policy *p, struct abox_error *err)
+{
+        return run->redactor ? 0 : redactor_new(p, &run->secrets, &run->redactor, err);
 }
 
 /* Runs while the child builds its root: everything the child needs only at
@@ -239,13 +252,12 @@ static int prepare(struct run *run, const struct abox_policy *p, const struct ab
         struct jail_plan *plan = &run->plan;
         plan->share_net = p->network == NETWORK_FULL;
         plan->memfd_noexec = jail_can_memfd_noexec();
+        int init_fd = jail_init_memfd();
+        plan->init_fd = init_fd >= 0 ? init_fd : -1;
         plan->hostname = "agentbox";
         plan->argv = req->language == ABOX_LANG_PROGRAM ? (char *const *)req->argv
                                                         : run->launch.argv;
         plan->envp = run->envp;
-        for (size_t i = 0; i < p->n_mounts && plan->n_rw_mounts < ELEMENTSOF(plan->rw_mounts); i++)
-                if (p->mounts[i].rw)
-                        plan->rw_mounts[plan->n_rw_mounts++] = p->mounts[i].dst;
         plan->stdout_fd = run->out[1];
         plan->stderr_fd = run->err[1];
         plan->extra_fds[0] = run->launch.code_fd;
@@ -267,6 +279,9 @@ static void protections_list(const struct run *run, struct abox_result *res)
                 bool in_force = pr->available;
                 if (strcmp(pr->name, "netns") == 0 && run->plan.share_net)
                         in_force = false;
+                /* Known only once the run's init has reported. */
+                if (strcmp(pr->name, "sealed_init") == 0)
+                        in_force = run->sealed_init_ran;
                 if (in_force)
                         strlist_append(&res->protections, pr->name);
         }
@@ -278,10 +293,10 @@ static enum abox_limit limit_of(const struct run *run, const struct abox_policy 
                                 int code, bool shell)
 {
         /* Only the kernel's evidence decides: the cgroup's counters, our own
-         * kill, and what init found in the scratch space.  The Python
+         * kill, and what the scratch space shows after the end.  The Python
          * kernel's hints come from inside and only name which of those the
          * code ran into. */
-        bool file_over = sup->exited && (sup->exit.flags & JAIL_EXIT_FILE_SIZE);
+        bool file_over = sup->exited && sup->file_size_hit;
         if (sup->cpu_exceeded || (sig == SIGXCPU && p->cpu_time_ms))
                 return ABOX_LIMIT_CPU_TIME;
         if (st->oom_kills > 0 ||
@@ -292,7 +307,7 @@ static enum abox_limit limit_of(const struct run *run, const struct abox_policy 
         (void)hint, (void)shell, (void)code;
         if (file_over)
                 return ABOX_LIMIT_FILE_SIZE;
-        if (sup->exited && (sup->exit.flags & JAIL_EXIT_DISK_FULL))
+        if (sup->exited && sup->disk_full)
                 return ABOX_LIMIT_DISK;
         if (sup->out.dropped || sup->err.dropped)
                 return ABOX_LIMIT_OUTPUT;
@@ -399,15 +414,47 @@ static int take_output(struct strbuf *sb, char **ret, size_t *ret_len, uint64_t 
         return *ret ? 0 : -ENOMEM;
 }
 
+/* The disk checks, once the sandbox is gone: the scratch filesystem
+ * through the fd its pid 1 handed over, :rw mounts through their host
+ * paths. */
+static void inspect_disk(const struct run *run, const struct abox_policy *p, int scratch,
+                         struct supervise_output *sup)
+{
+        static const char *const dirs[] = { "tmp", "workspace", "shm" };
+        int fds[ELEMENTSOF(dirs) + POLICY_MAX_MOUNTS];
+        unsigned n = 0;
+        struct statvfs sv;
+        if (scratch >= 0 && fstatvfs(scratch, &sv) == 0 && (sv.f_bavail == 0 || sv.f_favail == 0))
+                sup->disk_full = true;
+        for (size_t i = 0; scratch >= 0 && i < ELEMENTSOF(dirs); i++)
+                fds[n++] = openat(scratch, dirs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        for (size_t i = 0; i < p->n_mounts && i < POLICY_MAX_MOUNTS; i++)
+                if (p->mounts[i].rw)
+                        fds[n++] = open(p->mounts[i].src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        sup->file_size_hit = rlimit_file_size_hit(run->plan.rlimits.fsize_bytes, run->since, fds, n);
+        for (unsigned i = 0; i < n; i++)
+                safe_close(fds[i]);
+}
+
 static int supervise_run(struct run *run, const struct abox_policy *p,
                          const struct abox_request *req, struct abox_result *res,
                          struct abox_error *err)
 {
         struct jail_child child;
         struct spawn_ctx ctx = { run, p, req, err };
+        run->since = time(NULL) - 1; /* a second of slack for the clock's granularity */
         int r = jail_spawn(&run->plan, after_clone, &ctx, &child, err);
         if (r < 0)
                 return r;
+        if ((r = ensure_redactor(run, p, err)) < 0) {
+                syscall(SYS_pidfd_send_signal, child.pidfd, SIGKILL, NULL, 0);
+                while (waitpid(child.pid, NULL, __WALL) < 0 && errno == EINTR)
+                        ;
+                close(child.pidfd);
+                close(child.msg_fd);
+                close(child.sync_fd);
+                return r;
+        }
         /* Our copies of the write ends would hold EOF back. */
         run->out[1] = safe_close(run->out[1]);
         run->err[1] = safe_close(run->err[1]);
@@ -425,6 +472,12 @@ static int supervise_run(struct run *run, const struct abox_policy *p,
                 syscall(SYS_pidfd_send_signal, child.pidfd, SIGKILL, NULL, 0);
         while (waitpid(child.pid, NULL, __WALL) < 0 && errno == EINTR)
                 ;
+        int scratch = -1;
+        if (jail_take_started(child.sync_fd, &scratch) && sup.exited)
+                inspect_disk(run, p, scratch, &sup);
+        run->sealed_init_ran = sup.exited && sup.exit.sealed == 1;
+        safe_close(scratch);
+        close(child.sync_fd);
         close(child.pidfd);
         close(child.msg_fd);
         if (r == 0 && sup.failed && sup.fail.step != JAIL_STEP_EXEC) {
@@ -568,12 +621,12 @@ int abox_run(const struct abox_policy *p, const struct abox_request *req,
         r = r ?: audit_ready(p, err);
         if (r < 0)
                 return r;
-        struct run run = { .out = { -1, -1 }, .err = { -1, -1 }, .plan.cgroup_fd = -1 };
+        struct run run = { .out = { -1, -1 }, .err = { -1, -1 }, .plan.cgroup_fd = -1,
+                           .plan.init_fd = -1 };
         struct abox_result *res = result_new();
         if (!res)
                 r = abox_error_set(err, -ENOMEM, "out of memory");
         r = r ?: resolve_secrets(p, &run.secrets, err);
-        r = r ?: redactor_new(p, &run.secrets, &run.redactor, err);
         int refused = r == 0 ? refuse_early(p, req, res) : 0;
         if (refused < 0)
                 r = abox_error_set(err, refused, "out of memory");
@@ -583,6 +636,7 @@ int abox_run(const struct abox_policy *p, const struct abox_request *req,
                 if (r == 0)
                         protections_list(&run, res);
         }
+        r = r ?: ensure_redactor(&run, p, err);
         if (r == 0 && redact_result(run.redactor, res) < 0)
                 r = abox_error_set(err, -ENOMEM, "out of memory");
         if (r == 0)

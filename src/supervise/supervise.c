@@ -1,11 +1,11 @@
-/* Supervising one sandbox: one poll loop over the init's pidfd, its report
+/* Supervising one sandbox: one poll loop over pid 1's pidfd, its message
  * pipe, the payload's stdout and stderr, and the Python kernel's report.
  *
  * Output is read as fast as it comes and kept only up to the cap; the rest is
  * counted and dropped, so a program that floods gigabytes neither blocks on a
  * full pipe nor grows our memory.  The wall-clock deadline and the CPU-time
- * budget are checked here, outside the sandbox: killing its init ends the
- * pid namespace, daemonised grandchildren included.  The loop ends when init
+ * budget are checked here, outside the sandbox: killing its pid 1 ends the
+ * pid namespace, daemonised grandchildren included.  The loop ends when pid 1
  * is gone — not at EOF, which a process could hold back — and then drains
  * the pipes, whose writers are all dead by then.
  */

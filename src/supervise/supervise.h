@@ -28,8 +28,10 @@ struct supervise_output {
         bool exited; /* init reported the payload's end */
         struct jail_msg fail, exit;
         uint64_t elapsed_ms;
+        /* Filled in by the caller once the sandbox is gone: */
+        bool disk_full, file_size_hit;
 };
 
-/* Runs until the sandbox's init has exited and every pipe is drained. */
+/* Runs until the sandbox's pid 1 has exited and every pipe is drained. */
 int supervise(const struct supervise_input *in, struct supervise_output *out);
 void supervise_output_done(struct supervise_output *out);

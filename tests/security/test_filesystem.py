@@ -202,20 +202,41 @@ def test_open_proc_self_exe_for_writing_is_denied_and_host_python_unchanged(box,
     canary.assert_untouched(doc)
 
 
-def test_open_proc_1_exe_for_writing_finds_no_such_file_and_launcher_unchanged(box, canary):
-    """CVE-2019-5736 shape against the sandbox's init, i.e. agentbox itself.
+def test_no_process_in_the_sandbox_runs_agentbox_and_launcher_unchanged(box, canary):
+    """CVE-2019-5736 shape: look for any process in the sandbox whose
+    /proc/PID/exe is the agentbox binary (the way back to a host binary),
+    and try to open pid 1's and the parent's executable for writing.
 
-    The launcher used here is a private copy of the binary, so its hash is a
-    reliable canary even while the real one is being rebuilt."""
+    pid 1 is agentbox-init from a sealed memfd, and non-dumpable, so it is not
+    even visible; no other process runs agentbox.  The launcher used here is a
+    private copy of the binary, so its identity and hash are reliable canaries."""
     launcher = canary.tmp_dir / "agentbox"
     shutil.copy2(box.path, launcher)
+    before = file_digest(launcher)
+    st = launcher.stat()
     canary.watch_tree(canary.tmp_dir)
     doc = run_box(box, "python", "-c", py('''
-        attempt("wronly", os.open, "/proc/1/exe", os.O_WRONLY)
-        attempt("rdwr", os.open, "/proc/1/exe", os.O_RDWR)
-        attempt("parent", os.open, f"/proc/{os.getppid()}/exe", os.O_WRONLY)
-    '''), canary=canary, binary=str(launcher))
-    ok(doc, "wronly: ENOENT\nrdwr: ENOENT\nparent: ENOENT\n")
+        import subprocess
+        helper = subprocess.Popen(["/bin/sleep", "30"])
+        found = []
+        for pid in ["1"] + sorted((p for p in os.listdir("/proc") if p.isdigit()), key=int):
+            try:
+                s = os.stat(f"/proc/{pid}/exe")
+            except OSError as e:
+                found.append(f"{pid}={_name(e.errno)}")
+                continue
+            found.append(f"{pid}=" + ("AGENTBOX" if (s.st_dev, s.st_ino) == (DEV, INO) else "other"))
+        print(" ".join(found))
+        attempt("pid 1 exe", os.open, "/proc/1/exe", os.O_WRONLY)
+        attempt("parent exe", os.open, f"/proc/{os.getppid()}/exe", os.O_WRONLY)
+        helper.kill()
+    ''', DEV=st.st_dev, INO=st.st_ino), canary=canary, binary=str(launcher))
+    assert (doc["status"], doc["_exit"]) == ("success", 0), brief(doc)
+    seen, pid1, parent = doc["stdout"].splitlines()
+    assert seen.split() == ["1=ENOENT", "2=other", "3=other"], brief(doc)
+    assert (pid1, parent) == ("pid 1 exe: ENOENT", "parent exe: ENOENT"), brief(doc)
+    assert "sealed_init" in doc["protections"], brief(doc)
+    assert file_digest(launcher) == before
     canary.assert_untouched(doc)
 
 

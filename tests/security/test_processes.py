@@ -1,7 +1,13 @@
 """Processes: nothing outlives the run, host processes are out of sight and
 out of reach, and the code runs as an unprivileged user."""
+import errno
+import fcntl
 import os
 import secrets
+import subprocess
+import time
+
+import pytest
 
 from canaries import brief, host_processes_with, py, run_box, unique_sleep_arg
 
@@ -376,3 +382,37 @@ def test_pidfd_getfd_from_init_is_refused_eperm(box, canary):
     '''), canary=canary)
     ok(doc, "['EPERM']\n")
     canary.assert_untouched(doc)
+
+
+def test_sandbox_init_seen_from_the_host_is_the_sealed_memfd_not_agentbox(box):
+    """From the host, the sandbox's pid 1 (the parent of the payload) runs
+    agentbox-init from a memfd sealed against writing, growing and
+    shrinking; no process of the sandbox runs the agentbox binary."""
+    mark = unique_sleep_arg()
+    p = subprocess.Popen([box.path, "run", "--timeout", "20", "--", "/bin/sleep", mark],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not (found := [pid for pid, cmd in host_processes_with(mark)
+                             if cmd.startswith("/bin/sleep")]):
+            assert time.monotonic() < deadline and p.poll() is None, "payload never started"
+            time.sleep(0.01)
+        with open(f"/proc/{found[0]}/stat") as f:
+            init = int(f.read().rsplit(")", 1)[1].split()[1])
+        assert os.readlink(f"/proc/{init}/exe") == "/memfd:agentbox-init (deleted)"
+        assert not os.path.samefile(f"/proc/{init}/exe", box.path)
+        fd = os.open(f"/proc/{init}/exe", os.O_RDONLY)
+        try:
+            seals = fcntl.fcntl(fd, fcntl.F_GET_SEALS)
+        finally:
+            os.close(fd)
+        need = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_WRITE | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SHRINK
+        assert seals & need == need, hex(seals)
+        # Even the host's root cannot open it for writing while it runs; the
+        # seals above refuse any write after that.
+        with pytest.raises(OSError) as e:
+            os.open(f"/proc/{init}/exe", os.O_WRONLY)
+        assert e.value.errno == errno.ETXTBSY
+    finally:
+        p.kill()
+        p.wait()

@@ -1,0 +1,46 @@
+"""Where the host refuses executable memfds (vm.memfd_noexec=2 in agentbox's
+own pid namespace), agentbox-init cannot run from its sealed memfd: the
+sandbox's setup process stays pid 1 itself, runs stay correct, and the result
+does not claim the sealed_init protection.
+
+The refusal is set for real, in a pid namespace this test creates, so the
+host's own setting is untouched."""
+import json
+import subprocess
+
+import pytest
+
+
+def run_in_noexec_pidns(box, *args):
+    script = 'echo 2 > /proc/sys/vm/memfd_noexec && exec "$@"'
+    p = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "sh", "-c", script, "sh",
+                        box.path, *args], capture_output=True, timeout=60)
+    return p.returncode, json.loads(p.stdout)
+
+
+def test_sealed_init_is_listed_when_the_host_allows_it(box):
+    doc = box.json("sh", "-c", "echo hi")
+    assert doc["status"] == "success"
+    assert "sealed_init" in doc["protections"]
+
+
+@pytest.mark.parametrize("code, want", [
+    ("print(6 * 7)", ("success", 0, None, "42\n")),
+    ("import os; os.abort()", ("error", None, "SIGABRT", "")),
+    ("import os, signal; os.kill(os.getpid(), signal.SIGTERM)", ("error", None, "SIGTERM", "")),
+])
+def test_without_executable_memfds_pid_1_stays_agentbox_and_runs_are_unchanged(box, code, want):
+    rc, doc = run_in_noexec_pidns(box, "python", "--json", "-c", code)
+    assert (doc["status"], doc["exit_code"], doc["signal"], doc["stdout"]) == want, doc
+    assert "sealed_init" not in doc["protections"], doc["protections"]
+    assert "seccomp" in doc["protections"]
+
+
+def test_without_executable_memfds_leftover_daemons_are_still_killed(box):
+    rc, doc = run_in_noexec_pidns(
+        box, "sh", "--json", "-c",
+        "(setsid sleep 300 &) ; sleep 0.1; ls /proc | grep -c '^[0-9]'")
+    assert (rc, doc["status"], doc["exit_code"]) == (0, "success", 0), doc
+    # pid 1 (hidden: non-dumpable), sh, the daemon's sleep, ls and grep.
+    assert int(doc["stdout"]) >= 3, doc
+    assert "sealed_init" not in doc["protections"]
