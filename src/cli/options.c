@@ -22,7 +22,7 @@ static const struct {
         { "cpu-time", "cpu_time_limit" },    { "open-files", "open_files_limit" },
         { "rootfs", "rootfs" },              { "allow-degraded", "allow_degraded" },
         { "secret", "secrets" },             { "redact", "redact_patterns" },
-        { "audit-log", "audit.path" },
+        { "audit-log", "audit.path" },       { "network-host", "network_hosts" },
 };
 #define N_POLICY_FLAGS (sizeof policy_flags / sizeof *policy_flags)
 
@@ -47,7 +47,10 @@ void cli_usage(FILE *f)
               "  --file-size SIZE      largest file (default 64m)\n"
               "  --disk SIZE           /tmp + /workspace + /dev/shm (default 128m)\n"
               "  --open-files N        open files per process (default 256)\n"
-              "  --network MODE        none | host\n"
+              "  --network MODE        none | restricted | host (default none)\n"
+              "  --allow-domain HOST[:PORT]  reachable through the proxy when restricted\n"
+              "                        (HOST: name, *.suffix or IP; PORT default 80 and 443)\n"
+              "  --network-host NAME=ADDRESS  the proxy's resolver answers NAME with ADDRESS\n"
               "  --mount SRC:DST[:rw]  bind a host path in (read-only unless :rw)\n"
               "  --env NAME=VALUE      environment variable for the code\n"
               "  --rootfs DIR          use DIR/usr instead of the host's /usr\n"
@@ -55,7 +58,7 @@ void cli_usage(FILE *f)
               "  --secret NAME=env:VAR|NAME=file:PATH   a secret for the code, redacted from output\n"
               "  --redact REGEX        also redact matches of REGEX (POSIX extended)\n"
               "  --audit-log FILE      append one JSON line per run (or 'stderr')\n"
-              "  --allow-command, --allow-domain, --allow-module, --deny-module NAME\n"
+              "  --allow-command, --allow-module, --deny-module NAME\n"
               "\n"
               "exit status: the program's own; 128+N for signal N; 124 timeout;\n"
               "125 agentbox failed; 126 refused by policy; 137 memory limit.\n",

@@ -9,6 +9,7 @@
 #include "base/parse.h"
 #include "base/strbuf.h"
 #include "error.h"
+#include "net/rules.h"
 #include "redact.h"
 
 #include <errno.h>
@@ -47,7 +48,17 @@ static const struct field fields[] = {
         { "network_access", SECTION_POLICY, FIELD_ENUM, OFF(network), 0, 0, networks,
           "none: loopback only; restricted: allowed_domains through a proxy; full: host network" },
         { "allowed_domains", SECTION_POLICY, FIELD_LIST, OFF(allowed_domains), 0, 0, NULL,
-          "domains reachable when network_access is restricted" },
+          "destinations reachable when network_access is restricted: name, *.suffix or IP, "
+          "optionally :port (default 80 and 443)" },
+        { "network_hosts", SECTION_POLICY, FIELD_HOSTS, OFF(network_hosts), 0, 0, NULL,
+          "NAME: address answers for the proxy's resolver; these addresses may be internal" },
+        { "max_network_bytes", SECTION_POLICY, FIELD_SIZE, OFF(network_max_bytes), 1,
+          1024 * GiB, NULL, "bytes through the proxy per execution, both directions" },
+        { "max_network_connections", SECTION_POLICY, FIELD_COUNT, OFF(network_max_connections),
+          1, 1000000, NULL, "connections through the proxy per execution" },
+        { "max_concurrent_connections", SECTION_POLICY, FIELD_COUNT,
+          OFF(network_max_concurrent), 1, 1024, NULL,
+          "connections open through the proxy at once" },
         { "memory_limit", SECTION_POLICY, FIELD_SIZE, OFF(memory_max_bytes), 8 * MiB, 64 * GiB,
           NULL, "memory of the whole sandbox, swap off" },
         { "cpu_limit", SECTION_POLICY, FIELD_CORES, OFF(cpu_milli), 10, 1024 * 1000, NULL,
@@ -126,6 +137,9 @@ struct abox_policy *abox_policy_new(void)
         p->pids_max = 64;
         p->open_files_max = 256;
         p->audit_max_bytes = 10 * MiB;
+        p->network_max_bytes = 64 * MiB;
+        p->network_max_connections = 256;
+        p->network_max_concurrent = 32;
         return p;
 }
 
@@ -181,6 +195,7 @@ void abox_policy_free(struct abox_policy *p)
         free(p->overrides);
         strlist_done(&p->allowed_commands);
         strlist_done(&p->allowed_domains);
+        strlist_done(&p->network_hosts);
         for (size_t i = 0; i < p->n_mounts; i++) {
                 free(p->mounts[i].src);
                 free(p->mounts[i].dst);
@@ -203,7 +218,7 @@ struct abox_policy *abox_policy_dup(const struct abox_policy *src)
         /* Deep-copy every owned member; on any failure free what was made. */
         p->rootfs = NULL;
         p->allow_degraded = p->restricted_modules = p->allowed_modules = (struct strlist){ 0 };
-        p->allowed_commands = p->allowed_domains = p->env = (struct strlist){ 0 };
+        p->allowed_commands = p->allowed_domains = p->network_hosts = p->env = (struct strlist){ 0 };
         p->secrets = p->redact_patterns = p->redact_disable = (struct strlist){ 0 };
         p->audit_path = NULL;
         p->overrides = NULL, p->n_overrides = 0;
@@ -216,6 +231,7 @@ struct abox_policy *abox_policy_dup(const struct abox_policy *src)
         r = r ?: strlist_copy(&p->allowed_modules, &src->allowed_modules);
         r = r ?: strlist_copy(&p->allowed_commands, &src->allowed_commands);
         r = r ?: strlist_copy(&p->allowed_domains, &src->allowed_domains);
+        r = r ?: strlist_copy(&p->network_hosts, &src->network_hosts);
         r = r ?: strlist_copy(&p->env, &src->env);
         r = r ?: strlist_copy(&p->secrets, &src->secrets);
         r = r ?: strlist_copy(&p->redact_patterns, &src->redact_patterns);
@@ -257,7 +273,8 @@ void policy_field_clear(struct abox_policy *p, const struct field *f)
                 p->overrides = NULL;
                 p->n_overrides = 0;
         }
-        if (f->type == FIELD_LIST || f->type == FIELD_ENV || f->type == FIELD_SECRETS) {
+        if (f->type == FIELD_LIST || f->type == FIELD_ENV || f->type == FIELD_SECRETS ||
+            f->type == FIELD_HOSTS) {
                 strlist_done((struct strlist *)((char *)p + f->offset));
         } else if (f->type == FIELD_MOUNTS) {
                 for (size_t i = 0; i < p->n_mounts; i++) {
@@ -475,6 +492,8 @@ int policy_field_set(struct abox_policy *p, const struct field *f, const char *v
                      struct abox_error *err)
 {
         char *base = (char *)p + f->offset;
+        struct net_rule rule;
+        struct net_pin pin;
         mark_set(p, f);
         switch (f->type) {
         case FIELD_SIZE:
@@ -513,6 +532,11 @@ int policy_field_set(struct abox_policy *p, const struct field *f, const char *v
                     !policy_module_name_valid(value))
                         return abox_error_set(err, -EINVAL, "%s: '%s' is not a module name",
                                               f->name, value);
+                if (f->offset == OFF(allowed_domains) && net_rule_parse(value, &rule) < 0)
+                        return abox_error_set(err, -EINVAL,
+                                              "%s: '%.200s' is not a host name, *.suffix or IP "
+                                              "address with an optional :port",
+                                              f->name, value);
                 if (strlist_append((struct strlist *)base, value) < 0)
                         return abox_error_set(err, -ENOMEM, "out of memory");
                 return 0;
@@ -522,6 +546,18 @@ int policy_field_set(struct abox_policy *p, const struct field *f, const char *v
                 return add_env(p, value, err);
         case FIELD_SECRETS:
                 return add_secret(p, value, err);
+        case FIELD_HOSTS:
+                if (net_pin_parse(value, &pin) < 0)
+                        return abox_error_set(err, -EINVAL,
+                                              "%s: '%.200s' is not NAME=ADDRESS (a host name and "
+                                              "an IP address)",
+                                              f->name, value);
+                if (((struct strlist *)base)->n >= POLICY_MAX_LIST)
+                        return abox_error_set(err, -E2BIG, "%s: more than %d items", f->name,
+                                              POLICY_MAX_LIST);
+                if (strlist_append((struct strlist *)base, value) < 0)
+                        return abox_error_set(err, -ENOMEM, "out of memory");
+                return 0;
         case FIELD_OVERRIDES:
                 return abox_error_set(err, -EINVAL, "%s: needs a mapping (see docs/policy.md)",
                                       f->name);
@@ -567,10 +603,6 @@ int policy_validate(const struct abox_policy *p, struct abox_error *err)
         if (p->backend != BACKEND_JAIL)
                 return abox_error_set(err, -EOPNOTSUPP,
                                       "backend 'process' is not available yet; use 'jail'");
-        if (p->network == NETWORK_RESTRICTED)
-                return abox_error_set(err, -EOPNOTSUPP,
-                                      "network_access 'restricted' (the domain proxy) is not "
-                                      "available yet; refusing rather than running unfiltered");
         if (p->disk_max_bytes < 1 * MiB)
                 return abox_error_set(err, -ERANGE, "disk_limit is too small");
         return 0;

@@ -45,6 +45,10 @@ struct abox_policy {
         struct strlist allowed_commands;
         enum network_mode network;
         struct strlist allowed_domains;
+        struct strlist network_hosts; /* "name=address", answered by the proxy's resolver */
+        uint64_t network_max_bytes;
+        uint64_t network_max_connections;
+        uint64_t network_max_concurrent;
 
         uint64_t memory_max_bytes;
         uint64_t cpu_milli;   /* thousandths of a core; 0: no cap */
@@ -82,6 +86,7 @@ enum field_type {
         FIELD_ENV,
         FIELD_OVERRIDES,
         FIELD_SECRETS,
+        FIELD_HOSTS,
 };
 
 struct field {

@@ -268,6 +268,7 @@ static int decode_field(struct yctx *c, struct abox_policy *p, const struct fiel
                 }
                 return 0;
         case FIELD_ENV:
+        case FIELD_HOSTS:
                 policy_field_clear(p, f);
                 if (v->kind != Y_MAP)
                         return fail(c, v->line, path, "expected a mapping of NAME: value");

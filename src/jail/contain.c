@@ -149,7 +149,7 @@ static int memfd_noexec(void)
 }
 
 static int contain(const struct jail_plan *plan, int sync_fd, int *ret_step,
-                   int *ret_index, int *ret_scratch, int *ret_init)
+                   int *ret_index, int *ret_fds, int *ret_init)
 {
         struct sock_filter filter[BPF_MAXINSNS];
         struct sock_fprog prog;
@@ -178,11 +178,16 @@ static int contain(const struct jail_plan *plan, int sync_fd, int *ret_step,
          * the supervisor is already gone, the next read of the sync pipe
          * sees EOF and we stop there. */
         STEP(IDS, prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 ? -errno : 0);
-        STEP(MOUNT_OP, rootfs_apply(&plan->rootfs, sources, ret_index, ret_scratch));
+        STEP(MOUNT_OP, rootfs_apply(&plan->rootfs, sources, ret_index, &ret_fds[0]));
         STEP(PIVOT, rootfs_pivot());
         STEP(HOSTNAME, sethostname(plan->hostname, strlen(plan->hostname)) < 0 ? -errno : 0);
         if (!plan->share_net)
                 STEP(LOOPBACK, net_loopback_up());
+        /* The proxy's socket is made here, in our network namespace, and
+         * handed to the supervisor, which serves it from outside. */
+        if (plan->proxy_port)
+                STEP(LOOPBACK, (ret_fds[1] = net_proxy_listener(plan->proxy_port)) < 0 ? ret_fds[1]
+                                                                                     : 0);
         STEP(SYNC, receive_go(sync_fd, &go, fds, filter, &prog));
         *ret_init = go.has_init ? fds[go.n_join_fds] : -1;
         STEP(CGROUP, join_cgroup(fds, go.n_join_fds));
@@ -233,23 +238,24 @@ static int exec_search(char *const *argv, char *const *envp)
 }
 
 /* Tells the supervisor the payload is about to start, handing over the
- * scratch filesystem: after the end it checks the disk through that fd, as
- * agentbox-init is too small to. */
-static int send_started(int sync_fd, int scratch)
+ * scratch filesystem (after the end it checks the disk through that fd, as
+ * agentbox-init is too small to) and the proxy's listening socket, if any. */
+static int send_started(int sync_fd, const int *fds)
 {
+        unsigned n = fds[1] >= 0 ? 2 : 1;
         union {
-                char buf[CMSG_SPACE(sizeof(int))];
+                char buf[CMSG_SPACE(2 * sizeof(int))];
                 struct cmsghdr align;
         } control = { 0 };
         char tag = 's';
         struct iovec iov = { &tag, 1 };
         struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
-                              .msg_controllen = sizeof control.buf };
+                              .msg_controllen = CMSG_SPACE(n * sizeof(int)) };
         struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
         c->cmsg_level = SOL_SOCKET;
         c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &scratch, sizeof(int));
+        c->cmsg_len = CMSG_LEN(n * sizeof(int));
+        memcpy(CMSG_DATA(c), fds, n * sizeof(int));
         return sendmsg(sync_fd, &msg, MSG_NOSIGNAL) == 1 ? 0 : -EPIPE;
 }
 
@@ -338,15 +344,18 @@ _Noreturn void contain_child(const struct jail_plan *plan, int sync_fd, int msg_
                 close(plan->cgroup_fd);
         if (close_all_except(keep, sizeof keep / sizeof *keep) < 0)
                 fail(msg_fd, JAIL_STEP_SYNC, errno, -1);
-        int step = JAIL_STEP_SYNC, index = -1, scratch = -1, init_fd = -1;
-        int r = contain(plan, sync_fd, &step, &index, &scratch, &init_fd);
+        int step = JAIL_STEP_SYNC, index = -1, init_fd = -1;
+        int handed[2] = { -1, -1 }; /* scratch fs, proxy listener */
+        int r = contain(plan, sync_fd, &step, &index, handed, &init_fd);
         if (r < 0 && step == JAIL_STEP_SYNC)
                 _exit(1); /* the supervisor gave up on us; it reports why */
         if (r < 0)
                 fail(msg_fd, (enum jail_step)step, -r, index);
-        if (send_started(sync_fd, scratch) < 0)
+        if (send_started(sync_fd, handed) < 0)
                 _exit(1);
-        close(scratch);
+        close(handed[0]);
+        if (handed[1] >= 0)
+                close(handed[1]);
         close(sync_fd);
         /* vfork: the payload borrows our memory until its exec, instead of
          * copying the page tables of a whole supervisor. */

@@ -94,6 +94,7 @@ struct jail_plan {
         struct landlock_plan landlock;
         struct rlimit_plan rlimits;
         bool share_net;
+        uint16_t proxy_port; /* restricted network: the proxy listens here inside; 0: none */
         bool memfd_noexec; /* set vm.memfd_noexec=2 for the sandbox */
         const char *hostname;
         char *const *argv;
@@ -168,6 +169,8 @@ int rlimit_apply(const struct rlimit_plan *plan);
  * any link) reached cap bytes since `since`. */
 bool rlimit_file_size_hit(uint64_t cap, time_t since, const int *dirfds, unsigned n);
 int net_loopback_up(void);
+/* A TCP socket listening on 127.0.0.1:port of this network namespace. */
+int net_proxy_listener(uint16_t port);
 int ids_become_sandbox_user(void);
 int caps_drop_all(void);
 
@@ -192,10 +195,13 @@ struct jail_child {
  * before that. */
 int jail_spawn(struct jail_plan *plan, int (*after_clone)(void *data, pid_t pid),
                void *data, struct jail_child *ret, struct abox_error *err);
-/* After the child has exited: whether it got as far as starting the payload
- * (else its end was a setup failure), and its scratch filesystem's mount fd
- * (-1 if it did not start). */
-bool jail_take_started(int sync_fd, int *ret_scratch);
+/* Whether the child got as far as starting the payload (else its end was a
+ * setup failure), with the fds it handed over: its scratch filesystem's
+ * mount fd and the proxy's listening socket (-1 if none or not started).
+ * Waits up to timeout_ms while the child is alive (pidfd); 0: does not
+ * wait (the child is gone). */
+bool jail_take_started(int sync_fd, int pidfd, int timeout_ms, int *ret_scratch,
+                       int *ret_listener);
 /* Runs in the child: contains it in security order, then execs the payload
  * in place.  Never returns. */
 _Noreturn void contain_child(const struct jail_plan *plan, int sync_fd, int msg_fd);

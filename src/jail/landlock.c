@@ -1,8 +1,11 @@
 /* Landlock: the file and network rules the kernel checks on every access,
  * whatever the mounts say.  Read-only system directories, read-write scratch,
  * execution only from the system directories (so code written to /tmp cannot
- * be run), TCP bind and connect refused (ABI 4+), and signals and abstract
- * unix sockets scoped to the sandbox (ABI 6+).  The ruleset handles every
+ * be run), and signals and abstract unix sockets scoped to the sandbox
+ * (ABI 6+).  TCP is left to the network namespace: with network_access none
+ * or restricted it holds only loopback (and the proxy's socket), where
+ * programs that talk to themselves must be able to bind and connect, and
+ * Landlock's port rules cannot tell their own loopback from anything else.  The ruleset handles every
  * right the running kernel's ABI knows, so nothing is silently allowed.
  *
  * Debian 12's headers stop at ABI 3, so the newer constants and the larger
@@ -35,8 +38,6 @@
 #ifndef LANDLOCK_ACCESS_FS_IOCTL_DEV
 #define LANDLOCK_ACCESS_FS_IOCTL_DEV (1ULL << 15)
 #endif
-#define LL_NET_BIND_TCP (1ULL << 0)
-#define LL_NET_CONNECT_TCP (1ULL << 1)
 #define LL_SCOPE_ABSTRACT_UNIX_SOCKET (1ULL << 0)
 #define LL_SCOPE_SIGNAL (1ULL << 1)
 
@@ -90,8 +91,6 @@ int landlock_plan_build(struct landlock_plan *plan, const struct abox_policy *p,
         if (plan->abi <= 0)
                 return 0;
         plan->handled_fs = fs_rights(plan->abi);
-        if (plan->abi >= 4 && p->network == NETWORK_NONE)
-                plan->handled_net = LL_NET_BIND_TCP | LL_NET_CONNECT_TCP;
         if (plan->abi >= 6)
                 plan->scoped = LL_SCOPE_ABSTRACT_UNIX_SOCKET | LL_SCOPE_SIGNAL;
 

@@ -1,9 +1,11 @@
 /* The network namespace's one interface.  A fresh namespace has loopback
- * down; programs that talk to themselves over 127.0.0.1 expect it up. */
+ * down; programs that talk to themselves over 127.0.0.1 expect it up.  With
+ * network_access: restricted, the proxy's socket listens there too. */
 #include "jail.h"
 
 #include <errno.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -26,4 +28,22 @@ int net_loopback_up(void)
         }
         close(fd);
         return r;
+}
+
+int net_proxy_listener(uint16_t port)
+{
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
+                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        int one = 1, r = 0;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 512) < 0)
+                r = -errno;
+        if (r < 0) {
+                close(fd);
+                return r;
+        }
+        return fd;
 }

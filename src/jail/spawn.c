@@ -18,6 +18,7 @@
 #include <linux/sched.h>
 #include <stdint.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -178,23 +179,39 @@ int jail_spawn(struct jail_plan *plan, int (*after_clone)(void *data, pid_t pid)
         return 0;
 }
 
-bool jail_take_started(int sync_fd, int *ret_scratch)
+bool jail_take_started(int sync_fd, int pidfd, int timeout_ms, int *ret_scratch,
+                       int *ret_listener)
 {
         union {
-                char buf[CMSG_SPACE(sizeof(int))];
+                char buf[CMSG_SPACE(2 * sizeof(int))];
                 struct cmsghdr align;
         } control;
         char tag;
         struct iovec iov = { &tag, 1 };
         struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
                               .msg_controllen = sizeof control.buf };
-        *ret_scratch = -1;
+        *ret_scratch = *ret_listener = -1;
+        if (timeout_ms > 0) {
+                /* Either the message comes, or the child ends without it. */
+                struct pollfd pfd[2] = { { sync_fd, POLLIN, 0 }, { pidfd, POLLIN, 0 } };
+                while (poll(pfd, 2, timeout_ms) < 0 && errno == EINTR)
+                        ;
+        }
         ssize_t n = recvmsg(sync_fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-        if (n != 1 || tag != 's')
-                return false;
-        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&msg) : NULL;
+        int fds[2] = { -1, -1 };
+        unsigned got = 0;
         if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-            c->cmsg_len == CMSG_LEN(sizeof(int)))
-                memcpy(ret_scratch, CMSG_DATA(c), sizeof(int));
+            c->cmsg_len >= CMSG_LEN(sizeof(int)) && c->cmsg_len <= CMSG_LEN(2 * sizeof(int))) {
+                got = (unsigned)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+                memcpy(fds, CMSG_DATA(c), got * sizeof(int));
+        }
+        if (n != 1 || tag != 's') {
+                for (unsigned i = 0; i < got; i++)
+                        close(fds[i]);
+                return false;
+        }
+        *ret_scratch = fds[0];
+        *ret_listener = fds[1];
         return true;
 }

@@ -17,7 +17,13 @@ CELL = "<cell>"
 
 
 def _quote(text):
-    import _json
+    try:
+        import _json
+    except ImportError:
+        # No module can be loaded (the code took every descriptor): escape
+        # by hand what JSON requires.
+        return '"%s"' % "".join(
+            c if c >= " " and c not in '"\\' else "\\u%04x" % ord(c) for c in text)
     return _json.encode_basestring(text)
 
 
@@ -90,7 +96,12 @@ def main():
             print(e.code, file=sys.stderr)
             status = 1
     except BaseException as e:  # the user's error, whatever it is
-        text = _user_traceback(e, source)
+        try:
+            text = _user_traceback(e, source)
+        except BaseException:
+            # Formatting needs imports, which the user's code may have made
+            # impossible (every file descriptor taken, say): say what we can.
+            text = "%s: %s\n" % (type(e).__name__, e)
         sys.stderr.write(text)
         fields.append('"error":{"type":%s,"message":%s,"traceback":%s}'
                       % (_quote(type(e).__name__), _quote(str(e)), _quote(text)))

@@ -43,7 +43,7 @@ void protections_evaluate(const struct abox_policy *p, const struct jail_probe *
         add(s, "caps", true, true, "every capability dropped, bounding set too");
         snprintf(name, sizeof name, "landlock:%d", probe->landlock_abi);
         snprintf(detail, sizeof detail, "%s",
-                 probe->landlock_abi >= 4 ? "files, execution, TCP bind/connect"
+                 probe->landlock_abi >= 6 ? "files, execution, signal and abstract-socket scopes"
                  : probe->landlock_abi    ? "files and execution"
                                           : "not supported by this kernel");
         add(s, probe->landlock_abi ? name : "landlock", probe->landlock_abi > 0,

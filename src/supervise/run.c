@@ -23,11 +23,13 @@
 #include "jail/cgroup.h"
 #include "jail/execmap.h"
 #include "jail/jail.h"
+#include "net/proxy.h"
 #include "protections.h"
 #include "runtime/runtime.h"
 #include "supervise.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <sys/syscall.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -118,12 +120,25 @@ static int build_env(const struct abox_policy *p, const struct strlist *secrets,
 {
         static const char *const base[] = { "PATH=/usr/local/bin:/usr/bin:/bin",
                                             "HOME=/workspace", "LANG=C.UTF-8", "TERM=dumb" };
-        size_t n = 0, max = ELEMENTSOF(base) + p->env.n + secrets->n + 1;
+        /* Restricted network: every common client finds the proxy; the
+         * sandbox's own loopback stays direct. */
+        static const char *const proxy[] = {
+                "HTTP_PROXY=http://127.0.0.1:3128",  "http_proxy=http://127.0.0.1:3128",
+                "HTTPS_PROXY=http://127.0.0.1:3128", "https_proxy=http://127.0.0.1:3128",
+                "ALL_PROXY=socks5h://127.0.0.1:3128", "all_proxy=socks5h://127.0.0.1:3128",
+                "NO_PROXY=localhost,127.0.0.1,::1",  "no_proxy=localhost,127.0.0.1,::1",
+        };
+        _Static_assert(NET_PROXY_PORT == 3128, "the proxy variables name the port");
+        bool restricted = p->network == NETWORK_RESTRICTED;
+        size_t n = 0, max = ELEMENTSOF(base) + ELEMENTSOF(proxy) + p->env.n + secrets->n + 1;
         char **env = calloc(max, sizeof *env);
         if (!env)
                 return -ENOMEM;
         for (size_t i = 0; i < ELEMENTSOF(base); i++)
                 if (!(env[n++] = strdup(base[i])))
+                        goto oom;
+        for (size_t i = 0; restricted && i < ELEMENTSOF(proxy); i++)
+                if (!(env[n++] = strdup(proxy[i])))
                         goto oom;
         for (size_t i = 0; i < p->env.n + secrets->n; i++) {
                 const char *item = i < p->env.n ? p->env.items[i] : secrets->items[i - p->env.n];
@@ -252,6 +267,7 @@ static int prepare(struct run *run, const struct abox_policy *p, const struct ab
         struct jail_plan *plan = &run->plan;
         plan->share_net = p->network == NETWORK_FULL;
         plan->memfd_noexec = jail_can_memfd_noexec();
+        plan->proxy_port = p->network == NETWORK_RESTRICTED ? NET_PROXY_PORT : 0;
         int init_fd = jail_init_memfd();
         plan->init_fd = init_fd >= 0 ? init_fd : -1;
         plan->hostname = "agentbox";
@@ -414,6 +430,52 @@ static int take_output(struct strbuf *sb, char **ret, size_t *ret_len, uint64_t 
         return *ret ? 0 : -ENOMEM;
 }
 
+/* The allowlist proxy for network_access: restricted, on the socket the
+ * sandbox made (ours from here on). */
+static int start_proxy(const struct abox_policy *p, int listener, struct net_proxy **ret,
+                       struct abox_error *err)
+{
+        struct net_rule *rules = calloc(p->allowed_domains.n + 1, sizeof *rules);
+        struct net_pin *pins = calloc(p->network_hosts.n + 1, sizeof *pins);
+        int r = rules && pins ? 0 : -ENOMEM;
+        /* Every entry was checked when the policy was set. */
+        for (size_t i = 0; r == 0 && i < p->allowed_domains.n; i++)
+                r = net_rule_parse(p->allowed_domains.items[i], &rules[i]);
+        for (size_t i = 0; r == 0 && i < p->network_hosts.n; i++)
+                r = net_pin_parse(p->network_hosts.items[i], &pins[i]);
+        struct net_proxy_config cfg = {
+                .rules = rules, .n_rules = p->allowed_domains.n,
+                .pins = pins, .n_pins = p->network_hosts.n,
+                .max_bytes = p->network_max_bytes,
+                .max_connections = p->network_max_connections,
+                .max_concurrent = (unsigned)p->network_max_concurrent,
+                .head_timeout_ms = 5000, .connect_timeout_ms = 10000,
+        };
+        if (r == 0)
+                r = net_proxy_start(listener, &cfg, ret);
+        else
+                close(listener);
+        free(rules);
+        free(pins);
+        return r < 0 ? abox_error_set(err, r, "cannot start the network proxy: %s", strerror(-r))
+                     : 0;
+}
+
+/* What the proxy refused becomes the result's network violations. */
+static int report_network(const struct net_proxy_report *net, struct abox_result *res)
+{
+        for (size_t i = 0; i < net->n_events; i++)
+                if (result_add_violation(res, "network", net->events[i].target,
+                                         net->events[i].reason) < 0)
+                        return -ENOMEM;
+        if (net->n_events && !res->message[0])
+                snprintf(res->message, sizeof res->message,
+                         "The network proxy refused %s%zu request%s (see violations)",
+                         net->events_dropped ? "more than " : "",
+                         net->n_events, net->n_events == 1 ? "" : "s");
+        return 0;
+}
+
 /* The disk checks, once the sandbox is gone: the scratch filesystem
  * through the fd its pid 1 handed over, :rw mounts through their host
  * paths. */
@@ -446,10 +508,24 @@ static int supervise_run(struct run *run, const struct abox_policy *p,
         int r = jail_spawn(&run->plan, after_clone, &ctx, &child, err);
         if (r < 0)
                 return r;
-        if ((r = ensure_redactor(run, p, err)) < 0) {
+        int scratch = -1, listener = -1;
+        bool started = false, taken = false;
+        struct net_proxy *proxy = NULL;
+        r = ensure_redactor(run, p, err);
+        if (r == 0 && run->plan.proxy_port) {
+                /* The proxy must serve before the payload's first connect. */
+                started = jail_take_started(child.sync_fd, child.pidfd,
+                                            p->timeout_ms < INT_MAX ? (int)p->timeout_ms : INT_MAX,
+                                            &scratch, &listener);
+                taken = true;
+                if (started && listener >= 0)
+                        r = start_proxy(p, listener, &proxy, err);
+        }
+        if (r < 0) {
                 syscall(SYS_pidfd_send_signal, child.pidfd, SIGKILL, NULL, 0);
                 while (waitpid(child.pid, NULL, __WALL) < 0 && errno == EINTR)
                         ;
+                safe_close(scratch);
                 close(child.pidfd);
                 close(child.msg_fd);
                 close(child.sync_fd);
@@ -472,9 +548,14 @@ static int supervise_run(struct run *run, const struct abox_policy *p,
                 syscall(SYS_pidfd_send_signal, child.pidfd, SIGKILL, NULL, 0);
         while (waitpid(child.pid, NULL, __WALL) < 0 && errno == EINTR)
                 ;
-        int scratch = -1;
-        if (jail_take_started(child.sync_fd, &scratch) && sup.exited)
+        if (!taken)
+                started = jail_take_started(child.sync_fd, child.pidfd, 0, &scratch, &listener);
+        safe_close(listener);
+        if (started && sup.exited)
                 inspect_disk(run, p, scratch, &sup);
+        struct net_proxy_report net = { 0 };
+        if (proxy)
+                net_proxy_stop(proxy, &net);
         run->sealed_init_ran = sup.exited && sup.exit.sealed == 1;
         safe_close(scratch);
         close(child.sync_fd);
@@ -502,6 +583,8 @@ static int supervise_run(struct run *run, const struct abox_policy *p,
                 res->cpu_ms = st.cpu_usage_us / 1000;
                 res->memory_peak_bytes = st.memory_peak_bytes;
                 classify(run, p, req, &sup, &st, res);
+                if (proxy && report_network(&net, res) < 0)
+                        r = abox_error_set(err, -ENOMEM, "out of memory");
                 r = take_output(&sup.out, &res->out, &res->out_len, &res->out_dropped);
                 r = r ?: take_output(&sup.err, &res->err, &res->err_len, &res->err_dropped);
                 if (r < 0)

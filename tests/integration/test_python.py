@@ -248,3 +248,13 @@ def test_invalid_utf8_output_json_is_strict_utf8(box):
     doc = json.loads(p.stdout)
     assert doc["status"] == "success"
     assert doc["stdout"].count("\ufffd") >= 1
+
+
+def test_error_is_reported_even_when_the_code_took_every_file_descriptor(box):
+    """Formatting a traceback imports modules; with no descriptor left the
+    kernel still reports the user's error, and nothing of its own frames."""
+    code = ("import socket\nkeep = []\ntry:\n    while True:\n        keep.append(socket.socket())\n"
+            "except OSError:\n    pass\nraise ValueError('boom')\n")
+    r = box.json("python", "-c", code)
+    assert (r["status"], r["error"]["type"], r["error"]["message"]) == ("error", "ValueError", "boom")
+    assert "ValueError" in r["stderr"] and "<agentbox-kernel>" not in r["stderr"], r["stderr"]

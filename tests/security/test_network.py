@@ -1,5 +1,7 @@
 """Network: with the default --network none nothing leaves the sandbox; the
-host's loopback listeners see no connection and no datagram."""
+host's loopback listeners see no connection and no datagram.  The sandbox's
+own loopback works (programs may talk to themselves): 127.0.0.1 inside is the
+sandbox's, so a connect to the host listener's port is refused at once."""
 import socket
 
 from canaries import brief, py, run_box
@@ -26,32 +28,32 @@ def connect(label, family, addr, kind=socket.SOCK_STREAM):
 '''
 
 
-def test_tcp_connect_to_host_loopback_listener_is_denied_eacces(box, canary, listener):
+def test_tcp_connect_to_host_loopback_listener_is_refused_econnrefused(box, canary, listener):
     doc = run_box(box, "python", "-c", py(CONNECT, '''
         connect("127.0.0.1", socket.AF_INET, ("127.0.0.1", PORT))
         connect("localhost", socket.AF_INET, ("localhost", PORT))
         connect("127.1.2.3", socket.AF_INET, ("127.1.2.3", PORT))
     ''', PORT=listener.port), canary=canary)
-    ok(doc, "127.0.0.1: EACCES\nlocalhost: EACCES\n127.1.2.3: EACCES\n")
+    ok(doc, "127.0.0.1: ECONNREFUSED\nlocalhost: ECONNREFUSED\n127.1.2.3: ECONNREFUSED\n")
     assert listener.contacts() == []
     canary.assert_untouched(doc)
 
 
-def test_tcp6_connect_to_host_loopback_listener_is_denied_eacces(box, canary, listener):
+def test_tcp6_connect_to_host_loopback_listener_is_refused_econnrefused(box, canary, listener):
     doc = run_box(box, "python", "-c", py(CONNECT, '''
         connect("::1", socket.AF_INET6, ("::1", PORT6))
         connect("v4mapped", socket.AF_INET6, ("::ffff:127.0.0.1", PORT))
     ''', PORT=listener.port, PORT6=listener.port6), canary=canary)
-    ok(doc, "::1: EACCES\nv4mapped: EACCES\n")
+    ok(doc, "::1: ECONNREFUSED\nv4mapped: ECONNREFUSED\n")
     assert listener.contacts() == []
     canary.assert_untouched(doc)
 
 
-def test_tcp_connect_with_network_none_explicit_is_denied_eacces(box, canary, listener):
+def test_tcp_connect_with_network_none_explicit_is_refused_econnrefused(box, canary, listener):
     doc = run_box(box, "python", "--network", "none", "-c", py(CONNECT, '''
         connect("127.0.0.1", socket.AF_INET, ("127.0.0.1", PORT))
     ''', PORT=listener.port), canary=canary)
-    ok(doc, "127.0.0.1: EACCES\n")
+    ok(doc, "127.0.0.1: ECONNREFUSED\n")
     assert listener.contacts() == []
     canary.assert_untouched(doc)
 
@@ -92,14 +94,21 @@ def test_unix_socket_file_of_host_is_not_reachable(box, canary, listener):
     canary.assert_untouched(doc)
 
 
-def test_tcp_bind_and_listen_is_denied_eacces(box, canary, listener):
+def test_server_inside_on_the_host_listeners_port_talks_only_to_itself(box, canary, listener):
+    """Binding the very port the host listens on works: it is the sandbox's
+    own loopback.  A client inside reaches that server, not the host's."""
     doc = run_box(box, "python", "-c", py('''
         s = socket.socket()
         attempt("bind", s.bind, ("127.0.0.1", PORT))
+        s.listen()
         s6 = socket.socket(socket.AF_INET6)
         attempt("bind6", s6.bind, ("::1", PORT6))
+        c = socket.create_connection(("127.0.0.1", PORT), 2)
+        peer, _ = s.accept()
+        c.sendall(b"ping")
+        print("inside got", peer.recv(4).decode())
     ''', PORT=listener.port, PORT6=listener.port6), canary=canary)
-    ok(doc, "bind: EACCES\nbind6: EACCES\n")
+    ok(doc, "bind: OK\nbind6: OK\ninside got ping\n")
     assert listener.contacts() == []
     canary.assert_untouched(doc)
 
@@ -146,8 +155,8 @@ def test_shell_tools_cannot_reach_host_listener(box, canary, listener):
                   f"{listener.port}), 2)' 2>&1 | tail -n 1", canary=canary)
     assert (doc["status"], doc["_exit"]) == ("success", 0), brief(doc)
     assert doc["stdout"] == (
-        "bash: connect: Permission denied\n"
-        f"bash: line 1: /dev/tcp/127.0.0.1/{listener.port}: Permission denied\nbash=1\n"
-        "PermissionError: [Errno 13] Permission denied\n"), brief(doc)
+        "bash: connect: Connection refused\n"
+        f"bash: line 1: /dev/tcp/127.0.0.1/{listener.port}: Connection refused\nbash=1\n"
+        "ConnectionRefusedError: [Errno 111] Connection refused\n"), brief(doc)
     assert listener.contacts() == []
     canary.assert_untouched(doc)

@@ -152,14 +152,31 @@ Test(policy, enums)
 
 Test(policy, validate_refuses_what_is_not_built)
 {
-        /* Refusing is the safe answer while the proxy does not exist:
-         * "restricted" must not quietly become "full" or "none". */
         set_ok("network_access", "restricted");
-        cr_assert_lt(policy_validate(p, &err), 0);
-        cr_assert_not_null(strstr(err.msg, "restricted"));
-        set_ok("network_access", "none");
+        cr_assert_eq(policy_validate(p, &err), 0, "%s", err.msg);
         set_ok("backend", "process");
         cr_assert_lt(policy_validate(p, &err), 0);
+}
+
+Test(policy, network_entries_are_checked_when_set)
+{
+        set_ok("allowed_domains", "api.example.com");
+        set_ok("allowed_domains", "*.example.org:8443");
+        set_ok("allowed_domains", "10.0.0.5");
+        set_ok("allowed_domains", "[::1]:8080");
+        set_fails("allowed_domains", "*.com", "allowed_domains");
+        set_fails("allowed_domains", "http://x.example", "not a host name");
+        set_fails("allowed_domains", "x.example:0", "x.example:0");
+        set_fails("allowed_domains", "x.example:99999", "x.example");
+        set_fails("allowed_domains", "2130706433", "2130706433");
+        set_fails("allowed_domains", "a..b", "a..b");
+        set_ok("network_hosts", "api.test=127.0.0.1");
+        set_fails("network_hosts", "api.test", "NAME=ADDRESS");
+        set_fails("network_hosts", "api.test=example.com", "NAME=ADDRESS");
+        set_fails("network_hosts", "10.0.0.1=10.0.0.2", "NAME=ADDRESS");
+        set_ok("max_network_bytes", "1m");
+        cr_assert_eq(p->network_max_bytes, 1 << 20);
+        set_fails("max_concurrent_connections", "0", "max_concurrent_connections");
 }
 
 Test(policy, lists_append)

@@ -1,0 +1,663 @@
+/* The allowlist proxy's event loop (see proxy.h).
+ *
+ * Theory of operation: every client connection is a small state machine —
+ *
+ *   HEAD        read the request head (HTTP) or greeting (SOCKS5)
+ *   SOCKS_REQ   SOCKS5: read the CONNECT request
+ *   CONNECTING  the destination passed the rules and the address check;
+ *               a non-blocking connect is under way
+ *   RELAY       bytes flow both ways, counted against max_bytes
+ *   FLUSH       an answer (refusal or error) is written, then the client closed
+ *
+ * Forwarded HTTP requests carry one request per connection ("Connection:
+ * close" upstream) and only the declared body goes upstream after the head:
+ * a second, pipelined request can never ride on an already checked
+ * connection.  Name resolution uses getaddrinfo() on this thread; names that
+ * are not allowed are never resolved, so a lookup cannot leak data.
+ */
+#include "proxy.h"
+
+#include "request.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BUF_SIZE 16384
+
+enum conn_state { C_HEAD, C_SOCKS_REQ, C_CONNECTING, C_RELAY, C_FLUSH };
+
+struct buf {
+        char data[BUF_SIZE];
+        size_t start, end;
+};
+
+struct conn {
+        int cfd, ufd;
+        enum conn_state state;
+        bool socks;
+        bool client_eof, upstream_eof; /* read side saw EOF */
+        bool up_shut, client_shut;     /* we shut down the write side */
+        bool body_limited;             /* forwarded HTTP: only body_left more bytes go up */
+        uint64_t body_left;
+        uint64_t deadline_ms;          /* HEAD, SOCKS_REQ, CONNECTING, FLUSH */
+        struct net_target target;
+        struct buf in;                 /* client -> upstream (and the head while parsing) */
+        struct buf out;                /* upstream -> client (and our answers) */
+};
+
+struct net_proxy {
+        struct net_proxy_config cfg;
+        struct net_rule *rules;
+        struct net_pin *pins;
+        int listen_fd, wake_fd;
+        pthread_t thread;
+        struct conn **conns;
+        size_t n_conns;
+        bool bytes_exhausted;
+        struct net_proxy_report report;
+};
+
+static uint64_t now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void event(struct net_proxy *p, const struct net_target *t, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+static void event(struct net_proxy *p, const struct net_target *t, const char *fmt, ...)
+{
+        if (p->report.n_events >= NET_PROXY_MAX_EVENTS) {
+                p->report.events_dropped++;
+                return;
+        }
+        struct net_proxy_event *e = &p->report.events[p->report.n_events++];
+        if (t)
+                net_target_format(t, e->target, sizeof e->target);
+        else
+                snprintf(e->target, sizeof e->target, "-");
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(e->reason, sizeof e->reason, fmt, ap);
+        va_end(ap);
+}
+
+static size_t buf_len(const struct buf *b)
+{
+        return b->end - b->start;
+}
+
+static void buf_compact(struct buf *b)
+{
+        if (b->start == b->end)
+                b->start = b->end = 0;
+        else if (b->start > 0 && b->end == sizeof b->data) {
+                memmove(b->data, b->data + b->start, b->end - b->start);
+                b->end -= b->start;
+                b->start = 0;
+        }
+}
+
+static bool buf_put(struct buf *b, const void *data, size_t n)
+{
+        buf_compact(b);
+        if (n > sizeof b->data - b->end)
+                return false;
+        memcpy(b->data + b->end, data, n);
+        b->end += n;
+        return true;
+}
+
+static void conn_close(struct conn *c)
+{
+        if (c->cfd >= 0)
+                close(c->cfd);
+        if (c->ufd >= 0)
+                close(c->ufd);
+        free(c);
+}
+
+/* Answers and closes: an HTTP status with a one-line reason, or a SOCKS5
+ * reply code. */
+static void answer_http(struct conn *c, int status, const char *reason)
+{
+        const char *text = status == 403 ? "Forbidden"
+                           : status == 400 ? "Bad Request"
+                           : status == 408 ? "Request Timeout"
+                           : status == 431 ? "Request Header Fields Too Large"
+                           : status == 501 ? "Not Implemented"
+                           : status == 502 ? "Bad Gateway"
+                           : status == 503 ? "Service Unavailable"
+                           : status == 504 ? "Gateway Timeout"
+                                           : "Error";
+        char msg[512];
+        int body = (int)strlen(reason) + 1;
+        int n = snprintf(msg, sizeof msg,
+                         "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+                         "Content-Length: %d\r\n\r\n%s\n",
+                         status, text, body, reason);
+        c->out.start = c->out.end = 0;
+        buf_put(&c->out, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+        c->state = C_FLUSH;
+        c->deadline_ms = now_ms() + 2000;
+        if (c->ufd >= 0) {
+                close(c->ufd);
+                c->ufd = -1;
+        }
+}
+
+static void answer_socks(struct conn *c, uint8_t code)
+{
+        const unsigned char reply[10] = { 5, code, 0, 1 };
+        c->out.start = c->out.end = 0;
+        buf_put(&c->out, reply, sizeof reply);
+        c->state = code == 0 ? C_RELAY : C_FLUSH;
+        c->deadline_ms = now_ms() + 2000;
+}
+
+static void refuse(struct net_proxy *p, struct conn *c, int http_status, uint8_t socks_code,
+                   const char *reason)
+{
+        if (c->socks)
+                answer_socks(c, socks_code);
+        else
+                answer_http(c, http_status, reason);
+        (void)p;
+}
+
+/* Resolves the target to one address it may connect to, or refuses. */
+static bool resolve(struct net_proxy *p, struct conn *c, struct sockaddr_storage *ret,
+                    socklen_t *ret_len)
+{
+        const struct net_target *t = &c->target;
+        struct net_addr addrs[16];
+        size_t n = 0;
+        char reason[400];
+        const struct net_addr *pinned = t->is_ip ? NULL : net_pins_find(p->pins, p->cfg.n_pins,
+                                                                          t->host);
+        if (t->is_ip)
+                addrs[n++] = t->ip;
+        else if (pinned)
+                addrs[n++] = *pinned;
+        else {
+                struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+                struct addrinfo *res = NULL;
+                int r = getaddrinfo(t->host, NULL, &hints, &res);
+                if (r != 0) {
+                        snprintf(reason, sizeof reason, "cannot resolve %s: %s", t->host,
+                                 gai_strerror(r));
+                        refuse(p, c, 502, 4, reason);
+                        return false;
+                }
+                for (struct addrinfo *ai = res; ai && n < 16; ai = ai->ai_next) {
+                        if (ai->ai_family == AF_INET) {
+                                addrs[n].family = AF_INET;
+                                addrs[n++].v4 = ((struct sockaddr_in *)ai->ai_addr)->sin_addr;
+                        } else if (ai->ai_family == AF_INET6) {
+                                addrs[n].family = AF_INET6;
+                                addrs[n++].v6 = ((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr;
+                        }
+                }
+                freeaddrinfo(res);
+        }
+        /* Every address must pass, not just the first: a name answering with a
+         * public and a private address is a rebinding attempt. */
+        for (size_t i = 0; i < n; i++) {
+                const char *why = net_addr_inward(&addrs[i]);
+                if (why && !pinned && !net_rules_name_addr(p->rules, p->cfg.n_rules, &addrs[i]) &&
+                    !t->is_ip) {
+                        char a[INET6_ADDRSTRLEN];
+                        inet_ntop(addrs[i].family, &addrs[i].v4, a, sizeof a);
+                        snprintf(reason, sizeof reason, "%s resolves to %s (%s), which is not allowed",
+                                 t->host, a, why);
+                        event(p, t, "%s", reason);
+                        refuse(p, c, 403, 2, reason);
+                        return false;
+                }
+        }
+        if (n == 0) {
+                refuse(p, c, 502, 4, "no address");
+                return false;
+        }
+        memset(ret, 0, sizeof *ret);
+        if (addrs[0].family == AF_INET) {
+                struct sockaddr_in *sa = (struct sockaddr_in *)ret;
+                sa->sin_family = AF_INET;
+                sa->sin_port = htons(t->port);
+                sa->sin_addr = addrs[0].v4;
+                *ret_len = sizeof *sa;
+        } else {
+                struct sockaddr_in6 *sa = (struct sockaddr_in6 *)ret;
+                sa->sin6_family = AF_INET6;
+                sa->sin6_port = htons(t->port);
+                sa->sin6_addr = addrs[0].v6;
+                *ret_len = sizeof *sa;
+        }
+        return true;
+}
+
+/* The destination is known: check it, resolve it, start connecting. */
+static void open_upstream(struct net_proxy *p, struct conn *c)
+{
+        char reason[400], target[NET_NAME_MAX + 10];
+        net_target_format(&c->target, target, sizeof target);
+        if (!net_rules_allow(p->rules, p->cfg.n_rules, &c->target)) {
+                snprintf(reason, sizeof reason, "%s is not in allowed_domains", target);
+                event(p, &c->target, "not in allowed_domains");
+                refuse(p, c, 403, 2, reason);
+                return;
+        }
+        if (p->bytes_exhausted) {
+                snprintf(reason, sizeof reason, "max_network_bytes (%llu) reached",
+                         (unsigned long long)p->cfg.max_bytes);
+                refuse(p, c, 403, 2, reason);
+                return;
+        }
+        if (p->report.connections >= p->cfg.max_connections) {
+                snprintf(reason, sizeof reason, "max_network_connections (%llu) reached",
+                         (unsigned long long)p->cfg.max_connections);
+                event(p, &c->target, "%s", reason);
+                refuse(p, c, 403, 2, reason);
+                return;
+        }
+        struct sockaddr_storage sa;
+        socklen_t sa_len;
+        if (!resolve(p, c, &sa, &sa_len))
+                return;
+        c->ufd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (c->ufd < 0 || (connect(c->ufd, (struct sockaddr *)&sa, sa_len) < 0 &&
+                           errno != EINPROGRESS)) {
+                snprintf(reason, sizeof reason, "cannot connect to %s: %s", target, strerror(errno));
+                refuse(p, c, 502, 5, reason);
+                return;
+        }
+        p->report.connections++;
+        c->state = C_CONNECTING;
+        c->deadline_ms = now_ms() + p->cfg.connect_timeout_ms;
+}
+
+static void head_http(struct net_proxy *p, struct conn *c)
+{
+        struct http_request r;
+        enum req_result res = http_parse_request(c->in.data + c->in.start, buf_len(&c->in), &r);
+        if (res == REQ_MORE)
+                return;
+        if (res == REQ_ERROR) {
+                answer_http(c, r.status, r.reason);
+                return;
+        }
+        c->target = r.target;
+        if (r.connect) {
+                c->in.start += r.head_len; /* what follows (a TLS hello) goes up as is */
+        } else {
+                char head[REQ_HEAD_MAX + 64];
+                long n = http_upstream_head(c->in.data + c->in.start, &r, head, sizeof head);
+                if (n < 0) {
+                        answer_http(c, 431, "request head too large");
+                        return;
+                }
+                /* Replace the client's head with ours, keep the body bytes. */
+                size_t rest = buf_len(&c->in) - r.head_len;
+                uint64_t body = rest < r.content_length ? rest : r.content_length;
+                char tail[BUF_SIZE];
+                memcpy(tail, c->in.data + c->in.start + r.head_len, (size_t)body);
+                c->in.start = c->in.end = 0;
+                if (!buf_put(&c->in, head, (size_t)n) || !buf_put(&c->in, tail, (size_t)body)) {
+                        answer_http(c, 431, "request head too large");
+                        return;
+                }
+                c->body_limited = true;
+                c->body_left = r.content_length - body;
+        }
+        c->socks = false;
+        open_upstream(p, c);
+        if (c->state == C_CONNECTING && r.connect)
+                c->body_limited = false;
+}
+
+static void head_socks(struct net_proxy *p, struct conn *c)
+{
+        const unsigned char *b = (const unsigned char *)c->in.data + c->in.start;
+        if (c->state == C_HEAD) {
+                size_t len;
+                int g = socks_parse_greeting(b, buf_len(&c->in), &len);
+                if (g == REQ_MORE)
+                        return;
+                if (g <= 0) {
+                        const unsigned char no[2] = { 5, 0xff };
+                        buf_put(&c->out, no, 2);
+                        c->state = C_FLUSH;
+                        c->deadline_ms = now_ms() + 2000;
+                        return;
+                }
+                const unsigned char yes[2] = { 5, 0 };
+                buf_put(&c->out, yes, 2);
+                c->in.start += len;
+                c->state = C_SOCKS_REQ;
+                b += len;
+        }
+        struct socks_request r;
+        enum req_result res = socks_parse_request(b, buf_len(&c->in), &r);
+        if (res == REQ_MORE)
+                return;
+        if (res == REQ_ERROR) {
+                answer_socks(c, r.reply);
+                return;
+        }
+        c->in.start += r.len;
+        c->target = r.target;
+        open_upstream(p, c);
+}
+
+static void on_connected(struct net_proxy *p, struct conn *c)
+{
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (getsockopt(c->ufd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+                err = errno;
+        if (err) {
+                char reason[400], target[NET_NAME_MAX + 10];
+                net_target_format(&c->target, target, sizeof target);
+                snprintf(reason, sizeof reason, "cannot connect to %s: %s", target, strerror(err));
+                refuse(p, c, 502, 5, reason);
+                return;
+        }
+        if (c->socks) {
+                answer_socks(c, 0);
+        } else if (!c->body_limited) {
+                static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+                buf_put(&c->out, ok, sizeof ok - 1);
+        }
+        c->state = C_RELAY;
+}
+
+static void count(struct net_proxy *p, size_t n)
+{
+        p->report.bytes += n;
+        if (!p->bytes_exhausted && p->report.bytes > p->cfg.max_bytes) {
+                p->bytes_exhausted = true;
+                event(p, NULL, "max_network_bytes (%llu) reached: connections cut",
+                      (unsigned long long)p->cfg.max_bytes);
+        }
+}
+
+/* Reads what fits from fd into b; false at EOF or on error. */
+static bool fill(int fd, struct buf *b, size_t max, bool *eof)
+{
+        buf_compact(b);
+        size_t room = sizeof b->data - b->end;
+        if (room > max)
+                room = max;
+        if (room == 0)
+                return true;
+        ssize_t n = read(fd, b->data + b->end, room);
+        if (n > 0) {
+                b->end += (size_t)n;
+                return true;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                return true;
+        *eof = true;
+        return n == 0;
+}
+
+static bool drain(int fd, struct buf *b, size_t *ret_sent)
+{
+        *ret_sent = 0;
+        if (buf_len(b) == 0)
+                return true;
+        ssize_t n = send(fd, b->data + b->start, buf_len(b), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0)
+                return errno == EAGAIN || errno == EINTR;
+        b->start += (size_t)n;
+        *ret_sent = (size_t)n;
+        buf_compact(b);
+        return true;
+}
+
+/* One connection's turn after poll.  Returns false when it is finished. */
+static bool step(struct net_proxy *p, struct conn *c, short cev, short uev, uint64_t now)
+{
+        size_t sent;
+        if (c->state == C_HEAD || c->state == C_SOCKS_REQ) {
+                if (now >= c->deadline_ms) {
+                        if (c->socks || c->state == C_SOCKS_REQ)
+                                return false;
+                        answer_http(c, 408, "the request head did not arrive in time");
+                        return true;
+                }
+                if (!drain(c->cfd, &c->out, &sent))
+                        return false;
+                if (cev & (POLLIN | POLLHUP | POLLERR)) {
+                        bool eof = false;
+                        if (!fill(c->cfd, &c->in, SIZE_MAX, &eof) || eof)
+                                return false;
+                        if (buf_len(&c->in) == 0)
+                                return true;
+                        if (c->state == C_HEAD && c->in.data[c->in.start] == 5)
+                                c->socks = true;
+                        if (c->socks)
+                                head_socks(p, c);
+                        else
+                                head_http(p, c);
+                }
+        }
+        if (c->state == C_FLUSH) {
+                if (!drain(c->cfd, &c->out, &sent) || buf_len(&c->out) == 0 || now >= c->deadline_ms)
+                        return false;
+                return true;
+        }
+        if (c->state == C_CONNECTING) {
+                if (now >= c->deadline_ms) {
+                        refuse(p, c, 504, 4, "the destination did not answer in time");
+                        return true;
+                }
+                if (uev & (POLLOUT | POLLERR | POLLHUP))
+                        on_connected(p, c);
+                if (c->state != C_RELAY)
+                        return true;
+        }
+        if (c->state != C_RELAY)
+                return true;
+        if (p->bytes_exhausted)
+                return false;
+        /* client -> upstream */
+        if ((cev & (POLLIN | POLLHUP | POLLERR)) && !c->client_eof) {
+                size_t max = c->body_limited ? (size_t)(c->body_left < SIZE_MAX ? c->body_left
+                                                                                 : SIZE_MAX)
+                                             : SIZE_MAX;
+                size_t before = buf_len(&c->in);
+                if (max == 0) {
+                        /* The body is complete: nothing more may go up on this
+                         * connection; whatever the client sends is dropped. */
+                        char sink[4096];
+                        ssize_t n = read(c->cfd, sink, sizeof sink);
+                        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+                                c->client_eof = true;
+                } else if (!fill(c->cfd, &c->in, max, &c->client_eof)) {
+                        return false;
+                }
+                if (c->body_limited)
+                        c->body_left -= buf_len(&c->in) - before;
+        }
+        if (!drain(c->ufd, &c->in, &sent))
+                return false;
+        count(p, sent);
+        /* upstream -> client */
+        if ((uev & (POLLIN | POLLHUP | POLLERR)) && !c->upstream_eof &&
+            !fill(c->ufd, &c->out, SIZE_MAX, &c->upstream_eof))
+                return false;
+        if (!drain(c->cfd, &c->out, &sent))
+                return false;
+        count(p, sent);
+        /* Half-closes travel once the bytes before them have. */
+        if (c->client_eof && buf_len(&c->in) == 0 && !c->up_shut) {
+                shutdown(c->ufd, SHUT_WR);
+                c->up_shut = true;
+        }
+        if (c->upstream_eof && buf_len(&c->out) == 0 && !c->client_shut) {
+                shutdown(c->cfd, SHUT_WR);
+                c->client_shut = true;
+        }
+        return !(c->up_shut && c->client_shut) && !(c->upstream_eof && buf_len(&c->out) == 0 &&
+                                                     c->body_limited && c->body_left == 0);
+}
+
+static void accept_all(struct net_proxy *p)
+{
+        for (;;) {
+                int fd = accept4(p->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                if (fd < 0)
+                        return;
+                if (p->n_conns >= p->cfg.max_concurrent) {
+                        /* Over the concurrency cap: closed at once, noted once. */
+                        close(fd);
+                        static const char why[] = "max concurrent connections";
+                        bool noted = false;
+                        for (size_t i = 0; i < p->report.n_events; i++)
+                                noted |= strncmp(p->report.events[i].reason, why, sizeof why - 1) == 0;
+                        if (!noted)
+                                event(p, NULL, "%s (%u) reached: connection closed", why,
+                                      p->cfg.max_concurrent);
+                        continue;
+                }
+                struct conn *c = calloc(1, sizeof *c);
+                if (!c) {
+                        close(fd);
+                        continue;
+                }
+                c->cfd = fd;
+                c->ufd = -1;
+                c->deadline_ms = now_ms() + p->cfg.head_timeout_ms;
+                p->conns[p->n_conns++] = c;
+        }
+}
+
+static void *loop(void *arg)
+{
+        struct net_proxy *p = arg;
+        size_t cap = (size_t)p->cfg.max_concurrent * 2 + 2;
+        struct pollfd *pfd = calloc(cap, sizeof *pfd);
+        if (!pfd)
+                return NULL;
+        for (;;) {
+                uint64_t now = now_ms();
+                int wait = 1000;
+                pfd[0] = (struct pollfd){ p->wake_fd, POLLIN, 0 };
+                pfd[1] = (struct pollfd){ p->listen_fd, POLLIN, 0 };
+                for (size_t i = 0; i < p->n_conns; i++) {
+                        struct conn *c = p->conns[i];
+                        short ce = 0, ue = 0;
+                        switch (c->state) {
+                        case C_HEAD:
+                        case C_SOCKS_REQ:
+                                ce = (short)(POLLIN | (buf_len(&c->out) ? POLLOUT : 0));
+                                break;
+                        case C_CONNECTING:
+                                ue = POLLOUT;
+                                break;
+                        case C_FLUSH:
+                                ce = POLLOUT;
+                                break;
+                        case C_RELAY:
+                                ce = (short)((c->client_eof || buf_len(&c->in) == BUF_SIZE ? 0 : POLLIN) |
+                                             (buf_len(&c->out) ? POLLOUT : 0));
+                                ue = (short)((c->upstream_eof || buf_len(&c->out) == BUF_SIZE ? 0 : POLLIN) |
+                                             (buf_len(&c->in) ? POLLOUT : 0));
+                                break;
+                        }
+                        pfd[2 + 2 * i] = (struct pollfd){ c->cfd, ce, 0 };
+                        pfd[3 + 2 * i] = (struct pollfd){ c->ufd, ue, 0 };
+                        if (c->state != C_RELAY) {
+                                int left = c->deadline_ms > now ? (int)(c->deadline_ms - now) : 0;
+                                if (left < wait)
+                                        wait = left;
+                        }
+                }
+                int n = poll(pfd, 2 + 2 * p->n_conns, wait);
+                if (n < 0 && errno != EINTR)
+                        break;
+                if (n > 0 && pfd[0].revents)
+                        break;
+                now = now_ms();
+                size_t n_before = p->n_conns;
+                for (size_t i = 0, j = 0; i < n_before; i++) {
+                        struct conn *c = p->conns[i];
+                        if (step(p, c, pfd[2 + 2 * i].revents, c->ufd >= 0 ? pfd[3 + 2 * i].revents : 0,
+                                 now))
+                                p->conns[j++] = c;
+                        else
+                                conn_close(c);
+                        if (i + 1 == n_before)
+                                p->n_conns = j;
+                }
+                if (n > 0 && (pfd[1].revents & POLLIN))
+                        accept_all(p);
+        }
+        free(pfd);
+        return NULL;
+}
+
+int net_proxy_start(int listen_fd, const struct net_proxy_config *cfg, struct net_proxy **ret)
+{
+        struct net_proxy *p = calloc(1, sizeof *p);
+        if (!p) {
+                close(listen_fd);
+                return -ENOMEM;
+        }
+        p->cfg = *cfg;
+        p->listen_fd = listen_fd;
+        p->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        p->rules = calloc(cfg->n_rules + 1, sizeof *p->rules);
+        p->pins = calloc(cfg->n_pins + 1, sizeof *p->pins);
+        p->conns = calloc(cfg->max_concurrent + 1, sizeof *p->conns);
+        int r = p->wake_fd < 0 || !p->rules || !p->pins || !p->conns ? -ENOMEM : 0;
+        if (r == 0) {
+                memcpy(p->rules, cfg->rules, cfg->n_rules * sizeof *p->rules);
+                memcpy(p->pins, cfg->pins, cfg->n_pins * sizeof *p->pins);
+                fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK);
+                r = -pthread_create(&p->thread, NULL, loop, p);
+        }
+        if (r < 0) {
+                if (p->wake_fd >= 0)
+                        close(p->wake_fd);
+                close(listen_fd);
+                free(p->rules);
+                free(p->pins);
+                free(p->conns);
+                free(p);
+                return r;
+        }
+        *ret = p;
+        return 0;
+}
+
+void net_proxy_stop(struct net_proxy *p, struct net_proxy_report *ret)
+{
+        uint64_t one = 1;
+        (void)!write(p->wake_fd, &one, sizeof one);
+        pthread_join(p->thread, NULL);
+        for (size_t i = 0; i < p->n_conns; i++)
+                conn_close(p->conns[i]);
+        *ret = p->report;
+        close(p->wake_fd);
+        close(p->listen_fd);
+        free(p->rules);
+        free(p->pins);
+        free(p->conns);
+        free(p);
+}

