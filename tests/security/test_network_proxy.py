@@ -351,3 +351,21 @@ def test_malformed_huge_slow_and_a_thousand_connections_leave_the_proxy_serving(
     assert max(after) <= min(before), (before, after)
     assert any(v[2].startswith("max concurrent connections") for v in violations(doc)), brief(doc)
     canary.assert_untouched(doc)
+
+
+def test_refusals_are_audit_events(box, canary, origin, tmp_path):
+    log = tmp_path / "audit.jsonl"
+    doc = run_box(box, "python", *restricted(origin, "api.test:PORT"), "--audit-log", str(log),
+                  "-c", py(VIA, '''
+        via("evil", "http://evil.test/")
+        via("metadata", "http://169.254.169.254/latest/meta-data/")
+    '''), canary=canary)
+    ok(doc, "evil: 403 evil.test:80 is not in allowed_domains\n"
+            "metadata: 403 169.254.169.254:80 is not in allowed_domains\n")
+    import json
+    (event,) = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(v["rule"], v["target"]) for v in event["violations"]] == [
+        ("network", "evil.test:80"), ("network", "169.254.169.254:80")]
+    assert event["level"] == "alert", event
+    assert origin.seen == []
+    canary.assert_untouched(doc)
