@@ -27,6 +27,8 @@ class Origin:
             def do_GET(self):
                 seen.append(("GET", self.path, self.headers.get("Host")))
                 body = b"hello from origin " + self.path.encode()
+                if self.path == "/big":
+                    body = b"x" * (1 << 20)
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -368,4 +370,25 @@ def test_refusals_are_audit_events(box, canary, origin, tmp_path):
         ("network", "evil.test:80"), ("network", "169.254.169.254:80")]
     assert event["level"] == "alert", event
     assert origin.seen == []
+    canary.assert_untouched(doc)
+
+
+def test_byte_limit_cuts_the_transfer_and_later_requests(box, canary, origin, tmp_path):
+    config = tmp_path / "policy.yaml"
+    config.write_text("agent_sandbox:\n  security_policy:\n    max_network_bytes: 64k\n")
+    doc = run_box(box, "python", "--config", str(config), *restricted(origin, "api.test:PORT"),
+                  "-c", py(FETCH, '''
+        try:
+            with urllib.request.urlopen(f"http://api.test:{PORT}/big", timeout=10) as r:
+                data = r.read()
+            print("big:", len(data))
+        except Exception as e:
+            print("big: cut", type(e).__name__)
+        fetch("after", f"http://api.test:{PORT}/after")
+    ''', PORT=origin.port), canary=canary)
+    lines = doc["stdout"].splitlines()
+    assert lines[0].startswith("big: cut"), brief(doc)
+    assert lines[1] == "after: 403 max_network_bytes (65536) reached", brief(doc)
+    assert [s[1] for s in origin.seen] == ["/big"]
+    assert any(v[2].startswith("max_network_bytes (65536) reached") for v in violations(doc))
     canary.assert_untouched(doc)
