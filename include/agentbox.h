@@ -44,8 +44,8 @@ struct abox_error {
         X(CPU_TIME, "cpu_time")
 
 #define ABOX_ENUM_ENTRY_(prefix, id, name) prefix##id,
-#define ABOX_STATUS_ENTRY_(id, name) ABOX_ENUM_ENTRY_(ABOX_STATUS_, id, name)
-#define ABOX_LIMIT_ENTRY_(id, name) ABOX_ENUM_ENTRY_(ABOX_LIMIT_, id, name)
+#define ABOX_STATUS_ENTRY_(id, name)       ABOX_ENUM_ENTRY_(ABOX_STATUS_, id, name)
+#define ABOX_LIMIT_ENTRY_(id, name)        ABOX_ENUM_ENTRY_(ABOX_LIMIT_, id, name)
 enum abox_status { ABOX_STATUSES(ABOX_STATUS_ENTRY_) };
 enum abox_limit { ABOX_LIMITS(ABOX_LIMIT_ENTRY_) };
 
@@ -88,8 +88,8 @@ struct abox_request {
 
 struct abox_result;
 
-int abox_run(const struct abox_policy *p, const struct abox_request *req,
-             struct abox_result **ret, struct abox_error *err);
+int abox_run(const struct abox_policy *p, const struct abox_request *req, struct abox_result **ret,
+             struct abox_error *err);
 
 void abox_result_free(struct abox_result *r);
 enum abox_status abox_result_status(const struct abox_result *r);
@@ -112,9 +112,9 @@ char *abox_error_json(const struct abox_error *e);
 
 /* ---- what this host enforces ---- */
 struct abox_protection {
-        char name[32];     /* as in a result's "protections" */
-        bool available;    /* this host can enforce it */
-        bool required;     /* the policy needs it (not in allow_degraded) */
+        char name[32];  /* as in a result's "protections" */
+        bool available; /* this host can enforce it */
+        bool required;  /* the policy needs it (not in allow_degraded) */
         char detail[160];
 };
 

@@ -52,10 +52,10 @@ static inline void killpidp(pid_t *pid)
         }
 }
 
-#define _cleanup_free_ _cleanup_(freep)
-#define _cleanup_close_ _cleanup_(closep)
+#define _cleanup_free_   _cleanup_(freep)
+#define _cleanup_close_  _cleanup_(closep)
 #define _cleanup_fclose_ _cleanup_(fclosep)
-#define _cleanup_kill_ _cleanup_(killpidp)
+#define _cleanup_kill_   _cleanup_(killpidp)
 
 #define TAKE_PTR(p)                                                                                \
         ({                                                                                         \

@@ -54,10 +54,20 @@ int parse_size(const char *s, uint64_t *ret_bytes)
                 const char *suffix;
                 uint64_t factor;
         } units[] = {
-                { "", 1 },          { "b", 1 },         { "k", 1ULL << 10 },   { "kb", 1ULL << 10 },
-                { "kib", 1ULL << 10 }, { "m", 1ULL << 20 }, { "mb", 1ULL << 20 }, { "mib", 1ULL << 20 },
-                { "g", 1ULL << 30 }, { "gb", 1ULL << 30 }, { "gib", 1ULL << 30 }, { "t", 1ULL << 40 },
-                { "tb", 1ULL << 40 }, { "tib", 1ULL << 40 },
+                { "", 1 },
+                { "b", 1 },
+                { "k", 1ULL << 10 },
+                { "kb", 1ULL << 10 },
+                { "kib", 1ULL << 10 },
+                { "m", 1ULL << 20 },
+                { "mb", 1ULL << 20 },
+                { "mib", 1ULL << 20 },
+                { "g", 1ULL << 30 },
+                { "gb", 1ULL << 30 },
+                { "gib", 1ULL << 30 },
+                { "t", 1ULL << 40 },
+                { "tb", 1ULL << 40 },
+                { "tib", 1ULL << 40 },
         };
         uint64_t milli;
         int n = milli_prefix(s, &milli);

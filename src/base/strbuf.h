@@ -6,7 +6,7 @@
 #include <stddef.h>
 
 struct strbuf {
-        char *data;   /* always NUL-terminated when non-NULL */
+        char *data; /* always NUL-terminated when non-NULL */
         size_t len;
         size_t alloc;
         size_t cap;     /* 0: unlimited */

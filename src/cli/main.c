@@ -74,8 +74,8 @@ static int run(const struct cli *cli, struct abox_policy *p)
                 req.language = ABOX_LANG_PROGRAM;
                 req.argv = (const char *const *)cli->argv;
         } else {
-                req.language = strcmp(cli->command, "python") == 0 ? ABOX_LANG_PYTHON
-                                                                     : ABOX_LANG_SHELL;
+                req.language =
+                        strcmp(cli->command, "python") == 0 ? ABOX_LANG_PYTHON : ABOX_LANG_SHELL;
                 if (cli->code_arg) {
                         req.code = cli->code_arg;
                         req.code_len = strlen(cli->code_arg);
@@ -119,8 +119,7 @@ int main(int argc, char **argv)
                 known |= strcmp(argv[1], commands[i]) == 0;
         for (size_t i = 0; i < sizeof later / sizeof *later; i++)
                 if (strcmp(argv[1], later[i]) == 0)
-                        return cli_fail(&cli, "'%s' is not available in this version yet",
-                                        argv[1]);
+                        return cli_fail(&cli, "'%s' is not available in this version yet", argv[1]);
         if (!known)
                 return cli_fail(&cli, "unknown command '%s' (python, sh, run, check)", argv[1]);
         int r = cli_parse(&cli, argc - 1, argv + 1);

@@ -12,17 +12,28 @@ static const struct {
         const char *flag;
         const char *key;
 } policy_flags[] = {
-        { "timeout", "execution_timeout" },  { "memory", "memory_limit" },
-        { "cpus", "cpu_limit" },             { "pids", "pids_limit" },
-        { "output-limit", "max_output_size" }, { "file-size", "max_file_size" },
-        { "disk", "disk_limit" },            { "network", "network_access" },
-        { "allow-domain", "allowed_domains" }, { "allow-command", "allowed_commands" },
-        { "deny-module", "restricted_modules" }, { "allow-module", "allowed_modules" },
-        { "mount", "mounts" },               { "env", "env" },
-        { "cpu-time", "cpu_time_limit" },    { "open-files", "open_files_limit" },
-        { "rootfs", "rootfs" },              { "allow-degraded", "allow_degraded" },
-        { "secret", "secrets" },             { "redact", "redact_patterns" },
-        { "audit-log", "audit.path" },       { "network-host", "network_hosts" },
+        { "timeout", "execution_timeout" },
+        { "memory", "memory_limit" },
+        { "cpus", "cpu_limit" },
+        { "pids", "pids_limit" },
+        { "output-limit", "max_output_size" },
+        { "file-size", "max_file_size" },
+        { "disk", "disk_limit" },
+        { "network", "network_access" },
+        { "allow-domain", "allowed_domains" },
+        { "allow-command", "allowed_commands" },
+        { "deny-module", "restricted_modules" },
+        { "allow-module", "allowed_modules" },
+        { "mount", "mounts" },
+        { "env", "env" },
+        { "cpu-time", "cpu_time_limit" },
+        { "open-files", "open_files_limit" },
+        { "rootfs", "rootfs" },
+        { "allow-degraded", "allow_degraded" },
+        { "secret", "secrets" },
+        { "redact", "redact_patterns" },
+        { "audit-log", "audit.path" },
+        { "network-host", "network_hosts" },
 };
 #define N_POLICY_FLAGS (sizeof policy_flags / sizeof *policy_flags)
 
@@ -55,7 +66,8 @@ void cli_usage(FILE *f)
               "  --env NAME=VALUE      environment variable for the code\n"
               "  --rootfs DIR          use DIR/usr instead of the host's /usr\n"
               "  --allow-degraded P    run even if protection P is missing here\n"
-              "  --secret NAME=env:VAR|NAME=file:PATH   a secret for the code, redacted from output\n"
+              "  --secret NAME=env:VAR|NAME=file:PATH   a secret for the code, redacted from "
+              "output\n"
               "  --redact REGEX        also redact matches of REGEX (POSIX extended)\n"
               "  --audit-log FILE      append one JSON line per run (or 'stderr')\n"
               "  --allow-command, --allow-module, --deny-module NAME\n"
@@ -116,7 +128,8 @@ int cli_parse(struct cli *cli, int argc, char **argv)
         int rest = argc - optind;
         if (is_run) {
                 if (rest == 0)
-                        return cli_fail(cli, "run needs a program: agentbox run -- PROGRAM [ARG...]"),
+                        return cli_fail(cli,
+                                        "run needs a program: agentbox run -- PROGRAM [ARG...]"),
                                -1;
                 cli->argv = argv + optind;
                 return 0;

@@ -68,8 +68,8 @@ int cli_check(const struct cli *cli, struct abox_policy *p)
                 printf("{\"valid\":true,\"runnable\":%s,\"protections\":[",
                        missing ? "false" : "true");
                 for (size_t i = 0; i < n && i < 32; i++)
-                        printf("%s{\"name\":\"%s\",\"available\":%s,\"required\":%s}",
-                               i ? "," : "", prot[i].name, prot[i].available ? "true" : "false",
+                        printf("%s{\"name\":\"%s\",\"available\":%s,\"required\":%s}", i ? "," : "",
+                               prot[i].name, prot[i].available ? "true" : "false",
                                prot[i].required ? "true" : "false");
                 printf("]}\n");
                 return missing ? 1 : 0;

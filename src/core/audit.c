@@ -68,8 +68,8 @@ static json_t *event_object(const struct abox_policy *p, const struct audit_even
         size_t n = strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%S", &tm);
         snprintf(now + n, sizeof now - n, ".%03ldZ", ts.tv_nsec / 1000000);
         sha256_hex(ev->code ? ev->code : "", ev->code ? ev->code_len : 0, sha);
-        size_t head = head_bytes(ev->code ? ev->code : "", ev->code ? ev->code_len : 0,
-                                 CODE_HEAD_CHARS);
+        size_t head =
+                head_bytes(ev->code ? ev->code : "", ev->code ? ev->code_len : 0, CODE_HEAD_CHARS);
         size_t clean_len;
         _cleanup_free_ char *clean = utf8_sanitize(ev->code ? ev->code : "", head, &clean_len);
         json_t *violations = json_array();
@@ -124,8 +124,8 @@ int audit_write(const struct abox_policy *p, const struct audit_event *ev,
         if (strcmp(p->audit_path, "stderr") == 0)
                 return write_all(STDERR_FILENO, line, len + 1);
         int r = rotate_if_needed(p->audit_path, p->audit_max_bytes, len + 1);
-        _cleanup_close_ int fd = open(p->audit_path,
-                                      O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        _cleanup_close_ int fd =
+                open(p->audit_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (r < 0 || fd < 0)
                 return abox_error_set(err, r < 0 ? r : -errno, "audit log: cannot write it");
         /* One write: the line lands whole or not at all, never interleaved. */

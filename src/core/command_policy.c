@@ -40,8 +40,7 @@ static int check_word(const struct abox_policy *p, const struct shell_command *c
         char detail[400];
         if (c->expanded) {
                 snprintf(detail, sizeof detail,
-                         "Command '%s' is built from an expansion and cannot be checked",
-                         c->word);
+                         "Command '%s' is built from an expansion and cannot be checked", c->word);
                 return refuse(res, c->word, detail);
         }
         const char *name = base_name(c->word);
@@ -57,8 +56,7 @@ int command_policy_check_shell(const struct abox_policy *p, const char *line, si
         struct shell_parse parsed;
         if (shell_parse(line, len, &parsed) < 0) {
                 char detail[300];
-                snprintf(detail, sizeof detail, "cannot parse the command line: %s",
-                         parsed.error);
+                snprintf(detail, sizeof detail, "cannot parse the command line: %s", parsed.error);
                 shell_parse_done(&parsed);
                 return refuse(res, "(command line)", detail);
         }

@@ -52,21 +52,20 @@ static const struct field fields[] = {
           "optionally :port (default 80 and 443)" },
         { "network_hosts", SECTION_POLICY, FIELD_HOSTS, OFF(network_hosts), 0, 0, NULL,
           "NAME: address answers for the proxy's resolver; these addresses may be internal" },
-        { "max_network_bytes", SECTION_POLICY, FIELD_SIZE, OFF(network_max_bytes), 1,
-          1024 * GiB, NULL, "bytes through the proxy per execution, both directions" },
-        { "max_network_connections", SECTION_POLICY, FIELD_COUNT, OFF(network_max_connections),
-          1, 1000000, NULL, "connections through the proxy per execution" },
-        { "max_concurrent_connections", SECTION_POLICY, FIELD_COUNT,
-          OFF(network_max_concurrent), 1, 1024, NULL,
-          "connections open through the proxy at once" },
+        { "max_network_bytes", SECTION_POLICY, FIELD_SIZE, OFF(network_max_bytes), 1, 1024 * GiB,
+          NULL, "bytes through the proxy per execution, both directions" },
+        { "max_network_connections", SECTION_POLICY, FIELD_COUNT, OFF(network_max_connections), 1,
+          1000000, NULL, "connections through the proxy per execution" },
+        { "max_concurrent_connections", SECTION_POLICY, FIELD_COUNT, OFF(network_max_concurrent), 1,
+          1024, NULL, "connections open through the proxy at once" },
         { "memory_limit", SECTION_POLICY, FIELD_SIZE, OFF(memory_max_bytes), 8 * MiB, 64 * GiB,
           NULL, "memory of the whole sandbox, swap off" },
         { "cpu_limit", SECTION_POLICY, FIELD_CORES, OFF(cpu_milli), 10, 1024 * 1000, NULL,
           "CPU share in cores (0.5, 1, 2)" },
         { "execution_timeout", SECTION_POLICY, FIELD_DURATION, OFF(timeout_ms), 1, 24 * 3600 * 1000,
           NULL, "wall-clock seconds before the whole sandbox is killed" },
-        { "cpu_time_limit", SECTION_POLICY, FIELD_DURATION, OFF(cpu_time_ms), 1,
-          24 * 3600 * 1000, NULL, "CPU seconds of the whole sandbox" },
+        { "cpu_time_limit", SECTION_POLICY, FIELD_DURATION, OFF(cpu_time_ms), 1, 24 * 3600 * 1000,
+          NULL, "CPU seconds of the whole sandbox" },
         { "max_output_size", SECTION_POLICY, FIELD_SIZE, OFF(output_max_bytes), 1, 1 * GiB, NULL,
           "bytes kept of stdout and of stderr each; the rest is drained and counted" },
         { "max_file_size", SECTION_POLICY, FIELD_SIZE, OFF(file_size_max_bytes), 1, 1024 * GiB,
@@ -89,8 +88,8 @@ static const struct field fields[] = {
           "built-in credential shapes not to redact" },
         { "audit.path", SECTION_POLICY, FIELD_PATH, OFF(audit_path), 0, 0, NULL,
           "the audit log: a file (JSON lines) or stderr" },
-        { "audit.max_size", SECTION_POLICY, FIELD_SIZE, OFF(audit_max_bytes), 4096, 64 * GiB,
-          NULL, "rotate the audit log past this size (one old file kept)" },
+        { "audit.max_size", SECTION_POLICY, FIELD_SIZE, OFF(audit_max_bytes), 4096, 64 * GiB, NULL,
+          "rotate the audit log past this size (one old file kept)" },
 };
 
 _Static_assert(ELEMENTSOF(fields) <= 64, "set_mask has one bit per field");
@@ -218,7 +217,8 @@ struct abox_policy *abox_policy_dup(const struct abox_policy *src)
         /* Deep-copy every owned member; on any failure free what was made. */
         p->rootfs = NULL;
         p->allow_degraded = p->restricted_modules = p->allowed_modules = (struct strlist){ 0 };
-        p->allowed_commands = p->allowed_domains = p->network_hosts = p->env = (struct strlist){ 0 };
+        p->allowed_commands = p->allowed_domains = p->network_hosts = p->env =
+                (struct strlist){ 0 };
         p->secrets = p->redact_patterns = p->redact_disable = (struct strlist){ 0 };
         p->audit_path = NULL;
         p->overrides = NULL, p->n_overrides = 0;
@@ -333,7 +333,7 @@ int policy_set_override(struct abox_policy *p, const char *module, bool allowed,
  * itself (binds below /tmp and /workspace are fine: those are scratch). */
 static bool valid_target(const char *dst)
 {
-        static const char *const reserved[] = { "/proc", "/dev", "/usr", "/etc", "/bin",
+        static const char *const reserved[] = { "/proc", "/dev", "/usr",   "/etc",   "/bin",
                                                 "/sbin", "/lib", "/lib32", "/lib64", "/libx32" };
         size_t len = strlen(dst);
         if (dst[0] != '/' || len < 2 || len >= 256 || dst[len - 1] == '/' || strstr(dst, "//"))
@@ -453,18 +453,10 @@ static int set_number(struct abox_policy *p, const struct field *f, const char *
         uint64_t v = 0;
         int r;
         switch (f->type) {
-        case FIELD_SIZE:
-                r = parse_size(value, &v);
-                break;
-        case FIELD_DURATION:
-                r = parse_duration_ms(value, &v);
-                break;
-        case FIELD_CORES:
-                r = parse_decimal_milli(value, &v);
-                break;
-        default:
-                r = parse_uint(value, UINT64_MAX, &v);
-                break;
+        case FIELD_SIZE: r = parse_size(value, &v); break;
+        case FIELD_DURATION: r = parse_duration_ms(value, &v); break;
+        case FIELD_CORES: r = parse_decimal_milli(value, &v); break;
+        default: r = parse_uint(value, UINT64_MAX, &v); break;
         }
         if (r < 0)
                 return abox_error_set(err, -EINVAL, "%s: '%s' is not %s", f->name, value,
@@ -481,8 +473,8 @@ static int set_number(struct abox_policy *p, const struct field *f, const char *
                         snprintf(lo, sizeof lo, "%llu", (unsigned long long)f->min);
                         snprintf(hi, sizeof hi, "%llu", (unsigned long long)f->max);
                 }
-                return abox_error_set(err, -ERANGE, "%s: '%s' is out of range (%s to %s)",
-                                      f->name, value, lo, hi);
+                return abox_error_set(err, -ERANGE, "%s: '%s' is out of range (%s to %s)", f->name,
+                                      value, lo, hi);
         }
         memcpy((char *)p + f->offset, &v, sizeof v);
         return 0;
@@ -499,8 +491,7 @@ int policy_field_set(struct abox_policy *p, const struct field *f, const char *v
         case FIELD_SIZE:
         case FIELD_DURATION:
         case FIELD_COUNT:
-        case FIELD_CORES:
-                return set_number(p, f, value, err);
+        case FIELD_CORES: return set_number(p, f, value, err);
         case FIELD_ENUM:
                 for (int i = 0; f->choices[i]; i++)
                         if (strcmp(f->choices[i], value) == 0) {
@@ -512,7 +503,8 @@ int policy_field_set(struct abox_policy *p, const struct field *f, const char *v
                                       f->choices[1] ?: "", f->choices[2] ? ", " : "",
                                       f->choices[2] ?: "");
         case FIELD_PATH: {
-                if (value[0] != '/' && !(f->offset == OFF(audit_path) && strcmp(value, "stderr") == 0))
+                if (value[0] != '/' &&
+                    !(f->offset == OFF(audit_path) && strcmp(value, "stderr") == 0))
                         return abox_error_set(err, -EINVAL, "%s: '%s' must be an absolute path",
                                               f->name, value);
                 char *dup = strdup(value);
@@ -540,12 +532,9 @@ int policy_field_set(struct abox_policy *p, const struct field *f, const char *v
                 if (strlist_append((struct strlist *)base, value) < 0)
                         return abox_error_set(err, -ENOMEM, "out of memory");
                 return 0;
-        case FIELD_MOUNTS:
-                return add_mount(p, value, err);
-        case FIELD_ENV:
-                return add_env(p, value, err);
-        case FIELD_SECRETS:
-                return add_secret(p, value, err);
+        case FIELD_MOUNTS: return add_mount(p, value, err);
+        case FIELD_ENV: return add_env(p, value, err);
+        case FIELD_SECRETS: return add_secret(p, value, err);
         case FIELD_HOSTS:
                 if (net_pin_parse(value, &pin) < 0)
                         return abox_error_set(err, -EINVAL,

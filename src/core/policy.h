@@ -14,7 +14,7 @@ struct strlist {
 };
 
 #define POLICY_MAX_MOUNTS 16
-#define POLICY_MAX_LIST 4096
+#define POLICY_MAX_LIST   4096
 
 struct mount_spec {
         char *src;
@@ -51,7 +51,7 @@ struct abox_policy {
         uint64_t network_max_concurrent;
 
         uint64_t memory_max_bytes;
-        uint64_t cpu_milli;   /* thousandths of a core; 0: no cap */
+        uint64_t cpu_milli; /* thousandths of a core; 0: no cap */
         uint64_t timeout_ms;
         uint64_t cpu_time_ms; /* 0: bounded by the timeout only */
         uint64_t output_max_bytes;
@@ -62,7 +62,7 @@ struct abox_policy {
 
         struct mount_spec *mounts;
         size_t n_mounts;
-        struct strlist env; /* "NAME=VALUE" */
+        struct strlist env;     /* "NAME=VALUE" */
         struct strlist secrets; /* "NAME=env:HOSTVAR" or "NAME=file:/path" */
         struct strlist redact_patterns;
         struct strlist redact_disable;
@@ -94,7 +94,7 @@ struct field {
         enum field_section section;
         enum field_type type;
         size_t offset;
-        uint64_t min, max; /* numeric fields, in the field's unit */
+        uint64_t min, max;          /* numeric fields, in the field's unit */
         const char *const *choices; /* FIELD_ENUM, NULL-terminated */
         const char *doc;
 };

@@ -17,14 +17,14 @@
 
 #define MAX_DEPTH 16
 #define MAX_NODES 100000
-#define MAX_FILE (4u << 20)
+#define MAX_FILE  (4u << 20)
 
 enum ykind { Y_SCALAR, Y_MAP, Y_SEQ };
 
 struct ynode {
         enum ykind kind;
         int line;
-        char *value; /* scalars */
+        char *value;         /* scalars */
         struct ynode **kids; /* maps: key, value, key, value ... */
         size_t n, alloc;
 };
@@ -88,8 +88,8 @@ static int build(yaml_parser_t *parser, yaml_event_t *ev, int depth, struct yctx
         case YAML_SEQUENCE_START_EVENT:
         case YAML_MAPPING_START_EVENT: {
                 n->kind = ev->type == YAML_SEQUENCE_START_EVENT ? Y_SEQ : Y_MAP;
-                yaml_event_type_t end = n->kind == Y_SEQ ? YAML_SEQUENCE_END_EVENT
-                                                         : YAML_MAPPING_END_EVENT;
+                yaml_event_type_t end =
+                        n->kind == Y_SEQ ? YAML_SEQUENCE_END_EVENT : YAML_MAPPING_END_EVENT;
                 for (;;) {
                         yaml_event_t kid;
                         r = next_event(parser, &kid, c);
@@ -121,9 +121,7 @@ static int build(yaml_parser_t *parser, yaml_event_t *ev, int depth, struct yctx
         case YAML_ALIAS_EVENT:
                 r = fail(c, line, NULL, "YAML aliases are not supported in policy files");
                 break;
-        default:
-                r = fail(c, line, NULL, "unexpected YAML structure");
-                break;
+        default: r = fail(c, line, NULL, "unexpected YAML structure"); break;
         }
         if (r < 0) {
                 ynode_free(n);
@@ -222,14 +220,16 @@ static int decode_overrides(struct yctx *c, struct abox_policy *p, const struct 
                         const char *name = ok->kind == Y_SCALAR ? ok->value : "";
                         if (strcmp(name, "allowed") == 0) {
                                 if (ov->kind != Y_SCALAR || parse_bool(ov->value, &allowed) < 0)
-                                        r = fail(c, ov->line, path, "allowed: expected true or false");
+                                        r = fail(c, ov->line, path,
+                                                 "allowed: expected true or false");
                         } else if (strcmp(name, "functions") == 0 && ov->kind == Y_SEQ) {
                                 for (size_t m = 0; r == 0 && m < ov->n; m++)
                                         if (ov->kids[m]->kind != Y_SCALAR)
                                                 r = fail(c, ov->kids[m]->line, path,
                                                          "functions: expected names");
                                         else if (strlist_append(&fns, ov->kids[m]->value) < 0)
-                                                r = abox_error_set(c->err, -ENOMEM, "out of memory");
+                                                r = abox_error_set(c->err, -ENOMEM,
+                                                                   "out of memory");
                         } else {
                                 r = fail(c, ok->line, path,
                                          "unknown key (expected allowed, functions: [...])");
@@ -238,9 +238,9 @@ static int decode_overrides(struct yctx *c, struct abox_policy *p, const struct 
                 if (r == 0) {
                         struct abox_error inner = { 0 };
                         if (policy_set_override(p, k->value, allowed, &fns, &inner) < 0)
-                                r = inner.code == -ENOMEM ? abox_error_set(c->err, -ENOMEM,
-                                                                           "out of memory")
-                                                          : fail(c, k->line, path, inner.msg);
+                                r = inner.code == -ENOMEM
+                                            ? abox_error_set(c->err, -ENOMEM, "out of memory")
+                                            : fail(c, k->line, path, inner.msg);
                 }
                 strlist_done(&fns);
                 if (r < 0)
@@ -285,13 +285,13 @@ static int decode_field(struct yctx *c, struct abox_policy *p, const struct fiel
                                 return r;
                 }
                 return 0;
-        case FIELD_OVERRIDES:
-                return decode_overrides(c, p, v, path);
+        case FIELD_OVERRIDES: return decode_overrides(c, p, v, path);
         case FIELD_SECRETS:
                 policy_field_clear(p, f);
                 if (v->kind != Y_MAP)
-                        return fail(c, v->line, path,
-                                    "expected NAME: {from_env: HOSTVAR} or NAME: {from_file: PATH}");
+                        return fail(
+                                c, v->line, path,
+                                "expected NAME: {from_env: HOSTVAR} or NAME: {from_file: PATH}");
                 for (size_t i = 0; i + 1 < v->n; i += 2) {
                         const struct ynode *k = v->kids[i], *src = v->kids[i + 1];
                         if (k->kind != Y_SCALAR || src->kind != Y_MAP || src->n != 2 ||
@@ -312,8 +312,7 @@ static int decode_field(struct yctx *c, struct abox_policy *p, const struct fiel
                                 return r;
                 }
                 return 0;
-        default:
-                return set_scalar(c, p, f, v, path);
+        default: return set_scalar(c, p, f, v, path);
         }
 }
 
@@ -362,8 +361,9 @@ static int decode_key(struct yctx *c, struct abox_policy *p, const struct ynode 
                 char msg[200];
                 if (other)
                         snprintf(msg, sizeof msg, "belongs under %s",
-                                 section == SECTION_SANDBOX ? "security_policy"
-                                                            : "agent_sandbox (not security_policy)");
+                                 section == SECTION_SANDBOX
+                                         ? "security_policy"
+                                         : "agent_sandbox (not security_policy)");
                 else
                         snprintf(msg, sizeof msg, "unknown key (see docs/policy.md)");
                 return fail(c, k->line, path, msg);
@@ -380,8 +380,7 @@ static int decode_section(struct yctx *c, struct abox_policy *p, const struct yn
                 for (size_t j = 0; j < i; j += 2)
                         if (map->kids[i]->kind == Y_SCALAR && map->kids[j]->kind == Y_SCALAR &&
                             strcmp(map->kids[i]->value, map->kids[j]->value) == 0)
-                                return fail(c, map->kids[i]->line, prefix,
-                                            "a key appears twice");
+                                return fail(c, map->kids[i]->line, prefix, "a key appears twice");
                 int r = decode_key(c, p, map->kids[i], map->kids[i + 1], section, prefix);
                 if (r < 0)
                         return r;

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #define MAX_PATTERNS 48
-#define MIN_SECRET 4 /* shorter values would redact ordinary text */
+#define MIN_SECRET   4 /* shorter values would redact ordinary text */
 
 static const struct {
         const char *name;
@@ -30,7 +30,8 @@ static const struct {
           "-----BEGIN ([A-Z0-9]+ )*PRIVATE KEY-----.*-----END ([A-Z0-9]+ )*PRIVATE KEY-----",
           { "PRIVATE KEY-----" } },
         { "aws_access_key", "\\<(AKIA|ASIA)[0-9A-Z]{16}", { "AKIA", "ASIA" } },
-        { "github_token", "\\<(gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})",
+        { "github_token",
+          "\\<(gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})",
           { "gh", "github_pat_" } },
         { "slack_token", "\\<xox[abposr]-[A-Za-z0-9-]{10,}", { "xox" } },
         { "anthropic_key", "\\<sk-ant-[A-Za-z0-9_-]{20,}", { "sk-ant-" } },
@@ -92,8 +93,8 @@ static int add_pattern(struct redactor *rd, const char *regex, const char *label
         return 0;
 }
 
-int redactor_new(const struct abox_policy *p, const struct strlist *secrets,
-                 struct redactor **ret, struct abox_error *err)
+int redactor_new(const struct abox_policy *p, const struct strlist *secrets, struct redactor **ret,
+                 struct abox_error *err)
 {
         struct redactor *rd = calloc(1, sizeof *rd);
         if (!rd)
@@ -133,8 +134,8 @@ static bool hinted(const struct pattern *pt, const char *text, size_t len)
 /* Every occurrence of every secret, overlapping ones included, is marked
  * first and each marked run becomes one [REDACTED:secret]: two secrets that
  * overlap in the text (abcdef, defghi in abcdefghi) leave no tail behind. */
-static int redact_secrets(const char *src, size_t len, const struct strlist *secrets,
-                          bool tail_cut, struct strbuf *out, unsigned *count)
+static int redact_secrets(const char *src, size_t len, const struct strlist *secrets, bool tail_cut,
+                          struct strbuf *out, unsigned *count)
 {
         _cleanup_free_ unsigned char *mask = calloc(len ? len : 1, 1);
         bool any = false;
@@ -143,9 +144,8 @@ static int redact_secrets(const char *src, size_t len, const struct strlist *sec
         for (size_t i = 0; i < secrets->n; i++) {
                 const char *secret = secrets->items[i];
                 size_t slen = strlen(secret);
-                for (const char *hit = src; (hit = memmem(hit, len - (size_t)(hit - src), secret,
-                                                         slen));
-                     hit++) {
+                for (const char *hit = src;
+                     (hit = memmem(hit, len - (size_t)(hit - src), secret, slen)); hit++) {
                         memset(mask + (hit - src), 1, slen);
                         any = true;
                 }

@@ -12,8 +12,8 @@
 struct redactor;
 
 /* secrets: "NAME=value" items whose values are redacted. */
-int redactor_new(const struct abox_policy *p, const struct strlist *secrets,
-                 struct redactor **ret, struct abox_error *err);
+int redactor_new(const struct abox_policy *p, const struct strlist *secrets, struct redactor **ret,
+                 struct abox_error *err);
 void redactor_free(struct redactor *rd);
 /* A new buffer with every match replaced; *count grows by the number of
  * replacements.  tail_cut: the text was truncated after len bytes, so a

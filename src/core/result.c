@@ -136,14 +136,10 @@ int abox_result_signal(const struct abox_result *r)
 int abox_result_cli_status(const struct abox_result *r)
 {
         switch (r->status) {
-        case ABOX_STATUS_SANDBOX_ERROR:
-                return 125;
-        case ABOX_STATUS_BLOCKED:
-                return 126;
-        case ABOX_STATUS_TIMEOUT:
-                return 124;
-        default:
-                break;
+        case ABOX_STATUS_SANDBOX_ERROR: return 125;
+        case ABOX_STATUS_BLOCKED: return 126;
+        case ABOX_STATUS_TIMEOUT: return 124;
+        default: break;
         }
         if (r->status == ABOX_STATUS_RESOURCE_EXCEEDED && r->limit == ABOX_LIMIT_MEMORY)
                 return 137;

@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_DEPTH 32
+#define MAX_DEPTH    32
 #define MAX_HEREDOCS 16
 #define MAX_COMMANDS 4096
 
@@ -29,15 +29,15 @@ enum tok {
         T_EOF,
         T_WORD,
         T_NEWLINE,
-        T_SEMI,   /* ; */
-        T_AMP,    /* & */
-        T_PIPE,   /* | */
-        T_AND,    /* && */
-        T_OR,     /* || */
-        T_DSEMI,  /* ;; */
-        T_LPAREN, /* ( */
-        T_RPAREN, /* ) */
-        T_REDIR,  /* < > >> <& >& <> >| */
+        T_SEMI,    /* ; */
+        T_AMP,     /* & */
+        T_PIPE,    /* | */
+        T_AND,     /* && */
+        T_OR,      /* || */
+        T_DSEMI,   /* ;; */
+        T_LPAREN,  /* ( */
+        T_RPAREN,  /* ) */
+        T_REDIR,   /* < > >> <& >& <> >| */
         T_HEREDOC, /* << <<- */
 };
 
@@ -45,9 +45,9 @@ struct word {
         char text[SHELL_MAX_WORD];
         size_t len;
         bool overflow;
-        bool expanded; /* some part is $..., `...`, a glob or ~ */
-        bool quoted;   /* some part was quoted or escaped */
-        bool io_number; /* all digits and directly followed by < or > */
+        bool expanded;             /* some part is $..., `...`, a glob or ~ */
+        bool quoted;               /* some part was quoted or escaped */
+        bool io_number;            /* all digits and directly followed by < or > */
         size_t raw_start, raw_len; /* the word as written, in the parser's input */
 };
 
@@ -188,7 +188,7 @@ static int read_backquote(struct parser *p, struct word *w, bool in_dquote)
                         break;
                 /* Within "...", a backquoted \" is a plain quote too. */
                 if (c == '\\' && (cur(p) == '$' || cur(p) == '`' || cur(p) == '\\' ||
-                                   (in_dquote && cur(p) == '"')))
+                                  (in_dquote && cur(p) == '"')))
                         c = cur(p), p->pos++;
                 if (n + 1 >= cap) {
                         char *b = realloc(body, cap *= 2);
@@ -408,8 +408,10 @@ static int read_heredoc_bodies(struct parser *p)
                         if (end - text == dlen && memcmp(p->s + text, h->delim, dlen) == 0)
                                 break;
                         if (!h->quoted) {
-                                struct parser sub = { .s = p->s + line, .len = end - line,
-                                                      .depth = p->depth + 1, .out = p->out };
+                                struct parser sub = { .s = p->s + line,
+                                                      .len = end - line,
+                                                      .depth = p->depth + 1,
+                                                      .out = p->out };
                                 struct word scratch = { 0 };
                                 if (read_dquoted(&sub, &scratch, false) < 0 || sub.failed) {
                                         p->failed = true;
@@ -442,10 +444,10 @@ static int lex(struct parser *p, struct token *t)
                 const char *text;
                 enum tok kind;
         } ops[] = {
-                { "&&", T_AND },    { "||", T_OR },    { ";;", T_DSEMI }, { "<<-", T_HEREDOC },
+                { "&&", T_AND },     { "||", T_OR },    { ";;", T_DSEMI }, { "<<-", T_HEREDOC },
                 { "<<", T_HEREDOC }, { ">>", T_REDIR }, { "<&", T_REDIR }, { ">&", T_REDIR },
-                { "<>", T_REDIR },  { ">|", T_REDIR }, { ";", T_SEMI },   { "&", T_AMP },
-                { "|", T_PIPE },    { "(", T_LPAREN }, { ")", T_RPAREN }, { "<", T_REDIR },
+                { "<>", T_REDIR },   { ">|", T_REDIR }, { ";", T_SEMI },   { "&", T_AMP },
+                { "|", T_PIPE },     { "(", T_LPAREN }, { ")", T_RPAREN }, { "<", T_REDIR },
                 { ">", T_REDIR },
         };
         if (c < 0)
@@ -913,8 +915,8 @@ static const char *ends_here(const struct token *t, const char *const *end_words
 static int parse_list(struct parser *p, enum tok end_tok, const char *const *end_words,
                       const char **ret_end)
 {
-        static const char *const misplaced[] = { "then", "else", "elif", "fi", "do", "done",
-                                                 "esac", "}", "in", NULL };
+        static const char *const misplaced[] = { "then", "else", "elif", "fi", "do",
+                                                 "done", "esac", "}",    "in", NULL };
         bool after_separator = true; /* as the shell: no ';' or '&' without a command */
         for (;;) {
                 struct token *t;

@@ -17,10 +17,10 @@
 
 #include <asm/unistd.h>
 
-#define MSG_FD 3
-#define SIGKILL_ 9
-#define EINTR_ 4
-#define WALL_ 0x40000000
+#define MSG_FD           3
+#define SIGKILL_         9
+#define EINTR_           4
+#define WALL_            0x40000000
 #define PR_SET_DUMPABLE_ 4
 
 #if defined(__x86_64__)

@@ -67,7 +67,8 @@ int cgroup_read_key(const char *dir, const char *file, const char *key, uint64_t
         if (r < 0)
                 return r;
         size_t klen = strlen(key);
-        for (char *line = buf; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL)
+        for (char *line = buf; line && *line;
+             line = strchr(line, '\n'), line = line ? line + 1 : NULL)
                 if (strncmp(line, key, klen) == 0 && line[klen] == ' ') {
                         *ret = strtoull(line + klen + 1, NULL, 10);
                         return 0;
@@ -96,7 +97,8 @@ int cgroup_parse_own_path(const char *text, const char *controller, char *buf, s
                                 const char *end = memchr(tok, ',', (size_t)(c2 - tok));
                                 if (!end)
                                         end = c2;
-                                match |= (size_t)(end - tok) == clen && memcmp(tok, controller, clen) == 0;
+                                match |= (size_t)(end - tok) == clen &&
+                                         memcmp(tok, controller, clen) == 0;
                                 tok = end + 1;
                         }
                         if (match) {
@@ -129,7 +131,8 @@ int cgroup_parse_v1_mount(const char *mountinfo, const char *controller, char *m
                         char *comma = strchr(tok, ',');
                         size_t n = comma ? (size_t)(comma - tok) : strlen(tok);
                         if (n == clen && memcmp(tok, controller, clen) == 0) {
-                                int a = snprintf(mnt, mlen, "%s", m), b = snprintf(root, rlen, "%s", r);
+                                int a = snprintf(mnt, mlen, "%s", m),
+                                    b = snprintf(root, rlen, "%s", r);
                                 return a < 0 || (size_t)a >= mlen || b < 0 || (size_t)b >= rlen
                                                ? -ENAMETOOLONG
                                                : 0;
@@ -170,7 +173,8 @@ static void probe_v2(const char *own_text, struct cgroup_probe *ret)
 {
         char own[512], ctl[256] = "", path[600];
         if (cgroup_parse_own_path(own_text, NULL, own, sizeof own) < 0 ||
-            cgroup_parent_path("/sys/fs/cgroup", "/", own, ret->parent[0], sizeof ret->parent[0]) < 0 ||
+            cgroup_parent_path("/sys/fs/cgroup", "/", own, ret->parent[0], sizeof ret->parent[0]) <
+                    0 ||
             prepare_parent(ret->parent[0]) < 0) {
                 snprintf(ret->detail, sizeof ret->detail,
                          "cgroup2 is mounted but not writable by this user");

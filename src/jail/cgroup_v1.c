@@ -20,7 +20,8 @@ static int setup(struct cgroup *cg, const struct cgroup_limits *lim)
                 snprintf(buf, sizeof buf, "%llu", (unsigned long long)lim->memory_max_bytes);
                 r = cgroup_write(cg->dir[CG_MEMORY], "memory.limit_in_bytes", buf);
                 if (r == 0) {
-                        int s = cgroup_write(cg->dir[CG_MEMORY], "memory.memsw.limit_in_bytes", buf);
+                        int s = cgroup_write(cg->dir[CG_MEMORY], "memory.memsw.limit_in_bytes",
+                                             buf);
                         if (s < 0 && s != -ENOENT)
                                 r = s;
                 }

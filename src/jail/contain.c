@@ -89,7 +89,9 @@ static int receive_go(int fd, struct jail_go *go, int *fds, struct sock_filter *
                 struct cmsghdr align;
         } control;
         struct iovec iov = { go, sizeof *go };
-        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+        struct msghdr msg = { .msg_iov = &iov,
+                              .msg_iovlen = 1,
+                              .msg_control = control.buf,
                               .msg_controllen = sizeof control.buf };
         ssize_t n;
         do
@@ -108,8 +110,8 @@ static int receive_go(int fd, struct jail_go *go, int *fds, struct sock_filter *
         int r = read_exact(fd, (char *)go + n, sizeof *go - (size_t)n);
         if (r < 0)
                 return r;
-        if (go->n_join_fds + (go->has_init ? 1 : 0) != got_fds || go->filter_len == 0 || go->filter_len > BPF_MAXINSNS ||
-            go->landlock.n_rules > JAIL_MAX_RULES)
+        if (go->n_join_fds + (go->has_init ? 1 : 0) != got_fds || go->filter_len == 0 ||
+            go->filter_len > BPF_MAXINSNS || go->landlock.n_rules > JAIL_MAX_RULES)
                 return -EPROTO;
         r = read_exact(fd, filter, go->filter_len * sizeof *filter);
         *ret = (struct sock_fprog){ .len = (unsigned short)go->filter_len, .filter = filter };
@@ -148,8 +150,8 @@ static int memfd_noexec(void)
         return r;
 }
 
-static int contain(const struct jail_plan *plan, int sync_fd, int *ret_step,
-                   int *ret_index, int *ret_fds, int *ret_init)
+static int contain(const struct jail_plan *plan, int sync_fd, int *ret_step, int *ret_index,
+                   int *ret_fds, int *ret_init)
 {
         struct sock_filter filter[BPF_MAXINSNS];
         struct sock_fprog prog;
@@ -186,8 +188,8 @@ static int contain(const struct jail_plan *plan, int sync_fd, int *ret_step,
         /* The proxy's socket is made here, in our network namespace, and
          * handed to the supervisor, which serves it from outside. */
         if (plan->proxy_port)
-                STEP(LOOPBACK, (ret_fds[1] = net_proxy_listener(plan->proxy_port)) < 0 ? ret_fds[1]
-                                                                                     : 0);
+                STEP(LOOPBACK,
+                     (ret_fds[1] = net_proxy_listener(plan->proxy_port)) < 0 ? ret_fds[1] : 0);
         STEP(SYNC, receive_go(sync_fd, &go, fds, filter, &prog));
         *ret_init = go.has_init ? fds[go.n_join_fds] : -1;
         STEP(CGROUP, join_cgroup(fds, go.n_join_fds));
@@ -249,7 +251,9 @@ static int send_started(int sync_fd, const int *fds)
         } control = { 0 };
         char tag = 's';
         struct iovec iov = { &tag, 1 };
-        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+        struct msghdr msg = { .msg_iov = &iov,
+                              .msg_iovlen = 1,
+                              .msg_control = control.buf,
                               .msg_controllen = CMSG_SPACE(n * sizeof(int)) };
         struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
         c->cmsg_level = SOL_SOCKET;
@@ -338,8 +342,10 @@ _Noreturn void contain_child(const struct jail_plan *plan, int sync_fd, int msg_
          * first read of the sync pipe sees EOF. */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         /* Whatever the host process had open without O_CLOEXEC stops here. */
-        const int keep[] = { sync_fd, msg_fd, plan->stdout_fd, plan->stderr_fd,
-                             plan->extra_fds[0], plan->extra_fds[1] };
+        const int keep[] = {
+                sync_fd,           msg_fd, plan->stdout_fd, plan->stderr_fd, plan->extra_fds[0],
+                plan->extra_fds[1]
+        };
         if (plan->cgroup_fd >= 0)
                 close(plan->cgroup_fd);
         if (close_all_except(keep, sizeof keep / sizeof *keep) < 0)

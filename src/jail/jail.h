@@ -18,32 +18,32 @@
 #include <time.h>
 
 /* The uid and gid the payload runs as, inside the user namespace. */
-#define JAIL_UID 1000
-#define JAIL_GID 1000
+#define JAIL_UID          1000
+#define JAIL_GID          1000
 /* Host uids for sandboxes when agentbox runs as root: BASE + the host pid of
  * the sandbox's init, so concurrent sandboxes never share one.  Above the
  * ranges systemd and container runtimes hand out, below 2^31. */
 #define JAIL_HOST_ID_BASE 0x7E000000u
 
-#define JAIL_MAX_OPS 64
+#define JAIL_MAX_OPS   64
 #define JAIL_MAX_RULES 96 /* the fixed rules, POLICY_MAX_MOUNTS, EXEC_MAX_FILES */
 
 /* ---- rootfs ---- */
 enum rootfs_op_kind {
-        ROOTFS_DIR,     /* mkdir dst */
-        ROOTFS_SYMLINK, /* symlink src -> dst */
-        ROOTFS_BIND,    /* bind src (host) at dst */
-        ROOTFS_FILE,    /* write data into dst */
-        ROOTFS_SCRATCH, /* bind scratch/<src> at dst */
-        ROOTFS_TMPFS,   /* a small tmpfs at dst, options in data */
-        ROOTFS_PROC,    /* a fresh procfs at dst */
-        ROOTFS_DEVPTS,  /* a private devpts instance at dst */
+        ROOTFS_DIR,      /* mkdir dst */
+        ROOTFS_SYMLINK,  /* symlink src -> dst */
+        ROOTFS_BIND,     /* bind src (host) at dst */
+        ROOTFS_FILE,     /* write data into dst */
+        ROOTFS_SCRATCH,  /* bind scratch/<src> at dst */
+        ROOTFS_TMPFS,    /* a small tmpfs at dst, options in data */
+        ROOTFS_PROC,     /* a fresh procfs at dst */
+        ROOTFS_DEVPTS,   /* a private devpts instance at dst */
         ROOTFS_READONLY, /* make the existing dst a read-only bind of itself */
 };
 
-#define ROOTFS_RDONLY (1u << 0)
-#define ROOTFS_DEVICE (1u << 1) /* a device node: keep dev, add noexec */
-#define ROOTFS_NOEXEC (1u << 2)
+#define ROOTFS_RDONLY   (1u << 0)
+#define ROOTFS_DEVICE   (1u << 1) /* a device node: keep dev, add noexec */
+#define ROOTFS_NOEXEC   (1u << 2)
 #define ROOTFS_OPTIONAL (1u << 3)
 
 struct rootfs_op {
@@ -59,8 +59,8 @@ struct rootfs_op {
 struct rootfs_plan {
         struct rootfs_op ops[JAIL_MAX_OPS];
         unsigned n_ops;
-        uint64_t scratch_bytes; /* /tmp, /workspace and /dev/shm share it */
-        char scratch_size[32];  /* the same, as tmpfs wants it */
+        uint64_t scratch_bytes;        /* /tmp, /workspace and /dev/shm share it */
+        char scratch_size[32];         /* the same, as tmpfs wants it */
         char *owned[JAIL_MAX_OPS * 2]; /* the texts ops point into */
         unsigned n_owned;
 };
@@ -95,7 +95,7 @@ struct jail_plan {
         struct rlimit_plan rlimits;
         bool share_net;
         uint16_t proxy_port; /* restricted network: the proxy listens here inside; 0: none */
-        bool memfd_noexec; /* set vm.memfd_noexec=2 for the sandbox */
+        bool memfd_noexec;   /* set vm.memfd_noexec=2 for the sandbox */
         const char *hostname;
         char *const *argv;
         char *const *envp;
@@ -104,8 +104,8 @@ struct jail_plan {
         int cgroup_fd;            /* v2: clone straight into it; -1: none */
         int join_fds[4];          /* opened by the parent; the child writes "0" */
         unsigned n_join_fds;
-        int extra_fds[2];         /* become 3 and 4 when >= 0 */
-        int init_fd;              /* agentbox-init's sealed memfd; -1: the child stays init */
+        int extra_fds[2]; /* become 3 and 4 when >= 0 */
+        int init_fd;      /* agentbox-init's sealed memfd; -1: the child stays init */
 };
 
 /* The steps the child reports failures of. */
@@ -136,7 +136,7 @@ const char *jail_step_text(enum jail_step s);
 #define JAIL_GO_MAX_FDS 5 /* join_fds, then agentbox-init's memfd */
 struct jail_go {
         uint32_t n_join_fds;
-        uint32_t has_init; /* the last fd is agentbox-init's sealed memfd */
+        uint32_t has_init;   /* the last fd is agentbox-init's sealed memfd */
         uint32_t filter_len; /* instructions */
         struct landlock_plan landlock;
 };
@@ -193,15 +193,14 @@ struct jail_child {
  * the plan (landlock, seccomp, join_fds); then one "go" packet carries those
  * to the child, which joins its cgroup and finishes.  Nothing untrusted runs
  * before that. */
-int jail_spawn(struct jail_plan *plan, int (*after_clone)(void *data, pid_t pid),
-               void *data, struct jail_child *ret, struct abox_error *err);
+int jail_spawn(struct jail_plan *plan, int (*after_clone)(void *data, pid_t pid), void *data,
+               struct jail_child *ret, struct abox_error *err);
 /* Whether the child got as far as starting the payload (else its end was a
  * setup failure), with the fds it handed over: its scratch filesystem's
  * mount fd and the proxy's listening socket (-1 if none or not started).
  * Waits up to timeout_ms while the child is alive (pidfd); 0: does not
  * wait (the child is gone). */
-bool jail_take_started(int sync_fd, int pidfd, int timeout_ms, int *ret_scratch,
-                       int *ret_listener);
+bool jail_take_started(int sync_fd, int pidfd, int timeout_ms, int *ret_scratch, int *ret_listener);
 /* Runs in the child: contains it in security order, then execs the payload
  * in place.  Never returns. */
 _Noreturn void contain_child(const struct jail_plan *plan, int sync_fd, int msg_fd);

@@ -39,7 +39,7 @@
 #define LANDLOCK_ACCESS_FS_IOCTL_DEV (1ULL << 15)
 #endif
 #define LL_SCOPE_ABSTRACT_UNIX_SOCKET (1ULL << 0)
-#define LL_SCOPE_SIGNAL (1ULL << 1)
+#define LL_SCOPE_SIGNAL               (1ULL << 1)
 
 struct ll_ruleset_attr {
         uint64_t handled_access_fs;
@@ -110,8 +110,8 @@ int landlock_plan_build(struct landlock_plan *plan, const struct abox_policy *p,
         rule(plan, "/dev/shm", scratch);
         /* /bin, /lib64 ... are links into /usr on merged systems; on others they
          * are read-only binds that need the same rights. */
-        static const char *const sysdirs[] = { "/bin", "/sbin", "/lib", "/lib32", "/lib64",
-                                               "/libx32" };
+        static const char *const sysdirs[] = { "/bin",   "/sbin",  "/lib",
+                                               "/lib32", "/lib64", "/libx32" };
         for (size_t i = 0; i < ELEMENTSOF(sysdirs); i++)
                 rule(plan, sysdirs[i], sys);
         for (unsigned i = 0; only_exec && i < only_exec->n; i++)
@@ -131,9 +131,9 @@ int landlock_apply(const struct landlock_plan *plan)
                 .handled_access_net = plan->handled_net,
                 .scoped = plan->scoped,
         };
-        size_t size = plan->abi >= 6 ? sizeof attr
-                    : plan->abi >= 4 ? offsetof(struct ll_ruleset_attr, scoped)
-                                     : offsetof(struct ll_ruleset_attr, handled_access_net);
+        size_t size = plan->abi >= 6   ? sizeof attr
+                      : plan->abi >= 4 ? offsetof(struct ll_ruleset_attr, scoped)
+                                       : offsetof(struct ll_ruleset_attr, handled_access_net);
         int ruleset = (int)syscall(SYS_landlock_create_ruleset, &attr, size, 0);
         if (ruleset < 0)
                 return -errno;
@@ -148,11 +148,10 @@ int landlock_apply(const struct landlock_plan *plan)
                  * are refused by the kernel; keep only the file ones then. */
                 struct stat st;
                 if (fstat(fd, &st) == 0 && !S_ISDIR(st.st_mode))
-                        pb.allowed_access &= LANDLOCK_ACCESS_FS_EXECUTE |
-                                             LANDLOCK_ACCESS_FS_WRITE_FILE |
-                                             LANDLOCK_ACCESS_FS_READ_FILE |
-                                             LANDLOCK_ACCESS_FS_TRUNCATE |
-                                             LANDLOCK_ACCESS_FS_IOCTL_DEV;
+                        pb.allowed_access &=
+                                LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE |
+                                LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_TRUNCATE |
+                                LANDLOCK_ACCESS_FS_IOCTL_DEV;
                 if (syscall(SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &pb, 0) < 0)
                         r = -errno;
                 close(fd);

@@ -13,9 +13,9 @@
 
 static bool can_clone_userns(void)
 {
-        pid_t pid = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS |
-                                                      CLONE_NEWNET | SIGCHLD,
-                                   NULL, NULL, NULL, 0);
+        pid_t pid = (pid_t)syscall(
+                SYS_clone, CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | SIGCHLD,
+                NULL, NULL, NULL, 0);
         if (pid == 0)
                 _exit(0);
         if (pid < 0)

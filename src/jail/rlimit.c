@@ -66,7 +66,8 @@ static bool scan(int dirfd, uint64_t cap, time_t since, int depth, unsigned *bud
                         struct linux_dirent64 *de = (struct linux_dirent64 *)(buf + off);
                         off += de->d_reclen;
                         if (de->d_name[0] == '.' &&
-                            (de->d_name[1] == '\0' || (de->d_name[1] == '.' && de->d_name[2] == '\0')))
+                            (de->d_name[1] == '\0' ||
+                             (de->d_name[1] == '.' && de->d_name[2] == '\0')))
                                 continue;
                         if (*budget == 0)
                                 return false;

@@ -49,13 +49,13 @@ static const char *keep(struct rootfs_plan *plan, char *s)
         return s;
 }
 
-static int add(struct rootfs_plan *plan, enum rootfs_op_kind kind, unsigned flags,
-               const char *src, const char *dst, const char *data, mode_t mode)
+static int add(struct rootfs_plan *plan, enum rootfs_op_kind kind, unsigned flags, const char *src,
+               const char *dst, const char *data, mode_t mode)
 {
         if (plan->n_ops >= JAIL_MAX_OPS)
                 return -E2BIG;
-        plan->ops[plan->n_ops++] = (struct rootfs_op){ kind, flags, src, dst, data,
-                                                       data ? strlen(data) : 0, mode };
+        plan->ops[plan->n_ops++] =
+                (struct rootfs_op){ kind, flags, src, dst, data, data ? strlen(data) : 0, mode };
         return 0;
 }
 
@@ -154,8 +154,8 @@ static int add_dev(struct rootfs_plan *plan)
 {
         static const char *const nodes[] = { "null", "zero", "full", "random", "urandom" };
         static const char *const links[][2] = {
-                { "/proc/self/fd", "dev/fd" },        { "/proc/self/fd/0", "dev/stdin" },
-                { "/proc/self/fd/1", "dev/stdout" },  { "/proc/self/fd/2", "dev/stderr" },
+                { "/proc/self/fd", "dev/fd" },       { "/proc/self/fd/0", "dev/stdin" },
+                { "/proc/self/fd/1", "dev/stdout" }, { "/proc/self/fd/2", "dev/stderr" },
                 { "pts/ptmx", "dev/ptmx" },
         };
         static const char *const devpaths[] = { "dev/null", "dev/zero", "dev/full", "dev/random",
@@ -189,8 +189,7 @@ static int add_user_mounts(struct rootfs_plan *plan, const struct abox_policy *p
         return 0;
 }
 
-int rootfs_plan_build(struct rootfs_plan *plan, const struct abox_policy *p,
-                      struct abox_error *err)
+int rootfs_plan_build(struct rootfs_plan *plan, const struct abox_policy *p, struct abox_error *err)
 {
         static const char *const toplevel[] = { "bin", "sbin", "lib", "lib32", "lib64", "libx32" };
         static const char *const skeleton[] = { "usr", "etc", "dev", "proc", "tmp", "workspace" };
@@ -204,14 +203,12 @@ int rootfs_plan_build(struct rootfs_plan *plan, const struct abox_policy *p,
         if (p->rootfs) {
                 struct stat st;
                 if (stat(p->rootfs, &st) < 0 || !S_ISDIR(st.st_mode))
-                        return abox_error_set(err, -ENOENT,
-                                              "the rootfs directory is missing");
+                        return abox_error_set(err, -ENOENT, "the rootfs directory is missing");
                 _cleanup_free_ char *usr = NULL;
                 if (asprintf(&usr, "%s/usr", p->rootfs) < 0)
                         return abox_error_set(err, -ENOMEM, "out of memory");
                 if (stat(usr, &st) < 0 || !S_ISDIR(st.st_mode))
-                        return abox_error_set(err, -ENOENT,
-                                              "the rootfs directory has no usr/");
+                        return abox_error_set(err, -ENOENT, "the rootfs directory has no usr/");
         }
         int r = 0;
         for (size_t i = 0; r == 0 && i < ELEMENTSOF(skeleton); i++)
@@ -229,8 +226,7 @@ int rootfs_plan_build(struct rootfs_plan *plan, const struct abox_policy *p,
         r = r ?: add(plan, ROOTFS_SCRATCH, 0, "workspace", "workspace", NULL, 0);
         r = r ?: add_user_mounts(plan, p);
         if (r == -E2BIG)
-                return abox_error_set(err, r, "too many mounts (at most %d in all)",
-                                      JAIL_MAX_OPS);
+                return abox_error_set(err, r, "too many mounts (at most %d in all)", JAIL_MAX_OPS);
         if (r < 0)
                 return abox_error_set(err, r, "out of memory");
         return 0;
@@ -280,9 +276,8 @@ static int make_mountpoint(const char *dst, bool dir)
 static int setattr(int fd, uint64_t set)
 {
         struct mount_attr attr = { .attr_set = set };
-        return mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0
-                       ? -errno
-                       : 0;
+        return mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0 ? -errno
+                                                                                           : 0;
 }
 
 static int clone_source(const struct rootfs_op *op)
@@ -374,8 +369,7 @@ static int apply_op(const struct rootfs_plan *plan, const struct rootfs_op *op, 
         struct stat st;
         int r, fd;
         switch (op->kind) {
-        case ROOTFS_DIR:
-                return mkdir(op->dst, op->mode) < 0 && errno != EEXIST ? -errno : 0;
+        case ROOTFS_DIR: return mkdir(op->dst, op->mode) < 0 && errno != EEXIST ? -errno : 0;
         case ROOTFS_SYMLINK:
                 r = mkdir_parents(op->dst);
                 return r ?: symlink(op->src, op->dst) < 0 ? -errno : 0;
@@ -435,7 +429,8 @@ int rootfs_clone_sources(const struct rootfs_plan *plan, int *fds, int *ret_fail
         if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
                 return -errno;
         for (unsigned i = 0; i < plan->n_ops; i++)
-                if (plan->ops[i].kind == ROOTFS_BIND && (fds[i] = clone_source(&plan->ops[i])) < 0) {
+                if (plan->ops[i].kind == ROOTFS_BIND &&
+                    (fds[i] = clone_source(&plan->ops[i])) < 0) {
                         *ret_failed_op = (int)i;
                         return fds[i];
                 }

@@ -30,28 +30,71 @@
 /* Syscalls refused whatever their arguments. */
 static const char *const denied[] = {
         /* the mount family: the root is fixed once built */
-        "mount", "umount", "umount2", "pivot_root", "chroot", "move_mount", "open_tree", "fsopen",
-        "fsconfig", "fsmount", "fspick", "mount_setattr",
+        "mount",
+        "umount",
+        "umount2",
+        "pivot_root",
+        "chroot",
+        "move_mount",
+        "open_tree",
+        "fsopen",
+        "fsconfig",
+        "fsmount",
+        "fspick",
+        "mount_setattr",
         /* other processes' memory and state */
-        "ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd",
+        "ptrace",
+        "process_vm_readv",
+        "process_vm_writev",
+        "kcmp",
+        "pidfd_getfd",
         /* the kernel itself */
-        "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module", "bpf",
-        "perf_event_open", "userfaultfd", "iopl", "ioperm", "reboot", "swapon", "swapoff",
-        "syslog", "acct", "settimeofday", "clock_settime", "clock_adjtime", "adjtimex",
-        "quotactl", "quotactl_fd", "lookup_dcookie", "uselib", "nfsservctl", "vhangup",
-        "sethostname", "setdomainname", "fanotify_init",
+        "kexec_load",
+        "kexec_file_load",
+        "init_module",
+        "finit_module",
+        "delete_module",
+        "bpf",
+        "perf_event_open",
+        "userfaultfd",
+        "iopl",
+        "ioperm",
+        "reboot",
+        "swapon",
+        "swapoff",
+        "syslog",
+        "acct",
+        "settimeofday",
+        "clock_settime",
+        "clock_adjtime",
+        "adjtimex",
+        "quotactl",
+        "quotactl_fd",
+        "lookup_dcookie",
+        "uselib",
+        "nfsservctl",
+        "vhangup",
+        "sethostname",
+        "setdomainname",
+        "fanotify_init",
         /* keyrings are shared with the host kernel */
-        "keyctl", "add_key", "request_key",
+        "keyctl",
+        "add_key",
+        "request_key",
         /* new namespaces: the sandbox keeps the ones it was given */
-        "unshare", "setns",
+        "unshare",
+        "setns",
         /* file handles bypass the mount tree (the "shocker" escape) */
-        "open_by_handle_at", "name_to_handle_at",
+        "open_by_handle_at",
+        "name_to_handle_at",
         /* io_uring runs syscalls this filter never sees */
-        "io_uring_setup", "io_uring_enter", "io_uring_register",
+        "io_uring_setup",
+        "io_uring_enter",
+        "io_uring_register",
 };
 
-static const unsigned long ns_flags[] = { CLONE_NEWNS,  CLONE_NEWUSER, CLONE_NEWPID,
-                                          CLONE_NEWNET, CLONE_NEWIPC,  CLONE_NEWUTS,
+static const unsigned long ns_flags[] = { CLONE_NEWNS,     CLONE_NEWUSER, CLONE_NEWPID,
+                                          CLONE_NEWNET,    CLONE_NEWIPC,  CLONE_NEWUTS,
                                           CLONE_NEWCGROUP, 0x80 /* CLONE_NEWTIME */ };
 
 static int add_rules(scmp_filter_ctx ctx)
@@ -69,7 +112,8 @@ static int add_rules(scmp_filter_ctx ctx)
          * no "masked not equal" */
         for (size_t i = 0; i < ELEMENTSOF(ns_flags); i++)
                 if ((r = seccomp_rule_add(ctx, eperm, SCMP_SYS(clone), 1,
-                                          SCMP_A0(SCMP_CMP_MASKED_EQ, ns_flags[i], ns_flags[i]))) < 0)
+                                          SCMP_A0(SCMP_CMP_MASKED_EQ, ns_flags[i], ns_flags[i]))) <
+                    0)
                         return r;
         r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
         if (r < 0)
@@ -77,17 +121,18 @@ static int add_rules(scmp_filter_ctx ctx)
         /* terminal injection */
         r = seccomp_rule_add(ctx, eperm, SCMP_SYS(ioctl), 1,
                              SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCSTI));
-        r = r ?: seccomp_rule_add(ctx, eperm, SCMP_SYS(ioctl), 1,
-                                  SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCLINUX));
+        r = r
+                    ?: seccomp_rule_add(ctx, eperm, SCMP_SYS(ioctl), 1,
+                                        SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCLINUX));
         /* raw and packet sockets */
         r = r ?: seccomp_rule_add(ctx, eperm, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, AF_PACKET));
-        r = r ?: seccomp_rule_add(ctx, eperm, SCMP_SYS(socket), 1,
-                                  SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_RAW));
+        r = r
+                    ?: seccomp_rule_add(ctx, eperm, SCMP_SYS(socket), 1,
+                                        SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_RAW));
         /* personality: only PER_LINUX.  The query (0xffffffff) is refused too:
          * libseccomp 2.5 cannot compare one argument twice in a rule, and
          * allowing it would let every flag through with it. */
-        r = r ?: seccomp_rule_add(ctx, eperm, SCMP_SYS(personality), 1,
-                                  SCMP_A0(SCMP_CMP_NE, 0));
+        r = r ?: seccomp_rule_add(ctx, eperm, SCMP_SYS(personality), 1, SCMP_A0(SCMP_CMP_NE, 0));
         return r;
 }
 
@@ -109,8 +154,8 @@ int seccomp_plan_build(struct sock_fprog *ret, struct abox_error *err)
                 return abox_error_set(err, r, "seccomp: cannot build the filter");
         char *bpf = NULL;
         size_t len = 0;
-        if (lseek(fd, 0, SEEK_SET) < 0 || (r = read_all(fd, 1 << 20, &bpf, &len)) < 0 ||
-            len == 0 || len % sizeof(struct sock_filter)) {
+        if (lseek(fd, 0, SEEK_SET) < 0 || (r = read_all(fd, 1 << 20, &bpf, &len)) < 0 || len == 0 ||
+            len % sizeof(struct sock_filter)) {
                 free(bpf);
                 return abox_error_set(err, r < 0 ? r : -EIO, "seccomp: cannot export the filter");
         }

@@ -64,8 +64,10 @@ static int map_ids(pid_t pid)
 static int send_go(int fd, const struct jail_plan *plan)
 {
         struct jail_go local, *g = &local;
-        *g = (struct jail_go){ .n_join_fds = plan->n_join_fds, .has_init = plan->init_fd >= 0,
-                               .filter_len = plan->seccomp.len, .landlock = plan->landlock };
+        *g = (struct jail_go){ .n_join_fds = plan->n_join_fds,
+                               .has_init = plan->init_fd >= 0,
+                               .filter_len = plan->seccomp.len,
+                               .landlock = plan->landlock };
         int fds[JAIL_GO_MAX_FDS];
         unsigned n_fds = plan->n_join_fds;
         memcpy(fds, plan->join_fds, n_fds * sizeof(int));
@@ -90,8 +92,9 @@ static int send_go(int fd, const struct jail_plan *plan)
         if (n < 0)
                 return -errno;
         int r = (size_t)n == sizeof *g ? 0 : write_all(fd, (char *)g + n, sizeof *g - (size_t)n);
-        return r ?: write_all(fd, plan->seccomp.filter,
-                              plan->seccomp.len * sizeof *plan->seccomp.filter);
+        return r
+                       ?: write_all(fd, plan->seccomp.filter,
+                                    plan->seccomp.len * sizeof *plan->seccomp.filter);
 }
 
 int jail_spawn(struct jail_plan *plan, int (*after_clone)(void *data, pid_t pid), void *data,
@@ -174,13 +177,13 @@ int jail_spawn(struct jail_plan *plan, int (*after_clone)(void *data, pid_t pid)
                 close(sync[1]);
                 return r;
         }
-        *ret = (struct jail_child){ .pid = pid, .pidfd = pidfd, .msg_fd = msg[0],
-                                    .sync_fd = sync[1] };
+        *ret = (struct jail_child){
+                .pid = pid, .pidfd = pidfd, .msg_fd = msg[0], .sync_fd = sync[1]
+        };
         return 0;
 }
 
-bool jail_take_started(int sync_fd, int pidfd, int timeout_ms, int *ret_scratch,
-                       int *ret_listener)
+bool jail_take_started(int sync_fd, int pidfd, int timeout_ms, int *ret_scratch, int *ret_listener)
 {
         union {
                 char buf[CMSG_SPACE(2 * sizeof(int))];
@@ -188,7 +191,9 @@ bool jail_take_started(int sync_fd, int pidfd, int timeout_ms, int *ret_scratch,
         } control;
         char tag;
         struct iovec iov = { &tag, 1 };
-        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+        struct msghdr msg = { .msg_iov = &iov,
+                              .msg_iovlen = 1,
+                              .msg_control = control.buf,
                               .msg_controllen = sizeof control.buf };
         *ret_scratch = *ret_listener = -1;
         if (timeout_ms > 0) {

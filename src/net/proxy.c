@@ -52,10 +52,10 @@ struct conn {
         bool up_shut, client_shut;     /* we shut down the write side */
         bool body_limited;             /* forwarded HTTP: only body_left more bytes go up */
         uint64_t body_left;
-        uint64_t deadline_ms;          /* HEAD, SOCKS_REQ, CONNECTING, FLUSH */
+        uint64_t deadline_ms; /* HEAD, SOCKS_REQ, CONNECTING, FLUSH */
         struct net_target target;
-        struct buf in;                 /* client -> upstream (and the head while parsing) */
-        struct buf out;                /* upstream -> client (and our answers) */
+        struct buf in;  /* client -> upstream (and the head while parsing) */
+        struct buf out; /* upstream -> client (and our answers) */
 };
 
 struct net_proxy {
@@ -136,7 +136,7 @@ static void conn_close(struct conn *c)
  * reply code. */
 static void answer_http(struct conn *c, int status, const char *reason)
 {
-        const char *text = status == 403 ? "Forbidden"
+        const char *text = status == 403   ? "Forbidden"
                            : status == 400 ? "Bad Request"
                            : status == 408 ? "Request Timeout"
                            : status == 431 ? "Request Header Fields Too Large"
@@ -188,8 +188,8 @@ static bool resolve(struct net_proxy *p, struct conn *c, struct sockaddr_storage
         struct net_addr addrs[16];
         size_t n = 0;
         char reason[400];
-        const struct net_addr *pinned = t->is_ip ? NULL : net_pins_find(p->pins, p->cfg.n_pins,
-                                                                          t->host);
+        const struct net_addr *pinned =
+                t->is_ip ? NULL : net_pins_find(p->pins, p->cfg.n_pins, t->host);
         if (t->is_ip)
                 addrs[n++] = t->ip;
         else if (pinned)
@@ -223,8 +223,8 @@ static bool resolve(struct net_proxy *p, struct conn *c, struct sockaddr_storage
                     !t->is_ip) {
                         char a[INET6_ADDRSTRLEN];
                         inet_ntop(addrs[i].family, &addrs[i].v4, a, sizeof a);
-                        snprintf(reason, sizeof reason, "%s resolves to %s (%s), which is not allowed",
-                                 t->host, a, why);
+                        snprintf(reason, sizeof reason,
+                                 "%s resolves to %s (%s), which is not allowed", t->host, a, why);
                         event(p, t, "%s", reason);
                         refuse(p, c, 403, 2, reason);
                         return false;
@@ -285,9 +285,10 @@ static void open_upstream(struct net_proxy *p, struct conn *c)
         int one = 1;
         if (c->ufd >= 0)
                 setsockopt(c->ufd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        if (c->ufd < 0 || (connect(c->ufd, (struct sockaddr *)&sa, sa_len) < 0 &&
-                           errno != EINPROGRESS)) {
-                snprintf(reason, sizeof reason, "cannot connect to %s: %s", target, strerror(errno));
+        if (c->ufd < 0 ||
+            (connect(c->ufd, (struct sockaddr *)&sa, sa_len) < 0 && errno != EINPROGRESS)) {
+                snprintf(reason, sizeof reason, "cannot connect to %s: %s", target,
+                         strerror(errno));
                 refuse(p, c, 502, 5, reason);
                 return;
         }
@@ -471,7 +472,8 @@ static bool step(struct net_proxy *p, struct conn *c, short cev, short uev, uint
                 }
         }
         if (c->state == C_FLUSH) {
-                if (!drain(c->cfd, &c->out, &sent) || buf_len(&c->out) == 0 || now >= c->deadline_ms)
+                if (!drain(c->cfd, &c->out, &sent) || buf_len(&c->out) == 0 ||
+                    now >= c->deadline_ms)
                         return false;
                 return true;
         }
@@ -493,9 +495,9 @@ static bool step(struct net_proxy *p, struct conn *c, short cev, short uev, uint
                 return false;
         /* client -> upstream */
         if ((cev & (POLLIN | POLLHUP | POLLERR)) && !c->client_eof) {
-                size_t max = c->body_limited ? (size_t)(c->body_left < SIZE_MAX ? c->body_left
-                                                                                 : SIZE_MAX)
-                                             : SIZE_MAX;
+                size_t max = c->body_limited
+                                     ? (size_t)(c->body_left < SIZE_MAX ? c->body_left : SIZE_MAX)
+                                     : SIZE_MAX;
                 size_t before = buf_len(&c->in);
                 if (max == 0) {
                         /* The body is complete: nothing more may go up on this
@@ -529,8 +531,8 @@ static bool step(struct net_proxy *p, struct conn *c, short cev, short uev, uint
                 shutdown(c->cfd, SHUT_WR);
                 c->client_shut = true;
         }
-        return !(c->up_shut && c->client_shut) && !(c->upstream_eof && buf_len(&c->out) == 0 &&
-                                                     c->body_limited && c->body_left == 0);
+        return !(c->up_shut && c->client_shut) &&
+               !(c->upstream_eof && buf_len(&c->out) == 0 && c->body_limited && c->body_left == 0);
 }
 
 static void accept_all(struct net_proxy *p)
@@ -545,7 +547,8 @@ static void accept_all(struct net_proxy *p)
                         static const char why[] = "max concurrent connections";
                         bool noted = false;
                         for (size_t i = 0; i < p->report.n_events; i++)
-                                noted |= strncmp(p->report.events[i].reason, why, sizeof why - 1) == 0;
+                                noted |= strncmp(p->report.events[i].reason, why, sizeof why - 1) ==
+                                         0;
                         if (!noted)
                                 event(p, NULL, "%s (%u) reached: connection closed", why,
                                       p->cfg.max_concurrent);
@@ -590,16 +593,16 @@ static void *loop(void *arg)
                         case C_SOCKS_REQ:
                                 ce = (short)(POLLIN | (buf_len(&c->out) ? POLLOUT : 0));
                                 break;
-                        case C_CONNECTING:
-                                ue = POLLOUT;
-                                break;
-                        case C_FLUSH:
-                                ce = POLLOUT;
-                                break;
+                        case C_CONNECTING: ue = POLLOUT; break;
+                        case C_FLUSH: ce = POLLOUT; break;
                         case C_RELAY:
-                                ce = (short)((c->client_eof || buf_len(&c->in) == BUF_SIZE ? 0 : POLLIN) |
+                                ce = (short)((c->client_eof || buf_len(&c->in) == BUF_SIZE
+                                                      ? 0
+                                                      : POLLIN) |
                                              (buf_len(&c->out) ? POLLOUT : 0));
-                                ue = (short)((c->upstream_eof || buf_len(&c->out) == BUF_SIZE ? 0 : POLLIN) |
+                                ue = (short)((c->upstream_eof || buf_len(&c->out) == BUF_SIZE
+                                                      ? 0
+                                                      : POLLIN) |
                                              (buf_len(&c->in) ? POLLOUT : 0));
                                 break;
                         }
@@ -620,8 +623,8 @@ static void *loop(void *arg)
                 size_t n_before = p->n_conns;
                 for (size_t i = 0, j = 0; i < n_before; i++) {
                         struct conn *c = p->conns[i];
-                        if (step(p, c, pfd[2 + 2 * i].revents, c->ufd >= 0 ? pfd[3 + 2 * i].revents : 0,
-                                 now))
+                        if (step(p, c, pfd[2 + 2 * i].revents,
+                                 c->ufd >= 0 ? pfd[3 + 2 * i].revents : 0, now))
                                 p->conns[j++] = c;
                         else
                                 conn_close(c);

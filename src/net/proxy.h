@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define NET_PROXY_PORT 3128
+#define NET_PROXY_PORT       3128
 #define NET_PROXY_MAX_EVENTS 64
 
 struct net_proxy_config {
@@ -28,10 +28,10 @@ struct net_proxy_config {
         size_t n_rules;
         const struct net_pin *pins;
         size_t n_pins;
-        uint64_t max_bytes;        /* relayed, both directions, per execution */
-        uint64_t max_connections;  /* allowed connections per execution */
-        unsigned max_concurrent;   /* open client connections at once */
-        unsigned head_timeout_ms;  /* a request head (or SOCKS handshake) must arrive in this */
+        uint64_t max_bytes;       /* relayed, both directions, per execution */
+        uint64_t max_connections; /* allowed connections per execution */
+        unsigned max_concurrent;  /* open client connections at once */
+        unsigned head_timeout_ms; /* a request head (or SOCKS handshake) must arrive in this */
         unsigned connect_timeout_ms;
 };
 
@@ -41,8 +41,8 @@ struct net_proxy_event {
 };
 
 struct net_proxy_report {
-        uint64_t connections; /* allowed and connected upstream */
-        uint64_t bytes;       /* relayed, both directions */
+        uint64_t connections;                                /* allowed and connected upstream */
+        uint64_t bytes;                                      /* relayed, both directions */
         struct net_proxy_event events[NET_PROXY_MAX_EVENTS]; /* refusals, first ones */
         size_t n_events;
         uint64_t events_dropped;

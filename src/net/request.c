@@ -16,7 +16,8 @@ static enum req_result refuse(struct http_request *r, int status, const char *re
 static const char *find_crlfcrlf(const char *buf, size_t len)
 {
         for (size_t i = 0; i + 3 < len; i++)
-                if (buf[i] == '\r' && buf[i + 1] == '\n' && buf[i + 2] == '\r' && buf[i + 3] == '\n')
+                if (buf[i] == '\r' && buf[i + 1] == '\n' && buf[i + 2] == '\r' &&
+                    buf[i + 3] == '\n')
                         return buf + i;
         return NULL;
 }
@@ -84,9 +85,13 @@ static bool header_is(const char *line, size_t name_len, const char *name)
 /* Headers the proxy consumes or replaces instead of forwarding. */
 static bool hop_by_hop(const char *line, size_t name_len)
 {
-        static const char *const names[] = { "connection", "proxy-connection", "keep-alive",
-                                              "proxy-authorization", "proxy-authenticate", "te",
-                                              "upgrade" };
+        static const char *const names[] = { "connection",
+                                             "proxy-connection",
+                                             "keep-alive",
+                                             "proxy-authorization",
+                                             "proxy-authenticate",
+                                             "te",
+                                             "upgrade" };
         for (size_t i = 0; i < sizeof names / sizeof *names; i++)
                 if (header_is(line, name_len, names[i]))
                         return true;
@@ -177,7 +182,8 @@ enum req_result http_parse_request(const char *buf, size_t len, struct http_requ
                         have_host = true;
                         if (!parse_authority(v, vlen, r->connect ? r->target.port : 80, &h) ||
                             strcmp(h.host, r->target.host) != 0 || h.port != r->target.port)
-                                return refuse(r, 400, "Host header differs from the request target");
+                                return refuse(r, 400,
+                                              "Host header differs from the request target");
                 } else if (header_is(line, name_len, "content-length") && !r->connect) {
                         uint64_t n = 0;
                         if (have_length || vlen == 0 || vlen > 15)
@@ -250,8 +256,7 @@ static enum req_result socks_refuse(struct socks_request *r, uint8_t reply, cons
         return REQ_ERROR;
 }
 
-enum req_result socks_parse_request(const unsigned char *buf, size_t len,
-                                    struct socks_request *r)
+enum req_result socks_parse_request(const unsigned char *buf, size_t len, struct socks_request *r)
 {
         *r = (struct socks_request){ 0 };
         if (len < 5)

@@ -28,8 +28,8 @@ struct http_request {
         uint64_t content_length;  /* forwarded request: body bytes after the head */
         /* forwarded request: the request line's pieces, as offsets into buf */
         size_t method_off, method_len, path_off, path_len;
-        int status;          /* REQ_ERROR: the HTTP status to answer with */
-        const char *reason;  /* REQ_ERROR: one line for the client and the result */
+        int status;         /* REQ_ERROR: the HTTP status to answer with */
+        const char *reason; /* REQ_ERROR: one line for the client and the result */
 };
 
 /* Parses an HTTP request head from buf[0..len). */

@@ -232,17 +232,17 @@ static const char *inward_v4(uint32_t h)
                 uint32_t net, mask;
                 const char *why;
         } ranges[] = {
-                { 0x00000000, 0xff000000, "unspecified" },   /* 0.0.0.0/8 */
-                { 0x7f000000, 0xff000000, "loopback" },      /* 127/8 */
-                { 0x0a000000, 0xff000000, "private" },       /* 10/8 */
-                { 0xac100000, 0xfff00000, "private" },       /* 172.16/12 */
-                { 0xc0a80000, 0xffff0000, "private" },       /* 192.168/16 */
+                { 0x00000000, 0xff000000, "unspecified" },    /* 0.0.0.0/8 */
+                { 0x7f000000, 0xff000000, "loopback" },       /* 127/8 */
+                { 0x0a000000, 0xff000000, "private" },        /* 10/8 */
+                { 0xac100000, 0xfff00000, "private" },        /* 172.16/12 */
+                { 0xc0a80000, 0xffff0000, "private" },        /* 192.168/16 */
                 { 0x64400000, 0xffc00000, "shared (CGNAT)" }, /* 100.64/10 */
-                { 0xa9fe0000, 0xffff0000, "link-local" },    /* 169.254/16: cloud metadata */
-                { 0xc0000000, 0xffffff00, "reserved" },      /* 192.0.0/24 */
-                { 0xc6120000, 0xfffe0000, "benchmarking" },  /* 198.18/15 */
-                { 0xe0000000, 0xf0000000, "multicast" },     /* 224/4 */
-                { 0xf0000000, 0xf0000000, "reserved" },      /* 240/4, broadcast */
+                { 0xa9fe0000, 0xffff0000, "link-local" },     /* 169.254/16: cloud metadata */
+                { 0xc0000000, 0xffffff00, "reserved" },       /* 192.0.0/24 */
+                { 0xc6120000, 0xfffe0000, "benchmarking" },   /* 198.18/15 */
+                { 0xe0000000, 0xf0000000, "multicast" },      /* 224/4 */
+                { 0xf0000000, 0xf0000000, "reserved" },       /* 240/4, broadcast */
         };
         for (size_t i = 0; i < sizeof ranges / sizeof *ranges; i++)
                 if ((h & ranges[i].mask) == ranges[i].net)
@@ -259,8 +259,8 @@ const char *net_addr_inward(const struct net_addr *a)
         static const uint8_t nat64[12] = { 0, 0x64, 0xff, 0x9b };
         static const uint8_t zero[16] = { 0 };
         if (memcmp(b, mapped, 12) == 0 || memcmp(b, nat64, 12) == 0) {
-                uint32_t h = (uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 |
-                             (uint32_t)b[14] << 8 | b[15];
+                uint32_t h = (uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | (uint32_t)b[14] << 8 |
+                             b[15];
                 return inward_v4(h);
         }
         if (memcmp(b, zero, 16) == 0)

@@ -21,7 +21,7 @@ extern const char runtime_python_kernel[];
 extern const char runtime_python_policy[];
 
 #define MAX_SHELL_BYTES (100u << 10) /* one argv string is capped at 128 KiB */
-#define MAX_CODE_BYTES (64u << 20)
+#define MAX_CODE_BYTES  (64u << 20)
 
 static int sealed_memfd(const char *data, size_t len)
 {
@@ -37,8 +37,8 @@ static int sealed_memfd(const char *data, size_t len)
         return TAKE_FD(fd);
 }
 
-int runtime_prepare(const struct abox_request *req, size_t max_value_bytes,
-                    const char *module_spec, struct runtime_launch *ret, struct abox_error *err)
+int runtime_prepare(const struct abox_request *req, size_t max_value_bytes, const char *module_spec,
+                    struct runtime_launch *ret, struct abox_error *err)
 {
         *ret = (struct runtime_launch){ .code_fd = -1, .result_rd = -1, .result_wr = -1 };
         switch (req->language) {
@@ -71,9 +71,16 @@ int runtime_prepare(const struct abox_request *req, size_t max_value_bytes,
                  * "<string>", like a bare -c would be). */
                 static char boot[] = "import sys;k=sys.argv.pop(1);"
                                      "exec(compile(k,'<agentbox-kernel>','exec'))";
-                char *argv[] = { "/usr/bin/python3", "-I", "-B", "-c", boot,
-                                 (char *)runtime_python_kernel, ret->owned[0], ret->owned[1],
-                                 ret->owned[1] ? (char *)runtime_python_policy : NULL, NULL };
+                char *argv[] = { "/usr/bin/python3",
+                                 "-I",
+                                 "-B",
+                                 "-c",
+                                 boot,
+                                 (char *)runtime_python_kernel,
+                                 ret->owned[0],
+                                 ret->owned[1],
+                                 ret->owned[1] ? (char *)runtime_python_policy : NULL,
+                                 NULL };
                 memcpy(ret->argv, argv, sizeof argv);
                 return 0;
         }

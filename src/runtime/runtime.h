@@ -14,8 +14,8 @@ struct runtime_launch {
 };
 
 /* module_spec: the policy's module rules for the Python kernel, or NULL. */
-int runtime_prepare(const struct abox_request *req, size_t max_value_bytes,
-                    const char *module_spec, struct runtime_launch *ret, struct abox_error *err);
+int runtime_prepare(const struct abox_request *req, size_t max_value_bytes, const char *module_spec,
+                    struct runtime_launch *ret, struct abox_error *err);
 void runtime_done(struct runtime_launch *l);
 
 struct abox_result;

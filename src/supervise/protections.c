@@ -27,8 +27,8 @@ static bool degraded(const struct abox_policy *p, const char *name, const char *
 void protections_evaluate(const struct abox_policy *p, const struct jail_probe *probe,
                           struct protection_set *s)
 {
-        static const char *const namespaces[] = { "userns", "pidns", "mntns", "ipcns", "utsns",
-                                                  "cgroupns" };
+        static const char *const namespaces[] = { "userns", "pidns", "mntns",
+                                                  "ipcns",  "utsns", "cgroupns" };
         char name[32], detail[160];
         *s = (struct protection_set){ 0 };
         for (size_t i = 0; i < sizeof namespaces / sizeof *namespaces; i++)
@@ -58,7 +58,8 @@ void protections_evaluate(const struct abox_policy *p, const struct jail_probe *
         static const struct {
                 enum cgroup_controller c;
                 const char *degrade;
-        } controllers[] = { { CG_MEMORY, "cgroup:memory" }, { CG_PIDS, "cgroup:pids" },
+        } controllers[] = { { CG_MEMORY, "cgroup:memory" },
+                            { CG_PIDS, "cgroup:pids" },
                             { CG_CPU, "cgroup:cpu" } };
         for (size_t i = 0; i < sizeof controllers / sizeof *controllers; i++) {
                 enum cgroup_controller c = controllers[i].c;

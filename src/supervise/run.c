@@ -51,7 +51,7 @@ struct run {
         struct redactor *redactor;
         bool decided;
         bool sealed_init_ran; /* the exit report came from agentbox-init */
-        time_t since; /* files modified from here on count for the file-size check */
+        time_t since;         /* files modified from here on count for the file-size check */
         struct cgroup *cg;
         int out[2], err[2];
         char **envp;
@@ -81,8 +81,7 @@ static void run_done(struct run *run)
 
 /* Reads each secret from its host source.  Messages name the secret, never
  * its value or where it came from. */
-static int resolve_secrets(const struct abox_policy *p, struct strlist *ret,
-                           struct abox_error *err)
+static int resolve_secrets(const struct abox_policy *p, struct strlist *ret, struct abox_error *err)
 {
         for (size_t i = 0; i < p->secrets.n; i++) {
                 const char *spec = p->secrets.items[i], *eq = strchr(spec, '=');
@@ -118,15 +117,15 @@ static int resolve_secrets(const struct abox_policy *p, struct strlist *ret,
  * (replacing a base entry of the same name).  Nothing of the caller's. */
 static int build_env(const struct abox_policy *p, const struct strlist *secrets, char ***ret)
 {
-        static const char *const base[] = { "PATH=/usr/local/bin:/usr/bin:/bin",
-                                            "HOME=/workspace", "LANG=C.UTF-8", "TERM=dumb" };
+        static const char *const base[] = { "PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/workspace",
+                                            "LANG=C.UTF-8", "TERM=dumb" };
         /* Restricted network: every common client finds the proxy; the
          * sandbox's own loopback stays direct. */
         static const char *const proxy[] = {
-                "HTTP_PROXY=http://127.0.0.1:3128",  "http_proxy=http://127.0.0.1:3128",
-                "HTTPS_PROXY=http://127.0.0.1:3128", "https_proxy=http://127.0.0.1:3128",
+                "HTTP_PROXY=http://127.0.0.1:3128",   "http_proxy=http://127.0.0.1:3128",
+                "HTTPS_PROXY=http://127.0.0.1:3128",  "https_proxy=http://127.0.0.1:3128",
                 "ALL_PROXY=socks5h://127.0.0.1:3128", "all_proxy=socks5h://127.0.0.1:3128",
-                "NO_PROXY=localhost,127.0.0.1,::1",  "no_proxy=localhost,127.0.0.1,::1",
+                "NO_PROXY=localhost,127.0.0.1,::1",   "no_proxy=localhost,127.0.0.1,::1",
         };
         _Static_assert(NET_PROXY_PORT == 3128, "the proxy variables name the port");
         bool restricted = p->network == NETWORK_RESTRICTED;
@@ -207,8 +206,8 @@ static int decide(struct run *run, const struct abox_policy *p, struct abox_erro
         bool any = false;
         for (int c = 0; c < CG__MAX; c++)
                 any |= run->prot.want_cg[c];
-        if (any && (r = cgroup_create(&run->probe.cgroup, &lim, run->prot.want_cg, &run->cg,
-                                      err)) < 0)
+        if (any &&
+            (r = cgroup_create(&run->probe.cgroup, &lim, run->prot.want_cg, &run->cg, err)) < 0)
                 return r;
         run->decided = true;
         return 0;
@@ -232,7 +231,8 @@ static int after_clone(void *data, pid_t pid)
         if (!run->decided && (r = decide(run, ctx->p, ctx->err)) < 0)
                 return r;
         if (run->cg) {
-                r = cgroup_open_join_fds(run->cg, run->plan.join_fds, ELEMENTSOF(run->plan.join_fds));
+                r = cgroup_open_join_fds(run->cg, run->plan.join_fds,
+                                         ELEMENTSOF(run->plan.join_fds));
                 if (r < 0)
                         return abox_error_set(ctx->err, r, "cannot join the sandbox's cgroup: %s",
                                               strerror(-r));
@@ -271,8 +271,8 @@ static int prepare(struct run *run, const struct abox_policy *p, const struct ab
         int init_fd = jail_init_memfd();
         plan->init_fd = init_fd >= 0 ? init_fd : -1;
         plan->hostname = "agentbox";
-        plan->argv = req->language == ABOX_LANG_PROGRAM ? (char *const *)req->argv
-                                                        : run->launch.argv;
+        plan->argv =
+                req->language == ABOX_LANG_PROGRAM ? (char *const *)req->argv : run->launch.argv;
         plan->envp = run->envp;
         plan->stdout_fd = run->out[1];
         plan->stderr_fd = run->err[1];
@@ -304,9 +304,8 @@ static void protections_list(const struct run *run, struct abox_result *res)
 }
 
 static enum abox_limit limit_of(const struct run *run, const struct abox_policy *p,
-                                const struct supervise_output *sup,
-                                const struct cgroup_stats *st, enum abox_limit hint, int sig,
-                                int code, bool shell)
+                                const struct supervise_output *sup, const struct cgroup_stats *st,
+                                enum abox_limit hint, int sig, int code, bool shell)
 {
         /* Only the kernel's evidence decides: the cgroup's counters, our own
          * kill, and what the scratch space shows after the end.  The Python
@@ -363,8 +362,7 @@ static void describe(struct abox_result *res, const struct abox_policy *p,
                          "%llu bytes",
                          size, (unsigned long long)(sup->out.dropped + sup->err.dropped));
                 break;
-        case ABOX_LIMIT_NONE:
-                break;
+        case ABOX_LIMIT_NONE: break;
         }
         if (res->status == ABOX_STATUS_TIMEOUT) {
                 char cause[sizeof res->message];
@@ -444,12 +442,15 @@ static int start_proxy(const struct abox_policy *p, int listener, struct net_pro
         for (size_t i = 0; r == 0 && i < p->network_hosts.n; i++)
                 r = net_pin_parse(p->network_hosts.items[i], &pins[i]);
         struct net_proxy_config cfg = {
-                .rules = rules, .n_rules = p->allowed_domains.n,
-                .pins = pins, .n_pins = p->network_hosts.n,
+                .rules = rules,
+                .n_rules = p->allowed_domains.n,
+                .pins = pins,
+                .n_pins = p->network_hosts.n,
                 .max_bytes = p->network_max_bytes,
                 .max_connections = p->network_max_connections,
                 .max_concurrent = (unsigned)p->network_max_concurrent,
-                .head_timeout_ms = 5000, .connect_timeout_ms = 10000,
+                .head_timeout_ms = 5000,
+                .connect_timeout_ms = 10000,
         };
         if (r == 0)
                 r = net_proxy_start(listener, &cfg, ret);
@@ -471,8 +472,8 @@ static int report_network(const struct net_proxy_report *net, struct abox_result
         if (net->n_events && !res->message[0])
                 snprintf(res->message, sizeof res->message,
                          "The network proxy refused %s%zu request%s (see violations)",
-                         net->events_dropped ? "more than " : "",
-                         net->n_events, net->n_events == 1 ? "" : "s");
+                         net->events_dropped ? "more than " : "", net->n_events,
+                         net->n_events == 1 ? "" : "s");
         return 0;
 }
 
@@ -489,11 +490,13 @@ static void inspect_disk(const struct run *run, const struct abox_policy *p, int
         if (scratch >= 0 && fstatvfs(scratch, &sv) == 0 && (sv.f_bavail == 0 || sv.f_favail == 0))
                 sup->disk_full = true;
         for (size_t i = 0; scratch >= 0 && i < ELEMENTSOF(dirs); i++)
-                fds[n++] = openat(scratch, dirs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                fds[n++] =
+                        openat(scratch, dirs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         for (size_t i = 0; i < p->n_mounts && i < POLICY_MAX_MOUNTS; i++)
                 if (p->mounts[i].rw)
                         fds[n++] = open(p->mounts[i].src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        sup->file_size_hit = rlimit_file_size_hit(run->plan.rlimits.fsize_bytes, run->since, fds, n);
+        sup->file_size_hit =
+                rlimit_file_size_hit(run->plan.rlimits.fsize_bytes, run->since, fds, n);
         for (unsigned i = 0; i < n; i++)
                 safe_close(fds[i]);
 }
@@ -537,10 +540,16 @@ static int supervise_run(struct run *run, const struct abox_policy *p,
         run->launch.result_wr = safe_close(run->launch.result_wr);
         run->launch.code_fd = safe_close(run->launch.code_fd);
         struct supervise_input in = {
-                .pidfd = child.pidfd, .msg_fd = child.msg_fd, .out_fd = run->out[0],
-                .err_fd = run->err[0], .report_fd = run->launch.result_rd,
-                .timeout_ms = p->timeout_ms, .cpu_time_ms = p->cpu_time_ms, .cg = run->cg,
-                .output_cap = p->output_max_bytes, .report_cap = 2 * p->output_max_bytes + 65536,
+                .pidfd = child.pidfd,
+                .msg_fd = child.msg_fd,
+                .out_fd = run->out[0],
+                .err_fd = run->err[0],
+                .report_fd = run->launch.result_rd,
+                .timeout_ms = p->timeout_ms,
+                .cpu_time_ms = p->cpu_time_ms,
+                .cg = run->cg,
+                .output_cap = p->output_max_bytes,
+                .report_cap = 2 * p->output_max_bytes + 65536,
         };
         struct supervise_output sup = { 0 };
         r = supervise(&in, &sup);
@@ -565,10 +574,9 @@ static int supervise_run(struct run *run, const struct abox_policy *p,
                 const char *what = jail_step_text((enum jail_step)sup.fail.step);
                 if (sup.fail.step == JAIL_STEP_MOUNT_OP && sup.fail.index >= 0 &&
                     (unsigned)sup.fail.index < run->plan.rootfs.n_ops)
-                        r = abox_error_set(err, -sup.fail.err,
-                                           "cannot build the sandbox: mount /%s: %s",
-                                           run->plan.rootfs.ops[sup.fail.index].dst,
-                                           strerror(sup.fail.err));
+                        r = abox_error_set(
+                                err, -sup.fail.err, "cannot build the sandbox: mount /%s: %s",
+                                run->plan.rootfs.ops[sup.fail.index].dst, strerror(sup.fail.err));
                 else
                         r = abox_error_set(err, -sup.fail.err, "cannot build the sandbox: %s: %s",
                                            what, strerror(sup.fail.err));
@@ -594,8 +602,7 @@ static int supervise_run(struct run *run, const struct abox_policy *p,
         return r;
 }
 
-static int redact_field(const struct redactor *rd, char **s, size_t *len, bool cut,
-                        unsigned *count)
+static int redact_field(const struct redactor *rd, char **s, size_t *len, bool cut, unsigned *count)
 {
         if (!*s)
                 return 0;
@@ -626,8 +633,8 @@ static int redact_result(const struct redactor *rd, struct abox_result *res)
         if (r == 0 && res->message[0]) {
                 /* The message can quote a violation, which can quote a secret. */
                 size_t len;
-                _cleanup_free_ char *clean = redact(rd, res->message, strlen(res->message), false,
-                                                    &len, &n);
+                _cleanup_free_ char *clean =
+                        redact(rd, res->message, strlen(res->message), false, &len, &n);
                 if (!clean)
                         return -ENOMEM;
                 snprintf(res->message, sizeof res->message, "%s", clean);
@@ -652,10 +659,10 @@ static void audit(const struct abox_policy *p, const struct abox_request *req,
         }
         unsigned ignored = 0;
         size_t clean_len = 0;
-        _cleanup_free_ char *clean = redact(rd, code ? code : "", code ? len : 0, false,
-                                            &clean_len, &ignored);
+        _cleanup_free_ char *clean =
+                redact(rd, code ? code : "", code ? len : 0, false, &clean_len, &ignored);
         struct audit_event ev = {
-                .event = res->status == ABOX_STATUS_BLOCKED ? "blocked"
+                .event = res->status == ABOX_STATUS_BLOCKED                 ? "blocked"
                          : res->limit || res->status == ABOX_STATUS_TIMEOUT ? "limit"
                                                                             : "exec",
                 .language = languages[req->language],
@@ -695,8 +702,8 @@ static int refuse_early(const struct abox_policy *p, const struct abox_request *
         return 1;
 }
 
-int abox_run(const struct abox_policy *p, const struct abox_request *req,
-             struct abox_result **ret, struct abox_error *err)
+int abox_run(const struct abox_policy *p, const struct abox_request *req, struct abox_result **ret,
+             struct abox_error *err)
 {
         if (!p || !req || !ret)
                 return abox_error_set(err, -EINVAL, "missing policy, request or result");
@@ -704,8 +711,9 @@ int abox_run(const struct abox_policy *p, const struct abox_request *req,
         r = r ?: audit_ready(p, err);
         if (r < 0)
                 return r;
-        struct run run = { .out = { -1, -1 }, .err = { -1, -1 }, .plan.cgroup_fd = -1,
-                           .plan.init_fd = -1 };
+        struct run run = {
+                .out = { -1, -1 }, .err = { -1, -1 }, .plan.cgroup_fd = -1, .plan.init_fd = -1
+        };
         struct abox_result *res = result_new();
         if (!res)
                 r = abox_error_set(err, -ENOMEM, "out of memory");

@@ -92,7 +92,7 @@ int supervise(const struct supervise_input *in, struct supervise_output *out)
         enum { P_INIT, P_MSG, P_OUT, P_ERR, P_REPORT, P__MAX };
         struct strbuf *sinks[P__MAX] = { NULL, NULL, &out->out, &out->err, &out->report };
         struct pollfd pfd[P__MAX] = {
-                { in->pidfd, POLLIN, 0 },  { in->msg_fd, POLLIN, 0 }, { in->out_fd, POLLIN, 0 },
+                { in->pidfd, POLLIN, 0 },  { in->msg_fd, POLLIN, 0 },    { in->out_fd, POLLIN, 0 },
                 { in->err_fd, POLLIN, 0 }, { in->report_fd, POLLIN, 0 },
         };
         out->out.cap = out->err.cap = in->output_cap;

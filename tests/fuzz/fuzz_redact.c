@@ -23,10 +23,11 @@
 #include <string.h>
 
 #define MIN_SECRET 4
-#define LABEL "[REDACTED:secret]"
+#define LABEL      "[REDACTED:secret]"
 
 static const char *const shapes[] = { "private_key", "aws_access_key", "github_token",
-                                      "slack_token", "anthropic_key", "openai_key", "jwt" };
+                                      "slack_token", "anthropic_key",  "openai_key",
+                                      "jwt" };
 static const char *const customs[] = { NULL, "[0-9]{6,}", "tok=[a-z]+", "(ab|ba)+c" };
 static const char label_bytes[] = "[]:REDACTEDsecretcustomprivate_keyaws_access_keygithub_token"
                                   "slack_tokenanthropic_keyopenai_keyjwt";

@@ -22,7 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const allowed[] = { "ls", "cat", "echo", "grep", "command", "exec", "eval", NULL };
+static const char *const allowed[] = {
+        "ls", "cat", "echo", "grep", "command", "exec", "eval", NULL
+};
 
 static const struct abox_policy *policy(void)
 {
@@ -111,7 +113,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                         const struct shell_command *c = &a.commands[i];
                         if (!c->expanded && is_allowed(c->word))
                                 continue;
-                        if (k >= res->n_violations || strcmp(res->violations[k].rule, "command") != 0)
+                        if (k >= res->n_violations ||
+                            strcmp(res->violations[k].rule, "command") != 0)
                                 abort();
                         /* an expanded word is named as written, a literal one by basename */
                         const char *slash = strrchr(c->word, '/');

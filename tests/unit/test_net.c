@@ -73,10 +73,11 @@ Test(rules, ip_literals_match_only_ip_rules)
 
 Test(rules, bad_rules_and_targets_are_refused)
 {
-        static const char *const bad[] = { "", "*", "*.com", "**.a.com", "a..com", "-a.com",
-                                           "a-.com", "http://a.com", "a.com:0", "a.com:65536",
-                                           "a.com:", "a.com:x", "[::1", "[::1]x", "a b.com",
-                                           "2130706433", "0x7f.1", "127.1", "a.com/x" };
+        static const char *const bad[] = { "",        "*",           "*.com",   "**.a.com",
+                                           "a..com",  "-a.com",      "a-.com",  "http://a.com",
+                                           "a.com:0", "a.com:65536", "a.com:",  "a.com:x",
+                                           "[::1",    "[::1]x",      "a b.com", "2130706433",
+                                           "0x7f.1",  "127.1",       "a.com/x" };
         struct net_rule r;
         for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
                 cr_assert_lt(net_rule_parse(bad[i], &r), 0, "'%s' accepted", bad[i]);
@@ -104,24 +105,34 @@ static const char *inward(const char *text)
 Test(rules, inward_addresses)
 {
         static const char *const in[][2] = {
-                { "127.0.0.1", "loopback" },       { "127.255.1.2", "loopback" },
-                { "10.1.2.3", "private" },         { "172.16.0.1", "private" },
-                { "172.31.255.255", "private" },   { "192.168.1.1", "private" },
-                { "169.254.169.254", "link-local" }, { "0.0.0.0", "unspecified" },
-                { "224.0.0.1", "multicast" },      { "255.255.255.255", "reserved" },
-                { "100.64.0.1", "shared (CGNAT)" }, { "::1", "loopback" },
-                { "::", "unspecified" },           { "fe80::1", "link-local" },
-                { "fd00::1", "private" },          { "ff02::1", "multicast" },
-                { "::ffff:127.0.0.1", "loopback" }, { "::ffff:169.254.169.254", "link-local" },
-                { "64:ff9b::a00:1", "private" },   { "2002:a00:1::", "6to4" },
+                { "127.0.0.1", "loopback" },
+                { "127.255.1.2", "loopback" },
+                { "10.1.2.3", "private" },
+                { "172.16.0.1", "private" },
+                { "172.31.255.255", "private" },
+                { "192.168.1.1", "private" },
+                { "169.254.169.254", "link-local" },
+                { "0.0.0.0", "unspecified" },
+                { "224.0.0.1", "multicast" },
+                { "255.255.255.255", "reserved" },
+                { "100.64.0.1", "shared (CGNAT)" },
+                { "::1", "loopback" },
+                { "::", "unspecified" },
+                { "fe80::1", "link-local" },
+                { "fd00::1", "private" },
+                { "ff02::1", "multicast" },
+                { "::ffff:127.0.0.1", "loopback" },
+                { "::ffff:169.254.169.254", "link-local" },
+                { "64:ff9b::a00:1", "private" },
+                { "2002:a00:1::", "6to4" },
         };
         for (size_t i = 0; i < sizeof in / sizeof *in; i++) {
                 const char *why = inward(in[i][0]);
                 cr_assert_not_null(why, "%s not inward", in[i][0]);
                 cr_assert_str_eq(why, in[i][1], "%s", in[i][0]);
         }
-        static const char *const out[] = { "8.8.8.8", "172.32.0.1", "192.169.0.1", "1.1.1.1",
-                                           "2606:4700::1111", "::ffff:8.8.8.8" };
+        static const char *const out[] = { "8.8.8.8", "172.32.0.1",      "192.169.0.1",
+                                           "1.1.1.1", "2606:4700::1111", "::ffff:8.8.8.8" };
         for (size_t i = 0; i < sizeof out / sizeof *out; i++)
                 cr_assert_null(inward(out[i]), "%s is public", out[i]);
 }
@@ -171,7 +182,8 @@ Test(http, connect_and_incomplete)
         cr_assert_eq(parse("CONNECT a.test:443 HTTP/1.1\r\n\r\n", &r), REQ_DONE);
         cr_assert(r.connect);
         cr_assert_eq(r.target.port, 443);
-        cr_assert_eq(parse("CONNECT [::1]:8443 HTTP/1.1\r\nHost: [::1]:8443\r\n\r\n", &r), REQ_DONE);
+        cr_assert_eq(parse("CONNECT [::1]:8443 HTTP/1.1\r\nHost: [::1]:8443\r\n\r\n", &r),
+                     REQ_DONE);
         cr_assert(r.target.is_ip);
         cr_assert_eq(parse("CONNECT a.test:443 HTTP/1.1\r\nHost: a", &r), REQ_MORE);
         cr_assert_eq(parse("", &r), REQ_MORE);
@@ -192,9 +204,11 @@ Test(http, refusals)
                 { "GET http://a.test/ HTTP/1.1\r\nHost: a.test\r\nHost: a.test\r\n\r\n", 400 },
                 { "GET http://a.test/ HTTP/1.1\r\n\r\n", 400 },
                 { "GET http://a.test/ HTTP/1.1\r\nHost: a.test\r\n folded\r\n\r\n", 400 },
-                { "GET http://a.test/ HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\n\r\n",
+                { "GET http://a.test/ HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: "
+                  "chunked\r\n\r\n",
                   501 },
-                { "GET http://a.test/ HTTP/1.1\r\nHost: a.test\r\nContent-Length: 1x\r\n\r\n", 400 },
+                { "GET http://a.test/ HTTP/1.1\r\nHost: a.test\r\nContent-Length: 1x\r\n\r\n",
+                  400 },
                 { "GET http://a.test/ HTTP/2.0\r\nHost: a.test\r\n\r\n", 400 },
                 { "G(T http://a.test/ HTTP/1.1\r\nHost: a.test\r\n\r\n", 400 },
                 { "GET http://2130706433/ HTTP/1.1\r\nHost: 2130706433\r\n\r\n", 400 },
@@ -220,11 +234,15 @@ Test(socks, greeting_and_requests)
         cr_assert_eq(socks_parse_greeting((const unsigned char *)"\x05\x02\x02\x00", 4, &len), 1);
         cr_assert_eq(len, 4);
         cr_assert_eq(socks_parse_greeting((const unsigned char *)"\x05\x01\x02", 3, &len), 0);
-        cr_assert_eq(socks_parse_greeting((const unsigned char *)"\x05\x02\x00", 3, &len), REQ_MORE);
-        cr_assert_eq(socks_parse_greeting((const unsigned char *)"\x04\x01\x00", 3, &len), REQ_ERROR);
+        cr_assert_eq(socks_parse_greeting((const unsigned char *)"\x05\x02\x00", 3, &len),
+                     REQ_MORE);
+        cr_assert_eq(socks_parse_greeting((const unsigned char *)"\x04\x01\x00", 3, &len),
+                     REQ_ERROR);
 
         struct socks_request r;
-        const unsigned char dom[] = "\x05\x01\x00\x03\x08" "API.test" "\x01\xbb";
+        const unsigned char dom[] = "\x05\x01\x00\x03\x08"
+                                    "API.test"
+                                    "\x01\xbb";
         cr_assert_eq(socks_parse_request(dom, sizeof dom - 1, &r), REQ_DONE);
         cr_assert_str_eq(r.target.host, "api.test");
         cr_assert_eq(r.target.port, 443);

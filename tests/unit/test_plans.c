@@ -107,8 +107,7 @@ Test(rootfs, never_binds_host_secrets)
                 for (size_t k = 0; k < sizeof secret / sizeof *secret; k++)
                         cr_assert_not(under(op->src, secret[k]), "binds %s", op->src);
                 /* Host trees are read-only; only device nodes are writable. */
-                cr_assert(op->flags & (ROOTFS_RDONLY | ROOTFS_DEVICE), "%s is writable",
-                          op->src);
+                cr_assert(op->flags & (ROOTFS_RDONLY | ROOTFS_DEVICE), "%s is writable", op->src);
         }
         rootfs_plan_done(&plan);
 }
@@ -208,8 +207,8 @@ static void build_landlock(struct landlock_plan *plan)
                 cr_skip_test("Landlock is not available on this kernel");
 }
 
-#define X LANDLOCK_ACCESS_FS_EXECUTE
-#define W LANDLOCK_ACCESS_FS_WRITE_FILE
+#define X  LANDLOCK_ACCESS_FS_EXECUTE
+#define W  LANDLOCK_ACCESS_FS_WRITE_FILE
 #define RF LANDLOCK_ACCESS_FS_READ_FILE
 #define MK LANDLOCK_ACCESS_FS_MAKE_REG
 
@@ -301,9 +300,10 @@ Test(landlock, every_accepted_mount_gets_a_rule)
                 bool found = false;
                 for (unsigned k = 0; k < plan.n_rules; k++)
                         found |= strcmp(plan.rules[k].path, p->mounts[i].dst) == 0;
-                cr_assert(found, "mount %s (%d of %d accepted) has no Landlock rule "
-                          "(%u rules, max %d)", p->mounts[i].dst, i + 1, n, plan.n_rules,
-                          JAIL_MAX_RULES);
+                cr_assert(found,
+                          "mount %s (%d of %d accepted) has no Landlock rule "
+                          "(%u rules, max %d)",
+                          p->mounts[i].dst, i + 1, n, plan.n_rules, JAIL_MAX_RULES);
         }
 }
 
@@ -372,8 +372,7 @@ Test(seccomp, filter_denies_escapes)
         cr_assert_eq(verdict(&prog, arch, SYS_clone, 0x00020000 /* NEWNS */, 0), ERRNO(EPERM));
         cr_assert_eq(verdict(&prog, arch, SYS_socket, 17 /* AF_PACKET */, 3), ERRNO(EPERM));
         cr_assert_eq(verdict(&prog, arch, SYS_socket, 2, 3 /* SOCK_RAW */), ERRNO(EPERM));
-        cr_assert_eq(verdict(&prog, arch, SYS_socket, 2, 1 /* SOCK_STREAM */),
-                     SECCOMP_RET_ALLOW);
+        cr_assert_eq(verdict(&prog, arch, SYS_socket, 2, 1 /* SOCK_STREAM */), SECCOMP_RET_ALLOW);
         cr_assert_eq(verdict(&prog, arch, SYS_ioctl, 0, 0x5412 /* TIOCSTI */), ERRNO(EPERM));
         cr_assert_eq(verdict(&prog, arch, SYS_personality, 0, 0), SECCOMP_RET_ALLOW);
         cr_assert_eq(verdict(&prog, arch, SYS_personality, 0x0040000, 0), ERRNO(EPERM));

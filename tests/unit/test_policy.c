@@ -242,9 +242,9 @@ Test(policy, mount_sources)
 Test(policy, mount_targets)
 {
         static const char *const bad[] = {
-                "/",      "/proc/x", "/proc", "/usr",   "/usr/local", "/etc",  "/dev/shm",
-                "/lib64", "/a/../b", "/a/./b", "/..",   "/a/..",      "data",  "/a//b",
-                "/data/", "/tmp",    "/workspace", "",
+                "/",        "/proc/x", "/proc",   "/usr",   "/usr/local", "/etc",
+                "/dev/shm", "/lib64",  "/a/../b", "/a/./b", "/..",        "/a/..",
+                "data",     "/a//b",   "/data/",  "/tmp",   "/workspace", "",
         };
         char spec[512];
         for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {

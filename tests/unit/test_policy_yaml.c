@@ -183,8 +183,8 @@ Test(yaml, wrong_types)
         /* A list where one value is expected, and the reverse. */
         load_fails("agent_sandbox:\n  security_policy:\n    memory_limit: [256m, 512m]\n",
                    "p.yaml:3: agent_sandbox.security_policy.memory_limit:", "single value");
-        load_fails("agent_sandbox:\n  security_policy:\n    memory_limit: {a: 1}\n",
-                   "memory_limit", "single value");
+        load_fails("agent_sandbox:\n  security_policy:\n    memory_limit: {a: 1}\n", "memory_limit",
+                   "single value");
         load_fails("agent_sandbox:\n  security_policy:\n    allowed_commands: ls\n",
                    "agent_sandbox.security_policy.allowed_commands", "list");
         load_fails("agent_sandbox:\n  security_policy:\n    allowed_commands: [[ls]]\n",
@@ -256,8 +256,8 @@ Test(yaml, two_documents)
 
 Test(yaml, broken_yaml_names_a_line)
 {
-        load_fails("agent_sandbox:\n  security_policy:\n    memory_limit: [256m\n", "p.yaml:",
-                   NULL);
+        load_fails("agent_sandbox:\n  security_policy:\n    memory_limit: [256m\n",
+                   "p.yaml:", NULL);
         load_fails("agent_sandbox:\n\tbackend: jail\n", "p.yaml:2:", NULL);
 }
 

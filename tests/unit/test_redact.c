@@ -125,7 +125,8 @@ Test(redact, nul_bytes_around_secret)
         static const char want[] = "\0" S "\0\0" S "\0";
         expect_n(in, sizeof in - 1, false, want, sizeof want - 1, 2);
         /* a NUL inside breaks the value: it is not the secret */
-        static const char split[] = "s3cr\0" "3tval";
+        static const char split[] = "s3cr\0"
+                                    "3tval";
         expect_n(split, sizeof split - 1, false, split, sizeof split - 1, 0);
 }
 
@@ -241,8 +242,7 @@ Test(redact, github_token)
         build();
         expect("GITHUB_TOKEN=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",
                "GITHUB_TOKEN=[REDACTED:github_token]", 1);
-        expect("gho_16C7e42F292c6912E7710c838347Ae178B4a",
-               "[REDACTED:github_token]", 1);
+        expect("gho_16C7e42F292c6912E7710c838347Ae178B4a", "[REDACTED:github_token]", 1);
         expect("github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyzABCDEF",
                "[REDACTED:github_token]", 1);
         unchanged("ghp_wWPw5k4aXcaT4fNP0UcnZwJUVFk6LO0pINU"); /* 35 */
@@ -275,8 +275,7 @@ Test(redact, openai_key)
         build();
         expect("OPENAI_API_KEY=sk-proj-Abc123Def456Ghi789Jkl012Mno345Pqr678",
                "OPENAI_API_KEY=[REDACTED:openai_key]", 1);
-        expect("sk-Abc123Def456Ghi789Jkl012Mno345Pqr678Stu901Vwx",
-               "[REDACTED:openai_key]", 1);
+        expect("sk-Abc123Def456Ghi789Jkl012Mno345Pqr678Stu901Vwx", "[REDACTED:openai_key]", 1);
         unchanged("sk-1234567890");
         unchanged("sk_Abc123Def456Ghi789Jkl012Mno345");
 }
@@ -314,7 +313,7 @@ Test(redact, several_shapes_in_one_text)
 Test(redact, builtin_names_known)
 {
         static const char *const names[] = { "private_key", "aws_access_key", "github_token",
-                                             "slack_token", "anthropic_key", "openai_key",
+                                             "slack_token", "anthropic_key",  "openai_key",
                                              "jwt" };
         for (size_t i = 0; i < sizeof names / sizeof *names; i++)
                 cr_assert(redact_builtin_known(names[i]), "%s", names[i]);
@@ -339,7 +338,7 @@ Test(redact, disable_one_shape)
 Test(redact, disable_all_shapes)
 {
         static const char *const names[] = { "private_key", "aws_access_key", "github_token",
-                                             "slack_token", "anthropic_key", "openai_key",
+                                             "slack_token", "anthropic_key",  "openai_key",
                                              "jwt" };
         for (size_t i = 0; i < sizeof names / sizeof *names; i++)
                 set("redact_disable", names[i]);

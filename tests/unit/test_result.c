@@ -41,14 +41,22 @@ Test(utf8, invalid_bytes_become_replacement)
                 size_t len;
                 const char *want;
         } cases[] = {
-                { "a\xFF" "b", 3, "a\xEF\xBF\xBD" "b" },
-                { "\x80", 1, "\xEF\xBF\xBD" },                      /* lone continuation */
-                { "\xC3", 1, "\xEF\xBF\xBD" },                      /* truncated at the end */
-                { "\xC0\xAF", 2, "\xEF\xBF\xBD\xEF\xBF\xBD" },      /* overlong '/' */
+                { "a\xFF"
+                  "b",
+                  3,
+                  "a\xEF\xBF\xBD"
+                  "b" },
+                { "\x80", 1, "\xEF\xBF\xBD" },                 /* lone continuation */
+                { "\xC3", 1, "\xEF\xBF\xBD" },                 /* truncated at the end */
+                { "\xC0\xAF", 2, "\xEF\xBF\xBD\xEF\xBF\xBD" }, /* overlong '/' */
                 { "\xED\xA0\x80", 3, "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD" }, /* surrogate */
                 { "\xF4\x90\x80\x80", 4,
                   "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD" }, /* above U+10FFFF */
-                { "\xE2\x82" "x", 3, "\xEF\xBF\xBD\xEF\xBF\xBD" "x" }, /* cut short */
+                { "\xE2\x82"
+                  "x",
+                  3,
+                  "\xEF\xBF\xBD\xEF\xBF\xBD"
+                  "x" }, /* cut short */
         };
         for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
                 size_t n;
@@ -125,10 +133,11 @@ static json_t *parse(char *text)
 Test(result_json, has_every_field)
 {
         static const char *const keys[] = {
-                "status",     "limit",  "exit_code",        "signal",           "stdout",
-                "stderr",     "stdout_truncated", "stderr_truncated", "value", "error",
-                "violations", "redactions", "time_ms",      "cpu_ms",           "memory_peak_bytes",
-                "protections", "message",
+                "status",  "limit",  "exit_code",         "signal",
+                "stdout",  "stderr", "stdout_truncated",  "stderr_truncated",
+                "value",   "error",  "violations",        "redactions",
+                "time_ms", "cpu_ms", "memory_peak_bytes", "protections",
+                "message",
         };
         struct abox_result *r = full_result();
         json_t *o = parse(abox_result_json(r));
@@ -320,9 +329,15 @@ Test(report, limit_hints)
 Test(report, malformed_is_ignored)
 {
         static const char *const bad[] = {
-                "", "{", "[1,2]", "\"value\"", "null", "{\"value\":1}",
+                "",
+                "{",
+                "[1,2]",
+                "\"value\"",
+                "null",
+                "{\"value\":1}",
                 "{\"value\":\"a\",\"value\":\"b\"}", /* duplicate keys are refused */
-                "{\"error\":\"boom\"}", "{\"error\":{\"type\":5}}",
+                "{\"error\":\"boom\"}",
+                "{\"error\":{\"type\":5}}",
         };
         for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
                 enum abox_limit hint;

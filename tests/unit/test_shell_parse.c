@@ -21,8 +21,14 @@ struct cw {
         const char *word;
         bool expanded;
 };
-#define LIT(w) { (w), false }
-#define EXP(w) { (w), true }
+#define LIT(w)                                                                                     \
+        {                                                                                          \
+                (w), false                                                                         \
+        }
+#define EXP(w)                                                                                     \
+        {                                                                                          \
+                (w), true                                                                          \
+        }
 
 /* "[rm] [x*]": what the parser found, for failure messages. */
 static const char *describe(const struct shell_parse *p)
@@ -60,13 +66,13 @@ static void check(const char *line, size_t len, const struct cw *want, size_t n_
                 for (size_t i = 0; ok && i < n_want; i++) {
                         if (strcmp(p.commands[i].word, want[i].word) != 0) {
                                 snprintf(msg, sizeof msg,
-                                         "\"%s\": word %zu is '%s', expected '%s'; found: %s",
-                                         line, i, p.commands[i].word, want[i].word, describe(&p));
+                                         "\"%s\": word %zu is '%s', expected '%s'; found: %s", line,
+                                         i, p.commands[i].word, want[i].word, describe(&p));
                                 ok = false;
                         } else if (p.commands[i].expanded != want[i].expanded) {
                                 snprintf(msg, sizeof msg,
-                                         "\"%s\": word %zu '%s' expanded=%d, expected %d", line,
-                                         i, p.commands[i].word, p.commands[i].expanded,
+                                         "\"%s\": word %zu '%s' expanded=%d, expected %d", line, i,
+                                         p.commands[i].word, p.commands[i].expanded,
                                          want[i].expanded);
                                 ok = false;
                         }
@@ -98,12 +104,12 @@ static void check_fails(const char *line, size_t len, const char *needle)
 }
 
 /* Literal lines only: the length comes from the literal, so NULs count. */
-#define CMDS(line, ...)                                                                     \
-        do {                                                                                \
-                static const struct cw want_[] = { __VA_ARGS__ };                          \
-                check((line), sizeof(line) - 1, want_, sizeof want_ / sizeof *want_);      \
+#define CMDS(line, ...)                                                                            \
+        do {                                                                                       \
+                static const struct cw want_[] = { __VA_ARGS__ };                                  \
+                check((line), sizeof(line) - 1, want_, sizeof want_ / sizeof *want_);              \
         } while (0)
-#define NO_CMDS(line) check((line), sizeof(line) - 1, NULL, 0)
+#define NO_CMDS(line)       check((line), sizeof(line) - 1, NULL, 0)
 #define FAILS(line, needle) check_fails((line), sizeof(line) - 1, (needle))
 
 /* ---- words and quoting ---- */
@@ -395,8 +401,8 @@ Test(shell_parse, if_elif_else)
 {
         CMDS("if a; then b; elif c; then d; else e; fi", LIT("a"), LIT("b"), LIT("c"), LIT("d"),
              LIT("e"));
-        CMDS("if a\nthen\n b\nelif c\nthen d\nelse\n e\nfi", LIT("a"), LIT("b"), LIT("c"),
-             LIT("d"), LIT("e"));
+        CMDS("if a\nthen\n b\nelif c\nthen d\nelse\n e\nfi", LIT("a"), LIT("b"), LIT("c"), LIT("d"),
+             LIT("e"));
         CMDS("if a; then b; fi; c", LIT("a"), LIT("b"), LIT("c"));
         CMDS("if a; then b; fi >out 2>&1 | c", LIT("a"), LIT("b"), LIT("c"));
         CMDS("if ! a && b; then :; fi", LIT("a"), LIT("b"), LIT(":"));
@@ -630,8 +636,10 @@ Test(shell_parse, nesting_limit_32)
                 struct shell_parse p;
                 int r = shell_parse(ok, strlen(ok), &p);
                 size_t n = p.n;
-                bool first_ok = r == 0 && n && strcmp(p.commands[0].word, k == 2 ? "echo" : "c") == 0;
-                bool last_ok = r == 0 && n && strcmp(p.commands[n - 1].word, k == 0 ? ok : "c") == 0;
+                bool first_ok =
+                        r == 0 && n && strcmp(p.commands[0].word, k == 2 ? "echo" : "c") == 0;
+                bool last_ok =
+                        r == 0 && n && strcmp(p.commands[n - 1].word, k == 0 ? ok : "c") == 0;
                 shell_parse_done(&p);
                 free(ok);
                 cr_assert_eq(r, 0, "32 deep %s refused", kinds[k].open);
