@@ -71,7 +71,7 @@ void strbuf_done(struct strbuf *sb)
 
 char *strbuf_steal(struct strbuf *sb)
 {
-        if (!sb->data && reserve(sb, 0) < 0)
+        if (reserve(sb, 0) < 0 || !sb->data)
                 return NULL;
         sb->data[sb->len] = '\0';
         char *p = sb->data;

@@ -60,12 +60,12 @@ static const struct field fields[] = {
           1024, NULL, "connections open through the proxy at once" },
         { "memory_limit", SECTION_POLICY, FIELD_SIZE, OFF(memory_max_bytes), 8 * MiB, 64 * GiB,
           NULL, "memory of the whole sandbox, swap off" },
-        { "cpu_limit", SECTION_POLICY, FIELD_CORES, OFF(cpu_milli), 10, 1024 * 1000, NULL,
+        { "cpu_limit", SECTION_POLICY, FIELD_CORES, OFF(cpu_milli), 10, 1024ULL * 1000, NULL,
           "CPU share in cores (0.5, 1, 2)" },
-        { "execution_timeout", SECTION_POLICY, FIELD_DURATION, OFF(timeout_ms), 1, 24 * 3600 * 1000,
-          NULL, "wall-clock seconds before the whole sandbox is killed" },
-        { "cpu_time_limit", SECTION_POLICY, FIELD_DURATION, OFF(cpu_time_ms), 1, 24 * 3600 * 1000,
-          NULL, "CPU seconds of the whole sandbox" },
+        { "execution_timeout", SECTION_POLICY, FIELD_DURATION, OFF(timeout_ms), 1,
+          24ULL * 3600 * 1000, NULL, "wall-clock seconds before the whole sandbox is killed" },
+        { "cpu_time_limit", SECTION_POLICY, FIELD_DURATION, OFF(cpu_time_ms), 1,
+          24ULL * 3600 * 1000, NULL, "CPU seconds of the whole sandbox" },
         { "max_output_size", SECTION_POLICY, FIELD_SIZE, OFF(output_max_bytes), 1, 1 * GiB, NULL,
           "bytes kept of stdout and of stderr each; the rest is drained and counted" },
         { "max_file_size", SECTION_POLICY, FIELD_SIZE, OFF(file_size_max_bytes), 1, 1024 * GiB,
@@ -129,7 +129,7 @@ struct abox_policy *abox_policy_new(void)
         p->backend = BACKEND_JAIL;
         p->network = NETWORK_NONE;
         p->memory_max_bytes = 256 * MiB;
-        p->timeout_ms = 30 * 1000;
+        p->timeout_ms = 30ULL * 1000;
         p->output_max_bytes = 1 * MiB;
         p->file_size_max_bytes = 64 * MiB;
         p->disk_max_bytes = 128 * MiB;
@@ -418,7 +418,8 @@ static int add_env(struct abox_policy *p, const char *value, struct abox_error *
 static int add_secret(struct abox_policy *p, const char *value, struct abox_error *err)
 {
         const char *eq = strchr(value, '=');
-        if (!eq || eq == value || (strncmp(eq + 1, "env:", 4) != 0 && strncmp(eq + 1, "file:", 5)))
+        if (!eq || eq == value ||
+            (strncmp(eq + 1, "env:", 4) != 0 && strncmp(eq + 1, "file:", 5) != 0))
                 return abox_error_set(err, -EINVAL,
                                       "secrets: '%s' is not NAME=env:HOSTVAR or NAME=file:PATH",
                                       value);

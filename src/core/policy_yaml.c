@@ -40,8 +40,9 @@ static void ynode_free(struct ynode *n)
         if (!n)
                 return;
         free(n->value);
+        /* kids[0..n) are all set: build() fills one before n grows. */
         for (size_t i = 0; i < n->n; i++)
-                ynode_free(n->kids[i]);
+                ynode_free(n->kids[i]); // NOLINT(clang-analyzer-core.CallAndMessage)
         free(n->kids);
         free(n);
 }
@@ -101,7 +102,10 @@ static int build(yaml_parser_t *parser, yaml_event_t *ev, int depth, struct yctx
                         }
                         if (n->n == n->alloc) {
                                 size_t want = n->alloc ? n->alloc * 2 : 8;
-                                struct ynode **kids = realloc(n->kids, want * sizeof *kids);
+                                /* an array of node pointers */
+                                struct ynode **kids = realloc(
+                                        n->kids,
+                                        want * sizeof *kids); // NOLINT(bugprone-sizeof-expression)
                                 if (!kids) {
                                         yaml_event_delete(&kid);
                                         r = abox_error_set(c->err, -ENOMEM, "out of memory");
@@ -398,6 +402,8 @@ int abox_policy_load_string(struct abox_policy *p, const char *yaml, size_t len,
         int r = parse_tree(yaml, len, &c, &root);
         if (r < 0)
                 return r;
+        if (!root) /* parse_tree() makes a root whenever it succeeds */
+                return abox_error_set(err, -EINVAL, "%s: no document", c.file);
         if (root->kind != Y_MAP)
                 r = fail(&c, root->line, NULL, "expected a mapping with the key agent_sandbox");
         else if (root->n > 2)

@@ -156,7 +156,7 @@ static int contain(const struct jail_plan *plan, int sync_fd, int *ret_step, int
         struct sock_filter filter[BPF_MAXINSNS];
         struct sock_fprog prog;
         struct jail_go go;
-        int fds[JAIL_GO_MAX_FDS], sources[JAIL_MAX_OPS];
+        int fds[JAIL_GO_MAX_FDS] = { -1, -1, -1, -1, -1 }, sources[JAIL_MAX_OPS];
         char m;
         int r;
 #define STEP(s, call)                                                                              \
@@ -191,7 +191,7 @@ static int contain(const struct jail_plan *plan, int sync_fd, int *ret_step, int
                 STEP(LOOPBACK,
                      (ret_fds[1] = net_proxy_listener(plan->proxy_port)) < 0 ? ret_fds[1] : 0);
         STEP(SYNC, receive_go(sync_fd, &go, fds, filter, &prog));
-        *ret_init = go.has_init ? fds[go.n_join_fds] : -1;
+        *ret_init = go.has_init && go.n_join_fds < JAIL_GO_MAX_FDS ? fds[go.n_join_fds] : -1;
         STEP(CGROUP, join_cgroup(fds, go.n_join_fds));
         STEP(CGROUPNS, unshare(CLONE_NEWCGROUP) < 0 ? -errno : 0);
         STEP(RLIMITS, rlimit_apply(&plan->rlimits));

@@ -65,7 +65,7 @@ static int add_copy(struct rootfs_plan *plan, const char *src, const char *dst)
 {
         char *data = NULL;
         size_t len = 0;
-        int r = read_file_at(AT_FDCWD, src, 256 * 1024, &data, &len);
+        int r = read_file_at(AT_FDCWD, src, (size_t)256 * 1024, &data, &len);
         if (r == -EFBIG)
                 return add(plan, ROOTFS_BIND, ROOTFS_RDONLY, src, dst, NULL, 0);
         if (r < 0)

@@ -650,7 +650,9 @@ int net_proxy_start(int listen_fd, const struct net_proxy_config *cfg, struct ne
         p->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         p->rules = calloc(cfg->n_rules + 1, sizeof *p->rules);
         p->pins = calloc(cfg->n_pins + 1, sizeof *p->pins);
-        p->conns = calloc(cfg->max_concurrent + 1, sizeof *p->conns);
+        /* an array of connection pointers */
+        p->conns = calloc(cfg->max_concurrent + 1,
+                          sizeof *p->conns); // NOLINT(bugprone-sizeof-expression)
         int r = p->wake_fd < 0 || !p->rules || !p->pins || !p->conns ? -ENOMEM : 0;
         if (r == 0) {
                 memcpy(p->rules, cfg->rules, cfg->n_rules * sizeof *p->rules);

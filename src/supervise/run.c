@@ -593,7 +593,7 @@ static int supervise_run(struct run *run, const struct abox_policy *p,
                 classify(run, p, req, &sup, &st, res);
                 if (proxy && report_network(&net, res) < 0)
                         r = abox_error_set(err, -ENOMEM, "out of memory");
-                r = take_output(&sup.out, &res->out, &res->out_len, &res->out_dropped);
+                r = r ?: take_output(&sup.out, &res->out, &res->out_len, &res->out_dropped);
                 r = r ?: take_output(&sup.err, &res->err, &res->err_len, &res->err_dropped);
                 if (r < 0)
                         abox_error_set(err, r, "out of memory");
@@ -655,7 +655,8 @@ static void audit(const struct abox_policy *p, const struct abox_request *req,
                 for (size_t i = 0; req->argv && req->argv[i]; i++)
                         strbuf_appendf(&sb, "%s%s", i ? " " : "", req->argv[i]);
                 len = sb.len;
-                code = joined = strbuf_steal(&sb);
+                joined = strbuf_steal(&sb);
+                code = joined;
         }
         unsigned ignored = 0;
         size_t clean_len = 0;
@@ -716,7 +717,7 @@ int abox_run(const struct abox_policy *p, const struct abox_request *req, struct
         };
         struct abox_result *res = result_new();
         if (!res)
-                r = abox_error_set(err, -ENOMEM, "out of memory");
+                return abox_error_set(err, -ENOMEM, "out of memory");
         r = r ?: resolve_secrets(p, &run.secrets, err);
         int refused = r == 0 ? refuse_early(p, req, res) : 0;
         if (refused < 0)
