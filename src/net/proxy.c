@@ -22,7 +22,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <netdb.h>
+#include <resolv.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -51,6 +53,8 @@ struct conn {
         bool client_eof, upstream_eof; /* read side saw EOF */
         bool up_shut, client_shut;     /* we shut down the write side */
         bool body_limited;             /* forwarded HTTP: only body_left more bytes go up */
+        bool answered;                 /* FLUSH: the answer is out, the write side shut */
+        size_t scanned;                /* HEAD: bytes already searched for the head's end */
         uint64_t body_left;
         uint64_t deadline_ms; /* HEAD, SOCKS_REQ, CONNECTING, FLUSH */
         struct net_target target;
@@ -66,6 +70,8 @@ struct net_proxy {
         pthread_t thread;
         struct conn **conns;
         size_t n_conns;
+        struct net_addr *own; /* this host's interface addresses: never reached by a name */
+        size_t n_own;
         bool bytes_exhausted;
         struct net_proxy_report report;
 };
@@ -145,7 +151,7 @@ static void answer_http(struct conn *c, int status, const char *reason)
                            : status == 503 ? "Service Unavailable"
                            : status == 504 ? "Gateway Timeout"
                                            : "Error";
-        char msg[512];
+        char msg[1024];
         int body = (int)strlen(reason) + 1;
         int n = snprintf(msg, sizeof msg,
                          "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nConnection: close\r\n"
@@ -163,11 +169,16 @@ static void answer_http(struct conn *c, int status, const char *reason)
 
 static void answer_socks(struct conn *c, uint8_t code)
 {
+        /* Appended: a client that sent greeting and request together still
+         * gets the greeting's answer first. */
         const unsigned char reply[10] = { 5, code, 0, 1 };
-        c->out.start = c->out.end = 0;
         buf_put(&c->out, reply, sizeof reply);
         c->state = code == 0 ? C_RELAY : C_FLUSH;
         c->deadline_ms = now_ms() + 2000;
+        if (code != 0 && c->ufd >= 0) {
+                close(c->ufd);
+                c->ufd = -1;
+        }
 }
 
 static void refuse(struct net_proxy *p, struct conn *c, int http_status, uint8_t socks_code,
@@ -219,7 +230,11 @@ static bool resolve(struct net_proxy *p, struct conn *c, struct sockaddr_storage
          * public and a private address is a rebinding attempt. */
         for (size_t i = 0; i < n; i++) {
                 const char *why = net_addr_inward(&addrs[i]);
-                if (why && !pinned && !net_rules_name_addr(p->rules, p->cfg.n_rules, &addrs[i]) &&
+                for (size_t k = 0; !why && k < p->n_own; k++)
+                        if (net_addr_equal(&addrs[i], &p->own[k]))
+                                why = "an address of this host";
+                if (why && !pinned &&
+                    !net_rules_name_addr(p->rules, p->cfg.n_rules, &addrs[i], t->port) &&
                     !t->is_ip) {
                         char a[INET6_ADDRSTRLEN];
                         inet_ntop(addrs[i].family, &addrs[i].v4, a, sizeof a);
@@ -465,19 +480,41 @@ static bool step(struct net_proxy *p, struct conn *c, short cev, short uev, uint
                                 return true;
                         if (c->state == C_HEAD && c->in.data[c->in.start] == 5)
                                 c->socks = true;
-                        if (c->socks)
+                        if (c->socks) {
                                 head_socks(p, c);
-                        else
-                                head_http(p, c);
+                        } else {
+                                /* Parse only once a head could be complete:
+                                 * a byte-at-a-time client must not cost a
+                                 * rescan of the whole head per byte. */
+                                size_t len = buf_len(&c->in);
+                                size_t from = c->scanned > 3 ? c->scanned - 3 : 0;
+                                if (len >= REQ_HEAD_MAX || memmem(c->in.data + c->in.start + from,
+                                                                  len - from, "\r\n\r\n", 4))
+                                        head_http(p, c);
+                                c->scanned = len;
+                        }
                 }
         }
         if (c->state == C_FLUSH) {
-                if (!drain(c->cfd, &c->out, &sent) || buf_len(&c->out) == 0 ||
-                    now >= c->deadline_ms)
+                /* The answer first; then the client's unread bytes (a request
+                 * body) are read and dropped until it closes, so the close
+                 * does not turn into a reset that destroys the answer. */
+                if (!drain(c->cfd, &c->out, &sent) || now >= c->deadline_ms ||
+                    (cev & (POLLERR | POLLNVAL)))
                         return false;
-                return true;
+                if (buf_len(&c->out) > 0)
+                        return true;
+                if (!c->answered) {
+                        shutdown(c->cfd, SHUT_WR);
+                        c->answered = true;
+                }
+                char sink[4096];
+                ssize_t n = read(c->cfd, sink, sizeof sink);
+                return n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR));
         }
         if (c->state == C_CONNECTING) {
+                if (cev & (POLLERR | POLLHUP | POLLNVAL))
+                        return false; /* the client is gone */
                 if (now >= c->deadline_ms) {
                         refuse(p, c, 504, 4, "the destination did not answer in time");
                         return true;
@@ -492,6 +529,11 @@ static bool step(struct net_proxy *p, struct conn *c, short cev, short uev, uint
         if (c->state != C_RELAY)
                 return true;
         if (p->bytes_exhausted)
+                return false;
+        /* poll reports errors whatever was asked for: a side that failed
+         * (a reset) ends the connection, else poll would report it again at
+         * once, forever.  A side that is finished both ways is not polled. */
+        if ((cev | uev) & (POLLERR | POLLNVAL))
                 return false;
         /* client -> upstream */
         if ((cev & (POLLIN | POLLHUP | POLLERR)) && !c->client_eof) {
@@ -576,6 +618,11 @@ static void accept_all(struct net_proxy *p)
 static void *loop(void *arg)
 {
         struct net_proxy *p = arg;
+        /* Names are looked up as given: no search domains appended, so an
+         * allowed wildcard cannot reach "x.allowed.example.<search domain>".
+         * (_res is this thread's own.) */
+        if (res_init() == 0)
+                _res.options &= ~(unsigned long)(RES_DNSRCH | RES_DEFNAMES);
         size_t cap = (size_t)p->cfg.max_concurrent * 2 + 2;
         struct pollfd *pfd = calloc(cap, sizeof *pfd);
         if (!pfd)
@@ -594,7 +641,7 @@ static void *loop(void *arg)
                                 ce = (short)(POLLIN | (buf_len(&c->out) ? POLLOUT : 0));
                                 break;
                         case C_CONNECTING: ue = POLLOUT; break;
-                        case C_FLUSH: ce = POLLOUT; break;
+                        case C_FLUSH: ce = buf_len(&c->out) ? POLLOUT : POLLIN; break;
                         case C_RELAY:
                                 ce = (short)((c->client_eof || buf_len(&c->in) == BUF_SIZE
                                                       ? 0
@@ -606,8 +653,10 @@ static void *loop(void *arg)
                                              (buf_len(&c->in) ? POLLOUT : 0));
                                 break;
                         }
-                        pfd[2 + 2 * i] = (struct pollfd){ c->cfd, ce, 0 };
-                        pfd[3 + 2 * i] = (struct pollfd){ c->ufd, ue, 0 };
+                        bool client_done = c->client_eof && c->client_shut;
+                        bool upstream_done = c->upstream_eof && c->up_shut;
+                        pfd[2 + 2 * i] = (struct pollfd){ client_done ? -1 : c->cfd, ce, 0 };
+                        pfd[3 + 2 * i] = (struct pollfd){ upstream_done ? -1 : c->ufd, ue, 0 };
                         if (c->state != C_RELAY) {
                                 int left = c->deadline_ms > now ? (int)(c->deadline_ms - now) : 0;
                                 if (left < wait)
@@ -654,6 +703,30 @@ int net_proxy_start(int listen_fd, const struct net_proxy_config *cfg, struct ne
         p->conns = calloc(cfg->max_concurrent + 1,
                           sizeof *p->conns); // NOLINT(bugprone-sizeof-expression)
         int r = p->wake_fd < 0 || !p->rules || !p->pins || !p->conns ? -ENOMEM : 0;
+        /* A service bound to 0.0.0.0 on this host answers on its public
+         * address too: that address is inward as well. */
+        struct ifaddrs *ifs = NULL;
+        if (r == 0 && getifaddrs(&ifs) == 0) {
+                size_t count = 0;
+                for (struct ifaddrs *i = ifs; i; i = i->ifa_next)
+                        count++;
+                p->own = calloc(count + 1, sizeof *p->own);
+                for (struct ifaddrs *i = ifs; p->own && i; i = i->ifa_next) {
+                        if (!i->ifa_addr)
+                                continue;
+                        struct net_addr *a = &p->own[p->n_own];
+                        if (i->ifa_addr->sa_family == AF_INET) {
+                                a->family = AF_INET;
+                                a->v4 = ((struct sockaddr_in *)i->ifa_addr)->sin_addr;
+                                p->n_own++;
+                        } else if (i->ifa_addr->sa_family == AF_INET6) {
+                                a->family = AF_INET6;
+                                a->v6 = ((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
+                                p->n_own++;
+                        }
+                }
+                freeifaddrs(ifs);
+        }
         if (r == 0) {
                 memcpy(p->rules, cfg->rules, cfg->n_rules * sizeof *p->rules);
                 memcpy(p->pins, cfg->pins, cfg->n_pins * sizeof *p->pins);
@@ -667,6 +740,7 @@ int net_proxy_start(int listen_fd, const struct net_proxy_config *cfg, struct ne
                 free(p->rules);
                 free(p->pins);
                 free(p->conns);
+                free(p->own);
                 free(p);
                 return r;
         }
@@ -687,5 +761,6 @@ void net_proxy_stop(struct net_proxy *p, struct net_proxy_report *ret)
         free(p->rules);
         free(p->pins);
         free(p->conns);
+        free(p->own);
         free(p);
 }

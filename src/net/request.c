@@ -3,6 +3,7 @@
  * because the proxy's check is only as good as its reading of the request. */
 #include "request.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -85,13 +86,16 @@ static bool header_is(const char *line, size_t name_len, const char *name)
 /* Headers the proxy consumes or replaces instead of forwarding. */
 static bool hop_by_hop(const char *line, size_t name_len)
 {
-        static const char *const names[] = { "connection",
-                                             "proxy-connection",
-                                             "keep-alive",
-                                             "proxy-authorization",
-                                             "proxy-authenticate",
-                                             "te",
-                                             "upgrade" };
+        static const char *const names[] = {
+                "connection",
+                "proxy-connection",
+                "keep-alive",
+                "proxy-authorization",
+                "proxy-authenticate",
+                "te",
+                "upgrade",
+                "host",
+        };
         for (size_t i = 0; i < sizeof names / sizeof *names; i++)
                 if (header_is(line, name_len, names[i]))
                         return true;
@@ -134,6 +138,9 @@ enum req_result http_parse_request(const char *buf, size_t len, struct http_requ
         r->method_off = 0;
         r->method_len = (size_t)(sp1 - buf);
         size_t tlen = (size_t)(sp2 - tgt);
+        for (const char *c = tgt; c < sp2; c++)
+                if ((unsigned char)*c <= 0x20 || (unsigned char)*c >= 0x7f)
+                        return refuse(r, 400, "control or non-ASCII byte in the request target");
         r->connect = r->method_len == 7 && memcmp(buf, "CONNECT", 7) == 0;
 
         if (r->connect) {
@@ -174,6 +181,11 @@ enum req_result http_parse_request(const char *buf, size_t len, struct http_requ
                         if (!tchar(*c))
                                 return refuse(r, 400, "malformed header name");
                 size_t name_len = (size_t)(colon - line), vlen;
+                /* A bare CR or LF inside a value is a line break to some
+                 * servers: it could carry a header the check never saw. */
+                for (const char *c = colon + 1; c < end; c++)
+                        if (((unsigned char)*c < 0x20 && *c != '\t') || *c == 0x7f)
+                                return refuse(r, 400, "control byte in a header value");
                 const char *v = trim(colon + 1, end, &vlen);
                 if (header_is(line, name_len, "host")) {
                         struct net_target h;
@@ -225,6 +237,15 @@ long http_upstream_head(const char *buf, const struct http_request *r, char *out
                 ok = ok && put(out, cap, &at, "/", 1);
         ok = ok && put(out, cap, &at, buf + r->path_off, r->path_len) &&
              put(out, cap, &at, " HTTP/1.1\r\n", 11);
+        /* Host is always the checked target, whatever the client wrote (it
+         * had to agree) or left out (HTTP/1.0). */
+        char host[NET_NAME_MAX + 24];
+        bool v6 = r->target.is_ip && strchr(r->target.host, ':');
+        int hn = snprintf(host, sizeof host, "Host: %s%s%s", v6 ? "[" : "", r->target.host,
+                          v6 ? "]" : "");
+        if (r->target.port != 80)
+                hn += snprintf(host + hn, sizeof host - (size_t)hn, ":%u", r->target.port);
+        ok = ok && put(out, cap, &at, host, (size_t)hn) && put(out, cap, &at, "\r\n", 2);
         for (const char *line = eol + 2; ok && line < head_end;) {
                 const char *end = crlf(line, head_end);
                 const char *colon = memchr(line, ':', (size_t)(end - line));

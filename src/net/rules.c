@@ -218,10 +218,11 @@ bool net_addr_equal(const struct net_addr *a, const struct net_addr *b)
                                     : memcmp(&a->v6, &b->v6, sizeof a->v6) == 0;
 }
 
-bool net_rules_name_addr(const struct net_rule *rules, size_t n, const struct net_addr *a)
+bool net_rules_name_addr(const struct net_rule *rules, size_t n, const struct net_addr *a,
+                         uint16_t port)
 {
         for (size_t i = 0; i < n; i++)
-                if (rules[i].is_ip && net_addr_equal(&rules[i].ip, a))
+                if (rules[i].is_ip && port_ok(&rules[i], port) && net_addr_equal(&rules[i].ip, a))
                         return true;
         return false;
 }
@@ -257,8 +258,9 @@ const char *net_addr_inward(const struct net_addr *a)
         const uint8_t *b = a->v6.s6_addr;
         static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
         static const uint8_t nat64[12] = { 0, 0x64, 0xff, 0x9b };
+        static const uint8_t siit[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0 };
         static const uint8_t zero[16] = { 0 };
-        if (memcmp(b, mapped, 12) == 0 || memcmp(b, nat64, 12) == 0) {
+        if (memcmp(b, mapped, 12) == 0 || memcmp(b, nat64, 12) == 0 || memcmp(b, siit, 12) == 0) {
                 uint32_t h = (uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | (uint32_t)b[14] << 8 |
                              b[15];
                 return inward_v4(h);
@@ -271,6 +273,8 @@ const char *net_addr_inward(const struct net_addr *a)
                 return "reserved"; /* IPv4-compatible, deprecated */
         if ((b[0] & 0xfe) == 0xfc)
                 return "private"; /* fc00::/7 */
+        if (b[0] == 0 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b && b[4] == 0 && b[5] == 1)
+                return "private"; /* 64:ff9b:1::/48, local-use NAT64 */
         if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80)
                 return "link-local"; /* fe80::/10 */
         if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0)

@@ -76,5 +76,6 @@ const struct net_addr *net_pins_find(const struct net_pin *pins, size_t n, const
  * their IPv4 part. */
 const char *net_addr_inward(const struct net_addr *a);
 bool net_addr_equal(const struct net_addr *a, const struct net_addr *b);
-/* Whether an IP rule names exactly this address (any port). */
-bool net_rules_name_addr(const struct net_rule *rules, size_t n, const struct net_addr *a);
+/* Whether an IP rule names exactly this address, for this port. */
+bool net_rules_name_addr(const struct net_rule *rules, size_t n, const struct net_addr *a,
+                         uint16_t port);

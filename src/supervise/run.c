@@ -521,8 +521,10 @@ static int supervise_run(struct run *run, const struct abox_policy *p,
                                             p->timeout_ms < INT_MAX ? (int)p->timeout_ms : INT_MAX,
                                             &scratch, &listener);
                 taken = true;
-                if (started && listener >= 0)
+                if (started && listener >= 0) {
                         r = start_proxy(p, listener, &proxy, err);
+                        listener = -1; /* the proxy's now, or closed */
+                }
         }
         if (r < 0) {
                 syscall(SYS_pidfd_send_signal, child.pidfd, SIGKILL, NULL, 0);

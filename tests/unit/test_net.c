@@ -124,6 +124,8 @@ Test(rules, inward_addresses)
                 { "::ffff:127.0.0.1", "loopback" },
                 { "::ffff:169.254.169.254", "link-local" },
                 { "64:ff9b::a00:1", "private" },
+                { "64:ff9b:1::808:808", "private" },
+                { "::ffff:0:a00:1", "private" },
                 { "2002:a00:1::", "6to4" },
         };
         for (size_t i = 0; i < sizeof in / sizeof *in; i++) {
@@ -174,6 +176,15 @@ Test(http, forward_request_and_upstream_head)
         cr_assert_str_eq(out, "GET /p?q=1 HTTP/1.1\r\nHost: api.test:8080\r\nAccept: */*\r\n"
                               "Connection: close\r\n\r\n");
         cr_assert_eq(http_upstream_head(req, &r, out, 20), -1, "a short buffer is refused");
+
+        /* HTTP/1.0 without Host: the checked target is written for it. */
+        const char *old = "GET http://[::1]:8080/ HTTP/1.0\r\nX-A: b\r\n\r\n";
+        cr_assert_eq(parse(old, &r), REQ_DONE);
+        n = http_upstream_head(old, &r, out, sizeof out);
+        cr_assert_gt(n, 0);
+        out[n] = '\0';
+        cr_assert_str_eq(
+                out, "GET / HTTP/1.1\r\nHost: [::1]:8080\r\nX-A: b\r\nConnection: close\r\n\r\n");
 }
 
 Test(http, connect_and_incomplete)
@@ -212,6 +223,11 @@ Test(http, refusals)
                 { "GET http://a.test/ HTTP/2.0\r\nHost: a.test\r\n\r\n", 400 },
                 { "G(T http://a.test/ HTTP/1.1\r\nHost: a.test\r\n\r\n", 400 },
                 { "GET http://2130706433/ HTTP/1.1\r\nHost: 2130706433\r\n\r\n", 400 },
+                { "GET http://a.test/ HTTP/1.1\r\nX: a\nHost: b.test\r\nHost: a.test\r\n\r\n",
+                  400 },
+                { "GET http://a.test/x\ry HTTP/1.1\r\nHost: a.test\r\n\r\n", 400 },
+                { "GET http://a.test/\x80 HTTP/1.1\r\nHost: a.test\r\n\r\n", 400 },
+                { "GET http://a.test/ HTTP/1.1\r\nHost: a.test\r\nX: \x7f\r\n\r\n", 400 },
         };
         for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
                 struct http_request r;
