@@ -115,7 +115,7 @@ int close_all_except(const int *keep, size_t n)
                 }
                 sorted[j] = keep[i];
         }
-        unsigned lo = 3;
+        unsigned lo = 0;
         for (size_t i = 0; i <= m; i++) {
                 unsigned hi = i < m ? (unsigned)sorted[i] : ~0U;
                 if (hi > lo && syscall(SYS_close_range, lo, hi - 1, 0) < 0)

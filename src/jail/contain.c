@@ -264,22 +264,25 @@ static int send_started(int sync_fd, const int *fds)
 }
 
 /* Becomes the payload: fds into place, a new session, exec. */
-_Noreturn static void payload(const struct jail_plan *plan, int msg_fd)
+/* Not inlined: the vfork child runs this on its own frames, below the
+ * parent's, and must not write locals that contain_child() still uses. */
+__attribute__((noinline)) _Noreturn static void payload(const struct jail_plan *plan, int msg_fd)
 {
         /* Lift every source above the targets first, so no dup2 clobbers a
          * source that is still to be moved. */
         int src[5] = { -1, plan->stdout_fd, plan->stderr_fd, plan->extra_fds[0],
                        plan->extra_fds[1] };
         src[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        msg_fd = fcntl(msg_fd, F_DUPFD_CLOEXEC, 100);
+        /* Above 0-4, and low: open_files_limit may be as small as 16. */
+        msg_fd = fcntl(msg_fd, F_DUPFD_CLOEXEC, 5);
         for (int i = 0; i < 5; i++)
                 if (src[i] >= 0 && (src[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 10)) < 0)
                         fail(msg_fd, JAIL_STEP_EXEC, errno, 0);
         for (int i = 0; i < 5; i++)
                 if (src[i] >= 0 && dup2(src[i], i) < 0)
                         fail(msg_fd, JAIL_STEP_EXEC, errno, 0);
-        syscall(SYS_close_range, 5, 99, 0);
-        syscall(SYS_close_range, 101, ~0U, 0);
+        /* Everything else ends at the exec (the message pipe only then). */
+        syscall(SYS_close_range, 5, ~0U, CLOSE_RANGE_CLOEXEC);
         setsid();
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         int r = exec_search(plan->argv, plan->envp);
@@ -310,6 +313,7 @@ static void exec_init(int init_fd, int msg_fd, pid_t payload_pid)
                 return;
         if (msg_fd == 3 ? fcntl(3, F_SETFD, 0) < 0 : dup2(msg_fd, 3) < 0)
                 return;
+        syscall(SYS_close_range, 0, 2, CLOSE_RANGE_CLOEXEC);
         syscall(SYS_close_range, 4, ~0U, CLOSE_RANGE_CLOEXEC);
         syscall(SYS_execveat, init_fd, "", argv, envp, AT_EMPTY_PATH);
         if (msg_fd != 3)
@@ -341,7 +345,19 @@ _Noreturn void contain_child(const struct jail_plan *plan, int sync_fd, int msg_
         /* Dies with the supervisor; and if it died before this line, the
          * first read of the sync pipe sees EOF. */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
-        /* Whatever the host process had open without O_CLOEXEC stops here. */
+        /* The host process's signal dispositions and mask end here: an
+         * ignored SIGCHLD would make init's wait4 miss the payload, an
+         * ignored SIGPIPE would reach the payload through exec, and a
+         * handler would run host code on a stack the vfork child shares. */
+        for (int sig = 1; sig < _NSIG; sig++)
+                if (sig != SIGKILL && sig != SIGSTOP)
+                        signal(sig, SIG_DFL);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        /* Whatever the host process had open without O_CLOEXEC stops here,
+         * its stdin, stdout and stderr included: pid 1 must hold none of
+         * them (the payload gets its own). */
         const int keep[] = {
                 sync_fd,           msg_fd, plan->stdout_fd, plan->stderr_fd, plan->extra_fds[0],
                 plan->extra_fds[1]

@@ -35,7 +35,11 @@ int jail_init_memfd(void)
                 return -errno;
         const int seals = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
         int r = write_all(fd, jail_init_binary, jail_init_binary_len);
-        if (r == 0 && fchmod(fd, 0555) < 0)
+        /* Execute-only: a file its process cannot read makes the exec
+         * non-dumpable from the start, so the payload (same uid, already
+         * running) never gets a moment to open /proc/1/mem or /proc/1/fd
+         * before agentbox-init's own prctl. */
+        if (r == 0 && fchmod(fd, 0111) < 0)
                 r = -errno;
         /* F_SEAL_EXEC (6.3+) also freezes the mode. */
         if (r == 0 && fcntl(fd, F_ADD_SEALS, seals | F_SEAL_EXEC) < 0 &&

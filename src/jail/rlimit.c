@@ -57,7 +57,7 @@ int rlimit_apply(const struct rlimit_plan *plan)
  * over a tree the sandbox wrote: no link is followed, depth and entries are
  * bounded, so a hostile tree costs little; only files modified since
  * `since` count, so large files already on a :rw mount do not. */
-static bool scan(int dirfd, uint64_t cap, time_t since, int depth, unsigned *budget)
+static bool scan(int dirfd, dev_t dev, uint64_t cap, time_t since, int depth, unsigned *budget)
 {
         char buf[4096];
         bool hit = false;
@@ -78,11 +78,13 @@ static bool scan(int dirfd, uint64_t cap, time_t since, int depth, unsigned *bud
                         if (S_ISREG(st.st_mode) && (uint64_t)st.st_size >= cap &&
                             st.st_mtime >= since)
                                 hit = true;
-                        else if (S_ISDIR(st.st_mode) && depth < 16) {
+                        /* Not into another filesystem: a mount below a :rw
+                         * source is not the sandbox's to fill. */
+                        else if (S_ISDIR(st.st_mode) && st.st_dev == dev && depth < 16) {
                                 int fd = openat(dirfd, de->d_name,
                                                 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                                 if (fd >= 0) {
-                                        hit = scan(fd, cap, since, depth + 1, budget);
+                                        hit = scan(fd, dev, cap, since, depth + 1, budget);
                                         close(fd);
                                 }
                         }
@@ -93,8 +95,11 @@ static bool scan(int dirfd, uint64_t cap, time_t since, int depth, unsigned *bud
 bool rlimit_file_size_hit(uint64_t cap, time_t since, const int *dirfds, unsigned n)
 {
         unsigned budget = 20000;
-        for (unsigned i = 0; i < n; i++)
-                if (dirfds[i] >= 0 && scan(dirfds[i], cap, since, 0, &budget))
+        for (unsigned i = 0; i < n; i++) {
+                struct stat st;
+                if (dirfds[i] >= 0 && fstat(dirfds[i], &st) == 0 &&
+                    scan(dirfds[i], st.st_dev, cap, since, 0, &budget))
                         return true;
+        }
         return false;
 }

@@ -50,6 +50,8 @@ struct run {
         struct strlist secrets; /* "NAME=value", resolved */
         struct redactor *redactor;
         bool decided;
+        int rw_fds[POLICY_MAX_MOUNTS]; /* :rw mount sources, for the file-size check */
+        size_t n_rw_fds;
         bool sealed_init_ran; /* the exit report came from agentbox-init */
         time_t since;         /* files modified from here on count for the file-size check */
         struct cgroup *cg;
@@ -64,6 +66,8 @@ static void run_done(struct run *run)
         runtime_done(&run->launch);
         safe_close(run->plan.cgroup_fd);
         safe_close(run->plan.init_fd);
+        for (size_t i = 0; i < run->n_rw_fds; i++)
+                safe_close(run->rw_fds[i]);
         cgroup_destroy(run->cg);
         for (int i = 0; i < 2; i++) {
                 safe_close(run->out[i]);
@@ -268,6 +272,10 @@ static int prepare(struct run *run, const struct abox_policy *p, const struct ab
         plan->share_net = p->network == NETWORK_FULL;
         plan->memfd_noexec = jail_can_memfd_noexec();
         plan->proxy_port = p->network == NETWORK_RESTRICTED ? NET_PROXY_PORT : 0;
+        for (size_t i = 0; i < p->n_mounts && run->n_rw_fds < POLICY_MAX_MOUNTS; i++)
+                if (p->mounts[i].rw)
+                        run->rw_fds[run->n_rw_fds++] =
+                                open(p->mounts[i].src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         int init_fd = jail_init_memfd();
         plan->init_fd = init_fd >= 0 ? init_fd : -1;
         plan->hostname = "agentbox";
@@ -492,12 +500,14 @@ static void inspect_disk(const struct run *run, const struct abox_policy *p, int
         for (size_t i = 0; scratch >= 0 && i < ELEMENTSOF(dirs); i++)
                 fds[n++] =
                         openat(scratch, dirs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        for (size_t i = 0; i < p->n_mounts && i < POLICY_MAX_MOUNTS; i++)
-                if (p->mounts[i].rw)
-                        fds[n++] = open(p->mounts[i].src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        unsigned n_scratch = n;
+        /* :rw sources through the fds opened before the sandbox existed: by
+         * now the sandbox may have put a link where a nested source was. */
+        for (size_t i = 0; i < run->n_rw_fds; i++)
+                fds[n++] = run->rw_fds[i];
         sup->file_size_hit =
                 rlimit_file_size_hit(run->plan.rlimits.fsize_bytes, run->since, fds, n);
-        for (unsigned i = 0; i < n; i++)
+        for (unsigned i = 0; i < n_scratch; i++)
                 safe_close(fds[i]);
 }
 

@@ -184,3 +184,9 @@ def test_mount_read_write(box, hostdir):
     with open(os.path.join(hostdir, "out.txt")) as f:
         assert f.read() == token + "\n"
 
+
+
+def test_exec_failure_is_reported_with_the_smallest_open_files_limit(box):
+    r = box.json("run", "--open-files", "16", "--", "/nonexistent/program")
+    assert (r["exit_code"], r["message"]) == (
+        127, "cannot execute '/nonexistent/program': No such file or directory"), r

@@ -400,6 +400,11 @@ def test_sandbox_init_seen_from_the_host_is_the_sealed_memfd_not_agentbox(box):
         with open(f"/proc/{found[0]}/stat") as f:
             init = int(f.read().rsplit(")", 1)[1].split()[1])
         assert os.readlink(f"/proc/{init}/exe") == "/memfd:agentbox-init (deleted)"
+        # It holds the message pipe and nothing else: not the caller's stdin,
+        # stdout or stderr, not the memfd.
+        assert os.listdir(f"/proc/{init}/fd") == ["3"]
+        # Execute-only: the exec itself made it non-dumpable.
+        assert oct(os.stat(f"/proc/{init}/exe").st_mode & 0o777) == "0o111"
         assert not os.path.samefile(f"/proc/{init}/exe", box.path)
         fd = os.open(f"/proc/{init}/exe", os.O_RDONLY)
         try:
@@ -416,3 +421,20 @@ def test_sandbox_init_seen_from_the_host_is_the_sealed_memfd_not_agentbox(box):
     finally:
         p.kill()
         p.wait()
+
+
+def test_caller_ignoring_sigchld_and_sigpipe_changes_nothing_inside(box):
+    """Signal dispositions do not cross into the sandbox: an embedding that
+    ignores SIGCHLD still gets the payload's exit status and its leftovers
+    killed, and an ignored SIGPIPE does not reach the payload."""
+    code = ("import os, signal, sys\n"
+            "signal.signal(signal.SIGCHLD, signal.SIG_IGN)\n"
+            "signal.signal(signal.SIGPIPE, signal.SIG_IGN)\n"
+            "os.execv(sys.argv[1], sys.argv[1:])\n")
+    script = "sleep 300 & grep -E '^SigIgn' /proc/self/status; exit 7"
+    p = subprocess.run(["/usr/bin/python3", "-c", code, box.path, "sh", "--json", "-c", script],
+                       capture_output=True, timeout=60)
+    import json
+    doc = json.loads(p.stdout)
+    assert (doc["status"], doc["exit_code"], p.returncode) == ("error", 7, 7), doc
+    assert doc["stdout"] == "SigIgn:\t0000000000000000\n", doc
