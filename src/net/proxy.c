@@ -4,6 +4,7 @@
  *
  *   HEAD        read the request head (HTTP) or greeting (SOCKS5)
  *   SOCKS_REQ   SOCKS5: read the CONNECT request
+ *   RESOLVING   the name passed the rules; a lookup thread is asking DNS
  *   CONNECTING  the destination passed the rules and the address check;
  *               a non-blocking connect is under way
  *   RELAY       bytes flow both ways, counted against max_bytes
@@ -12,8 +13,10 @@
  * Forwarded HTTP requests carry one request per connection ("Connection:
  * close" upstream) and only the declared body goes upstream after the head:
  * a second, pipelined request can never ride on an already checked
- * connection.  Name resolution uses getaddrinfo() on this thread; names that
- * are not allowed are never resolved, so a lookup cannot leak data.
+ * connection.  Names are resolved with getaddrinfo() on short-lived threads
+ * of their own (RESOLVING), so a slow DNS server holds up neither the other
+ * connections nor the end of the run; names that are not allowed are never
+ * resolved, so a lookup cannot leak data.
  */
 #include "proxy.h"
 
@@ -28,6 +31,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,7 +43,9 @@
 
 #define BUF_SIZE 16384
 
-enum conn_state { C_HEAD, C_SOCKS_REQ, C_CONNECTING, C_RELAY, C_FLUSH };
+enum conn_state { C_HEAD, C_SOCKS_REQ, C_RESOLVING, C_CONNECTING, C_RELAY, C_FLUSH };
+
+struct lookup;
 
 struct buf {
         char data[BUF_SIZE];
@@ -58,8 +64,9 @@ struct conn {
         uint64_t body_left;
         uint64_t deadline_ms; /* HEAD, SOCKS_REQ, CONNECTING, FLUSH */
         struct net_target target;
-        struct buf in;  /* client -> upstream (and the head while parsing) */
-        struct buf out; /* upstream -> client (and our answers) */
+        struct lookup *lookup; /* RESOLVING: the name lookup waited for */
+        struct buf in;         /* client -> upstream (and the head while parsing) */
+        struct buf out;        /* upstream -> client (and our answers) */
 };
 
 struct net_proxy {
@@ -72,6 +79,8 @@ struct net_proxy {
         size_t n_conns;
         struct net_addr *own; /* this host's interface addresses: never reached by a name */
         size_t n_own;
+        int lookup_rd, lookup_wr; /* lookups report here (datagrams: their ids) */
+        uint64_t next_lookup;
         bool bytes_exhausted;
         struct net_proxy_report report;
 };
@@ -129,8 +138,11 @@ static bool buf_put(struct buf *b, const void *data, size_t n)
         return true;
 }
 
+static void lookup_put(struct lookup *l);
+
 static void conn_close(struct conn *c)
 {
+        lookup_put(c->lookup);
         if (c->cfd >= 0)
                 close(c->cfd);
         if (c->ufd >= 0)
@@ -191,41 +203,14 @@ static void refuse(struct net_proxy *p, struct conn *c, int http_status, uint8_t
         (void)p;
 }
 
-/* Resolves the target to one address it may connect to, or refuses. */
-static bool resolve(struct net_proxy *p, struct conn *c, struct sockaddr_storage *ret,
-                    socklen_t *ret_len)
+/* Checks every address a name gave (or the literal, or the pin), then
+ * starts connecting to the first. */
+static void connect_to(struct net_proxy *p, struct conn *c, const struct net_addr *addrs, size_t n,
+                       bool pinned)
 {
         const struct net_target *t = &c->target;
-        struct net_addr addrs[16];
-        size_t n = 0;
-        char reason[400];
-        const struct net_addr *pinned =
-                t->is_ip ? NULL : net_pins_find(p->pins, p->cfg.n_pins, t->host);
-        if (t->is_ip)
-                addrs[n++] = t->ip;
-        else if (pinned)
-                addrs[n++] = *pinned;
-        else {
-                struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
-                struct addrinfo *res = NULL;
-                int r = getaddrinfo(t->host, NULL, &hints, &res);
-                if (r != 0) {
-                        snprintf(reason, sizeof reason, "cannot resolve %s: %s", t->host,
-                                 gai_strerror(r));
-                        refuse(p, c, 502, 4, reason);
-                        return false;
-                }
-                for (struct addrinfo *ai = res; ai && n < 16; ai = ai->ai_next) {
-                        if (ai->ai_family == AF_INET) {
-                                addrs[n].family = AF_INET;
-                                addrs[n++].v4 = ((struct sockaddr_in *)ai->ai_addr)->sin_addr;
-                        } else if (ai->ai_family == AF_INET6) {
-                                addrs[n].family = AF_INET6;
-                                addrs[n++].v6 = ((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr;
-                        }
-                }
-                freeaddrinfo(res);
-        }
+        char reason[400], target[NET_NAME_MAX + 10];
+        net_target_format(t, target, sizeof target);
         /* Every address must pass, not just the first: a name answering with a
          * public and a private address is a rebinding attempt. */
         for (size_t i = 0; i < n; i++) {
@@ -242,28 +227,144 @@ static bool resolve(struct net_proxy *p, struct conn *c, struct sockaddr_storage
                                  "%s resolves to %s (%s), which is not allowed", t->host, a, why);
                         event(p, t, "%s", reason);
                         refuse(p, c, 403, 2, reason);
-                        return false;
+                        return;
                 }
         }
         if (n == 0) {
                 refuse(p, c, 502, 4, "no address");
-                return false;
+                return;
         }
-        memset(ret, 0, sizeof *ret);
+        struct sockaddr_storage sa = { 0 };
+        socklen_t sa_len;
         if (addrs[0].family == AF_INET) {
-                struct sockaddr_in *sa = (struct sockaddr_in *)ret;
-                sa->sin_family = AF_INET;
-                sa->sin_port = htons(t->port);
-                sa->sin_addr = addrs[0].v4;
-                *ret_len = sizeof *sa;
+                struct sockaddr_in *sin = (struct sockaddr_in *)&sa;
+                sin->sin_family = AF_INET;
+                sin->sin_port = htons(t->port);
+                sin->sin_addr = addrs[0].v4;
+                sa_len = sizeof *sin;
         } else {
-                struct sockaddr_in6 *sa = (struct sockaddr_in6 *)ret;
-                sa->sin6_family = AF_INET6;
-                sa->sin6_port = htons(t->port);
-                sa->sin6_addr = addrs[0].v6;
-                *ret_len = sizeof *sa;
+                struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&sa;
+                sin6->sin6_family = AF_INET6;
+                sin6->sin6_port = htons(t->port);
+                sin6->sin6_addr = addrs[0].v6;
+                sa_len = sizeof *sin6;
         }
-        return true;
+        c->ufd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        /* A relay forwards what it has at once: no Nagle delay on top of the
+         * client's and the server's own. */
+        int one = 1;
+        if (c->ufd >= 0)
+                setsockopt(c->ufd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (c->ufd < 0 ||
+            (connect(c->ufd, (struct sockaddr *)&sa, sa_len) < 0 && errno != EINPROGRESS)) {
+                snprintf(reason, sizeof reason, "cannot connect to %s: %s", target,
+                         strerror(errno));
+                refuse(p, c, 502, 5, reason);
+                return;
+        }
+        c->state = C_CONNECTING;
+        c->deadline_ms = now_ms() + p->cfg.connect_timeout_ms;
+}
+
+/* Name lookups run on short-lived threads of their own, so a slow DNS server
+ * holds up neither the other connections nor the end of the run.  A lookup
+ * belongs to its thread and to the connection waiting for it (two
+ * references); the thread reports completion with the lookup's id on a
+ * datagram socket the loop polls. */
+struct lookup {
+        atomic_int refs;
+        atomic_bool done; /* the results below are written, then this: release/acquire */
+        uint64_t id;
+        int notify_fd; /* the thread's own copy of the socket's write end */
+        char host[NET_NAME_MAX + 1];
+        int err; /* getaddrinfo's */
+        struct net_addr addrs[16];
+        size_t n;
+};
+
+static void lookup_put(struct lookup *l)
+{
+        if (l && atomic_fetch_sub(&l->refs, 1) == 1)
+                free(l);
+}
+
+static void *lookup_run(void *arg)
+{
+        struct lookup *l = arg;
+        /* As on the proxy's thread: no search domains (_res is per thread). */
+        if (res_init() == 0)
+                _res.options &= ~(unsigned long)(RES_DNSRCH | RES_DEFNAMES);
+        struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+        struct addrinfo *res = NULL;
+        l->err = getaddrinfo(l->host, NULL, &hints, &res);
+        for (struct addrinfo *ai = l->err ? NULL : res; ai && l->n < 16; ai = ai->ai_next) {
+                if (ai->ai_family == AF_INET) {
+                        l->addrs[l->n].family = AF_INET;
+                        l->addrs[l->n++].v4 = ((struct sockaddr_in *)ai->ai_addr)->sin_addr;
+                } else if (ai->ai_family == AF_INET6) {
+                        l->addrs[l->n].family = AF_INET6;
+                        l->addrs[l->n++].v6 = ((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr;
+                }
+        }
+        if (res)
+                freeaddrinfo(res);
+        atomic_store_explicit(&l->done, true, memory_order_release);
+        /* If the proxy has stopped, nobody reads this any more: fine. */
+        (void)!send(l->notify_fd, &l->id, sizeof l->id, MSG_NOSIGNAL | MSG_DONTWAIT);
+        close(l->notify_fd);
+        lookup_put(l);
+        return NULL;
+}
+
+static void start_lookup(struct net_proxy *p, struct conn *c)
+{
+        struct lookup *l = calloc(1, sizeof *l);
+        pthread_attr_t attr;
+        pthread_t thread;
+        if (!l || (l->notify_fd = fcntl(p->lookup_wr, F_DUPFD_CLOEXEC, 3)) < 0) {
+                free(l);
+                refuse(p, c, 502, 4, "cannot resolve now");
+                return;
+        }
+        atomic_init(&l->refs, 2);
+        l->id = ++p->next_lookup;
+        snprintf(l->host, sizeof l->host, "%s", c->target.host);
+        int r = pthread_attr_init(&attr);
+        r = r ?: pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        r = r ?: pthread_create(&thread, &attr, lookup_run, l);
+        pthread_attr_destroy(&attr);
+        if (r != 0) {
+                close(l->notify_fd);
+                free(l);
+                refuse(p, c, 502, 4, "cannot resolve now");
+                return;
+        }
+        c->lookup = l;
+        c->state = C_RESOLVING;
+        c->deadline_ms = now_ms() + p->cfg.connect_timeout_ms;
+}
+
+/* A lookup finished: its connection (if still there) goes on. */
+static void lookup_done(struct net_proxy *p, uint64_t id)
+{
+        for (size_t i = 0; i < p->n_conns; i++) {
+                struct conn *c = p->conns[i];
+                if (c->state != C_RESOLVING || !c->lookup || c->lookup->id != id ||
+                    !atomic_load_explicit(&c->lookup->done, memory_order_acquire))
+                        continue;
+                struct lookup *l = c->lookup;
+                c->lookup = NULL;
+                if (l->err) {
+                        char reason[400];
+                        snprintf(reason, sizeof reason, "cannot resolve %s: %s", l->host,
+                                 gai_strerror(l->err));
+                        refuse(p, c, 502, 4, reason);
+                } else {
+                        connect_to(p, c, l->addrs, l->n, false);
+                }
+                lookup_put(l);
+                return;
+        }
 }
 
 /* The destination is known: check it, resolve it, start connecting. */
@@ -290,26 +391,16 @@ static void open_upstream(struct net_proxy *p, struct conn *c)
                 refuse(p, c, 403, 2, reason);
                 return;
         }
-        struct sockaddr_storage sa;
-        socklen_t sa_len;
-        if (!resolve(p, c, &sa, &sa_len))
-                return;
-        c->ufd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        /* A relay forwards what it has at once: no Nagle delay on top of the
-         * client's and the server's own. */
-        int one = 1;
-        if (c->ufd >= 0)
-                setsockopt(c->ufd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        if (c->ufd < 0 ||
-            (connect(c->ufd, (struct sockaddr *)&sa, sa_len) < 0 && errno != EINPROGRESS)) {
-                snprintf(reason, sizeof reason, "cannot connect to %s: %s", target,
-                         strerror(errno));
-                refuse(p, c, 502, 5, reason);
-                return;
-        }
         p->report.connections++;
-        c->state = C_CONNECTING;
-        c->deadline_ms = now_ms() + p->cfg.connect_timeout_ms;
+        const struct net_target *t = &c->target;
+        const struct net_addr *pin =
+                t->is_ip ? NULL : net_pins_find(p->pins, p->cfg.n_pins, t->host);
+        if (t->is_ip)
+                connect_to(p, c, &t->ip, 1, false);
+        else if (pin)
+                connect_to(p, c, pin, 1, true);
+        else
+                start_lookup(p, c);
 }
 
 /* Whether a connect in progress has finished (loopback and nearby hosts
@@ -512,6 +603,13 @@ static bool step(struct net_proxy *p, struct conn *c, short cev, short uev, uint
                 ssize_t n = read(c->cfd, sink, sizeof sink);
                 return n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR));
         }
+        if (c->state == C_RESOLVING) {
+                if (cev & (POLLERR | POLLHUP | POLLNVAL))
+                        return false; /* the client is gone */
+                if (now >= c->deadline_ms)
+                        refuse(p, c, 504, 4, "the name lookup did not finish in time");
+                return true;
+        }
         if (c->state == C_CONNECTING) {
                 if (cev & (POLLERR | POLLHUP | POLLNVAL))
                         return false; /* the client is gone */
@@ -623,7 +721,7 @@ static void *loop(void *arg)
          * (_res is this thread's own.) */
         if (res_init() == 0)
                 _res.options &= ~(unsigned long)(RES_DNSRCH | RES_DEFNAMES);
-        size_t cap = (size_t)p->cfg.max_concurrent * 2 + 2;
+        size_t cap = (size_t)p->cfg.max_concurrent * 2 + 3;
         struct pollfd *pfd = calloc(cap, sizeof *pfd);
         if (!pfd)
                 return NULL;
@@ -632,6 +730,7 @@ static void *loop(void *arg)
                 int wait = 1000;
                 pfd[0] = (struct pollfd){ p->wake_fd, POLLIN, 0 };
                 pfd[1] = (struct pollfd){ p->listen_fd, POLLIN, 0 };
+                pfd[2] = (struct pollfd){ p->lookup_rd, POLLIN, 0 };
                 for (size_t i = 0; i < p->n_conns; i++) {
                         struct conn *c = p->conns[i];
                         short ce = 0, ue = 0;
@@ -640,6 +739,7 @@ static void *loop(void *arg)
                         case C_SOCKS_REQ:
                                 ce = (short)(POLLIN | (buf_len(&c->out) ? POLLOUT : 0));
                                 break;
+                        case C_RESOLVING: break; /* its deadline, and errors */
                         case C_CONNECTING: ue = POLLOUT; break;
                         case C_FLUSH: ce = buf_len(&c->out) ? POLLOUT : POLLIN; break;
                         case C_RELAY:
@@ -655,25 +755,29 @@ static void *loop(void *arg)
                         }
                         bool client_done = c->client_eof && c->client_shut;
                         bool upstream_done = c->upstream_eof && c->up_shut;
-                        pfd[2 + 2 * i] = (struct pollfd){ client_done ? -1 : c->cfd, ce, 0 };
-                        pfd[3 + 2 * i] = (struct pollfd){ upstream_done ? -1 : c->ufd, ue, 0 };
+                        pfd[3 + 2 * i] = (struct pollfd){ client_done ? -1 : c->cfd, ce, 0 };
+                        pfd[4 + 2 * i] = (struct pollfd){ upstream_done ? -1 : c->ufd, ue, 0 };
                         if (c->state != C_RELAY) {
                                 int left = c->deadline_ms > now ? (int)(c->deadline_ms - now) : 0;
                                 if (left < wait)
                                         wait = left;
                         }
                 }
-                int n = poll(pfd, 2 + 2 * p->n_conns, wait);
+                int n = poll(pfd, 3 + 2 * p->n_conns, wait);
                 if (n < 0 && errno != EINTR)
                         break;
                 if (n > 0 && pfd[0].revents)
                         break;
+                uint64_t id;
+                while (n > 0 && (pfd[2].revents & POLLIN) &&
+                       recv(p->lookup_rd, &id, sizeof id, MSG_DONTWAIT) == (ssize_t)sizeof id)
+                        lookup_done(p, id);
                 now = now_ms();
                 size_t n_before = p->n_conns;
                 for (size_t i = 0, j = 0; i < n_before; i++) {
                         struct conn *c = p->conns[i];
-                        if (step(p, c, pfd[2 + 2 * i].revents,
-                                 c->ufd >= 0 ? pfd[3 + 2 * i].revents : 0, now))
+                        if (step(p, c, pfd[3 + 2 * i].revents,
+                                 c->ufd >= 0 ? pfd[4 + 2 * i].revents : 0, now))
                                 p->conns[j++] = c;
                         else
                                 conn_close(c);
@@ -697,12 +801,18 @@ int net_proxy_start(int listen_fd, const struct net_proxy_config *cfg, struct ne
         p->cfg = *cfg;
         p->listen_fd = listen_fd;
         p->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0)
+                sv[0] = sv[1] = -1;
+        p->lookup_rd = sv[0];
+        p->lookup_wr = sv[1];
         p->rules = calloc(cfg->n_rules + 1, sizeof *p->rules);
         p->pins = calloc(cfg->n_pins + 1, sizeof *p->pins);
         /* an array of connection pointers */
         p->conns = calloc(cfg->max_concurrent + 1,
                           sizeof *p->conns); // NOLINT(bugprone-sizeof-expression)
-        int r = p->wake_fd < 0 || !p->rules || !p->pins || !p->conns ? -ENOMEM : 0;
+        int r = p->wake_fd < 0 || p->lookup_rd < 0 || !p->rules || !p->pins || !p->conns ? -ENOMEM
+                                                                                         : 0;
         /* A service bound to 0.0.0.0 on this host answers on its public
          * address too: that address is inward as well. */
         struct ifaddrs *ifs = NULL;
@@ -736,6 +846,10 @@ int net_proxy_start(int listen_fd, const struct net_proxy_config *cfg, struct ne
         if (r < 0) {
                 if (p->wake_fd >= 0)
                         close(p->wake_fd);
+                if (p->lookup_rd >= 0) {
+                        close(p->lookup_rd);
+                        close(p->lookup_wr);
+                }
                 close(listen_fd);
                 free(p->rules);
                 free(p->pins);
@@ -757,6 +871,9 @@ void net_proxy_stop(struct net_proxy *p, struct net_proxy_report *ret)
                 conn_close(p->conns[i]);
         *ret = p->report;
         close(p->wake_fd);
+        /* Lookups still running find the socket closed, and free themselves. */
+        close(p->lookup_rd);
+        close(p->lookup_wr);
         close(p->listen_fd);
         free(p->rules);
         free(p->pins);
