@@ -523,13 +523,19 @@ static int supervise_run(struct run *run, const struct abox_policy *p,
                 return r;
         int scratch = -1, listener = -1;
         bool started = false, taken = false;
+        uint64_t waited_ms = 0; /* of the run's timeout, spent waiting for "started" */
         struct net_proxy *proxy = NULL;
         r = ensure_redactor(run, p, err);
         if (r == 0 && run->plan.proxy_port) {
                 /* The proxy must serve before the payload's first connect. */
+                struct timespec t0, t1;
+                clock_gettime(CLOCK_MONOTONIC, &t0);
                 started = jail_take_started(child.sync_fd, child.pidfd,
                                             p->timeout_ms < INT_MAX ? (int)p->timeout_ms : INT_MAX,
                                             &scratch, &listener);
+                clock_gettime(CLOCK_MONOTONIC, &t1);
+                waited_ms = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000 +
+                            (uint64_t)(t1.tv_nsec / 1000000) - (uint64_t)(t0.tv_nsec / 1000000);
                 taken = true;
                 if (started && listener >= 0) {
                         r = start_proxy(p, listener, &proxy, err);
@@ -557,7 +563,8 @@ static int supervise_run(struct run *run, const struct abox_policy *p,
                 .out_fd = run->out[0],
                 .err_fd = run->err[0],
                 .report_fd = run->launch.result_rd,
-                .timeout_ms = p->timeout_ms,
+                /* One deadline for the whole run, the wait above included. */
+                .timeout_ms = waited_ms < p->timeout_ms ? p->timeout_ms - waited_ms : 1,
                 .cpu_time_ms = p->cpu_time_ms,
                 .cg = run->cg,
                 .output_cap = p->output_max_bytes,

@@ -502,3 +502,4 @@ def test_a_reset_connection_does_not_make_the_proxy_spin(box, canary, tmp_path):
     hz = os.sysconf("SC_CLK_TCK")
     assert ticks / hz < 0.5, f"agentbox used {ticks / hz:.2f} s of CPU while the tunnel sat reset"
     canary.assert_untouched(doc)
+
