@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -124,4 +125,67 @@ int close_all_except(const int *keep, size_t n)
                         lo = (unsigned)sorted[i] + 1;
         }
         return 0;
+}
+
+ssize_t fd_send_with(int sock, const void *buf, size_t len, const int *fds, unsigned n)
+{
+        union {
+                char buf[CMSG_SPACE(FD_PASS_MAX * sizeof(int))];
+                struct cmsghdr align;
+        } control = { 0 };
+        struct iovec iov = { (void *)buf, len };
+        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+        if (n > FD_PASS_MAX)
+                return -EINVAL;
+        if (n) {
+                msg.msg_control = control.buf;
+                msg.msg_controllen = CMSG_SPACE(n * sizeof(int));
+                struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+                c->cmsg_level = SOL_SOCKET;
+                c->cmsg_type = SCM_RIGHTS;
+                c->cmsg_len = CMSG_LEN(n * sizeof(int));
+                memcpy(CMSG_DATA(c), fds, n * sizeof(int));
+        }
+        ssize_t k;
+        do
+                k = sendmsg(sock, &msg, MSG_NOSIGNAL);
+        while (k < 0 && errno == EINTR);
+        return k < 0 ? -errno : k;
+}
+
+ssize_t fd_recv_with(int sock, void *buf, size_t len, int flags, int *fds, unsigned max,
+                     unsigned *ret_n)
+{
+        union {
+                char buf[CMSG_SPACE(FD_PASS_MAX * sizeof(int))];
+                struct cmsghdr align;
+        } control;
+        struct iovec iov = { buf, len };
+        struct msghdr msg = { .msg_iov = &iov,
+                              .msg_iovlen = 1,
+                              .msg_control = control.buf,
+                              .msg_controllen = sizeof control.buf };
+        *ret_n = 0;
+        ssize_t k;
+        do
+                k = recvmsg(sock, &msg, flags | MSG_CMSG_CLOEXEC);
+        while (k < 0 && errno == EINTR);
+        if (k < 0)
+                return -errno;
+        int got[FD_PASS_MAX];
+        unsigned n = 0;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+                        unsigned m = (unsigned)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+                        for (unsigned i = 0; i < m && n < FD_PASS_MAX; i++)
+                                memcpy(&got[n++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+                }
+        if (n > max || (msg.msg_flags & MSG_CTRUNC)) {
+                for (unsigned i = 0; i < n; i++)
+                        close(got[i]);
+                return -EPROTO;
+        }
+        memcpy(fds, got, n * sizeof(int));
+        *ret_n = n;
+        return k;
 }

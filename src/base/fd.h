@@ -17,3 +17,14 @@ int fd_set_nonblock(int fd);
 /* Closes every fd, 0 to 2 included, except those in keep[] (at most 16).  No
  * allocation: the jail's child calls it right after clone. */
 int close_all_except(const int *keep, size_t n);
+
+/* Passing descriptors over a unix socket (SCM_RIGHTS), both allocation-free
+ * so the jail's child can use them.  fd_send_with sends len bytes with n fds
+ * (at most FD_PASS_MAX; none if n is 0) in one sendmsg and returns the bytes
+ * sent or -errno.  fd_recv_with receives up to len bytes and the fds sent
+ * with them (close-on-exec) and returns the bytes or -errno; more fds than
+ * max, or a truncated set, is -EPROTO with none left open. */
+#define FD_PASS_MAX 8
+ssize_t fd_send_with(int sock, const void *buf, size_t len, const int *fds, unsigned n);
+ssize_t fd_recv_with(int sock, void *buf, size_t len, int flags, int *fds, unsigned max,
+                     unsigned *ret_n);

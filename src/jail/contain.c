@@ -84,29 +84,10 @@ static int read_exact(int fd, void *buf, size_t n)
 static int receive_go(int fd, struct jail_go *go, int *fds, struct sock_filter *filter,
                       struct sock_fprog *ret)
 {
-        union {
-                char buf[CMSG_SPACE(JAIL_GO_MAX_FDS * sizeof(int))];
-                struct cmsghdr align;
-        } control;
-        struct iovec iov = { go, sizeof *go };
-        struct msghdr msg = { .msg_iov = &iov,
-                              .msg_iovlen = 1,
-                              .msg_control = control.buf,
-                              .msg_controllen = sizeof control.buf };
-        ssize_t n;
-        do
-                n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
-        while (n < 0 && errno == EINTR);
-        if (n <= 0 || (msg.msg_flags & MSG_CTRUNC))
-                return -EPROTO;
         unsigned got_fds = 0;
-        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
-                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-                        got_fds = (unsigned)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-                        if (got_fds > JAIL_GO_MAX_FDS)
-                                return -EPROTO;
-                        memcpy(fds, CMSG_DATA(c), got_fds * sizeof(int));
-                }
+        ssize_t n = fd_recv_with(fd, go, sizeof *go, 0, fds, JAIL_GO_MAX_FDS, &got_fds);
+        if (n <= 0)
+                return -EPROTO;
         int r = read_exact(fd, (char *)go + n, sizeof *go - (size_t)n);
         if (r < 0)
                 return r;
@@ -244,23 +225,7 @@ static int exec_search(char *const *argv, char *const *envp)
  * agentbox-init is too small to) and the proxy's listening socket, if any. */
 static int send_started(int sync_fd, const int *fds)
 {
-        unsigned n = fds[1] >= 0 ? 2 : 1;
-        union {
-                char buf[CMSG_SPACE(2 * sizeof(int))];
-                struct cmsghdr align;
-        } control = { 0 };
-        char tag = 's';
-        struct iovec iov = { &tag, 1 };
-        struct msghdr msg = { .msg_iov = &iov,
-                              .msg_iovlen = 1,
-                              .msg_control = control.buf,
-                              .msg_controllen = CMSG_SPACE(n * sizeof(int)) };
-        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(n * sizeof(int));
-        memcpy(CMSG_DATA(c), fds, n * sizeof(int));
-        return sendmsg(sync_fd, &msg, MSG_NOSIGNAL) == 1 ? 0 : -EPIPE;
+        return fd_send_with(sync_fd, "s", 1, fds, fds[1] >= 0 ? 2 : 1) == 1 ? 0 : -EPIPE;
 }
 
 /* Becomes the payload: fds into place, a new session, exec. */

@@ -31,14 +31,17 @@ bool jail_can_memfd_noexec(void)
         return geteuid() == 0 && access("/proc/sys/vm/memfd_noexec", W_OK) == 0;
 }
 
-void jail_probe(struct jail_probe *ret, bool try_userns)
+void jail_probe(struct jail_probe *ret, bool for_check)
 {
         *ret = (struct jail_probe){ .userns = true };
-        if (try_userns)
-                ret->userns = can_clone_userns();
         ret->landlock_abi = landlock_abi();
         ret->seccomp = prctl(PR_GET_SECCOMP, 0, 0, 0, 0) >= 0;
-        ret->memfd_noexec = jail_can_memfd_noexec();
-        ret->sealed_init = jail_init_available();
         cgroup_probe(&ret->cgroup);
+        /* A run learns these from what it actually built (its clone, its
+         * memfd); only `check` has to try them. */
+        if (for_check) {
+                ret->userns = can_clone_userns();
+                ret->memfd_noexec = jail_can_memfd_noexec();
+                ret->sealed_init = jail_init_available();
+        }
 }

@@ -63,35 +63,19 @@ static int map_ids(pid_t pid)
 
 static int send_go(int fd, const struct jail_plan *plan)
 {
-        struct jail_go local, *g = &local;
-        *g = (struct jail_go){ .n_join_fds = plan->n_join_fds,
-                               .has_init = plan->init_fd >= 0,
-                               .filter_len = plan->seccomp.len,
-                               .landlock = plan->landlock };
+        struct jail_go g = { .n_join_fds = plan->n_join_fds,
+                             .has_init = plan->init_fd >= 0,
+                             .filter_len = plan->seccomp.len,
+                             .landlock = plan->landlock };
         int fds[JAIL_GO_MAX_FDS];
         unsigned n_fds = plan->n_join_fds;
         memcpy(fds, plan->join_fds, n_fds * sizeof(int));
-        if (g->has_init)
+        if (g.has_init)
                 fds[n_fds++] = plan->init_fd;
-        union {
-                char buf[CMSG_SPACE(sizeof fds)];
-                struct cmsghdr align;
-        } control = { 0 };
-        struct iovec iov = { g, sizeof *g };
-        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-        if (n_fds) {
-                msg.msg_control = control.buf;
-                msg.msg_controllen = CMSG_SPACE(n_fds * sizeof(int));
-                struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-                c->cmsg_level = SOL_SOCKET;
-                c->cmsg_type = SCM_RIGHTS;
-                c->cmsg_len = CMSG_LEN(n_fds * sizeof(int));
-                memcpy(CMSG_DATA(c), fds, n_fds * sizeof(int));
-        }
-        ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+        ssize_t n = fd_send_with(fd, &g, sizeof g, fds, n_fds);
         if (n < 0)
-                return -errno;
-        int r = (size_t)n == sizeof *g ? 0 : write_all(fd, (char *)g + n, sizeof *g - (size_t)n);
+                return (int)n;
+        int r = (size_t)n == sizeof g ? 0 : write_all(fd, (char *)&g + n, sizeof g - (size_t)n);
         return r
                        ?: write_all(fd, plan->seccomp.filter,
                                     plan->seccomp.len * sizeof *plan->seccomp.filter);
@@ -185,16 +169,9 @@ int jail_spawn(struct jail_plan *plan, int (*after_clone)(void *data, pid_t pid)
 
 bool jail_take_started(int sync_fd, int pidfd, int timeout_ms, int *ret_scratch, int *ret_listener)
 {
-        union {
-                char buf[CMSG_SPACE(2 * sizeof(int))];
-                struct cmsghdr align;
-        } control;
-        char tag;
-        struct iovec iov = { &tag, 1 };
-        struct msghdr msg = { .msg_iov = &iov,
-                              .msg_iovlen = 1,
-                              .msg_control = control.buf,
-                              .msg_controllen = sizeof control.buf };
+        char tag = 0;
+        int fds[2] = { -1, -1 };
+        unsigned got = 0;
         *ret_scratch = *ret_listener = -1;
         if (timeout_ms > 0) {
                 /* Either the message comes, or the child ends without it. */
@@ -202,16 +179,8 @@ bool jail_take_started(int sync_fd, int pidfd, int timeout_ms, int *ret_scratch,
                 while (poll(pfd, 2, timeout_ms) < 0 && errno == EINTR)
                         ;
         }
-        ssize_t n = recvmsg(sync_fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-        struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&msg) : NULL;
-        int fds[2] = { -1, -1 };
-        unsigned got = 0;
-        if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-            c->cmsg_len >= CMSG_LEN(sizeof(int)) && c->cmsg_len <= CMSG_LEN(2 * sizeof(int))) {
-                got = (unsigned)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-                memcpy(fds, CMSG_DATA(c), got * sizeof(int));
-        }
-        if (n != 1 || tag != 's') {
+        ssize_t n = fd_recv_with(sync_fd, &tag, 1, MSG_DONTWAIT, fds, 2, &got);
+        if (n != 1 || tag != 's' || got == 0) {
                 for (unsigned i = 0; i < got; i++)
                         close(fds[i]);
                 return false;

@@ -198,7 +198,7 @@ static int build_exec_map(const struct abox_policy *p, const struct abox_request
  * and the sandbox's cgroup. */
 static int decide(struct run *run, const struct abox_policy *p, struct abox_error *err)
 {
-        jail_probe(&run->probe, /* try_userns= */ false);
+        jail_probe(&run->probe, /* for_check= */ false);
         /* The child copied the plan at clone: what it applies was fixed then. */
         run->probe.memfd_noexec = run->plan.memfd_noexec;
         run->probe.sealed_init = run->plan.init_fd >= 0;
@@ -768,7 +768,7 @@ int abox_check(const struct abox_policy *p, struct abox_protection *ret, size_t 
                 return abox_error_set(err, -EINVAL, "missing policy");
         struct jail_probe probe;
         struct protection_set set;
-        jail_probe(&probe, /* try_userns= */ true);
+        jail_probe(&probe, /* for_check= */ true);
         protections_evaluate(p, &probe, &set);
         for (size_t i = 0; i < set.n && i < n; i++)
                 ret[i] = set.items[i];
