@@ -86,6 +86,30 @@ def restricted(origin, *domains, hosts=("api.test", "other.test")):
     return args
 
 
+def policy_file(tmp_path, key, value):
+    """A policy file setting one key of security_policy."""
+    path = tmp_path / "policy.yaml"
+    path.write_text(f"agent_sandbox:\n  security_policy:\n    {key}: {value}\n")
+    return str(path)
+
+
+def run_watched(args, env, sample, every=0.05):
+    """Runs agentbox, calling sample(pid) while it runs; returns the parsed
+    result and the samples as (seconds since start, value)."""
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    samples, t0 = [], time.monotonic()
+    while p.poll() is None:
+        try:
+            samples.append((time.monotonic() - t0, sample(p.pid)))
+        except OSError:
+            pass
+        time.sleep(every)
+    out, _ = p.communicate()
+    doc = json.loads(out)
+    doc["_exit"] = p.returncode
+    return doc, samples
+
+
 def violations(doc):
     return [(v["rule"], v["target"], v["detail"]) for v in doc["violations"]]
 
@@ -270,9 +294,8 @@ def test_raw_connect_to_the_hosts_listener_fails_in_restricted_too(box, canary, 
 
 
 def test_connection_limit_refuses_and_reports(box, canary, origin, tmp_path):
-    config = tmp_path / "policy.yaml"
-    config.write_text("agent_sandbox:\n  security_policy:\n    max_network_connections: 2\n")
-    doc = run_box(box, "python", "--config", str(config), *restricted(origin, "api.test:PORT"),
+    config = policy_file(tmp_path, "max_network_connections", 2)
+    doc = run_box(box, "python", "--config", config, *restricted(origin, "api.test:PORT"),
                   "-c", py(FETCH, '''
         for i in range(4):
             fetch(f"req{i}", f"http://api.test:{PORT}/{i}")
@@ -332,18 +355,7 @@ def test_malformed_huge_slow_and_a_thousand_connections_leave_the_proxy_serving(
     ''', PORT=origin.port)
     args = [box.path, "python", "--json", "--timeout", "40", "--open-files", "4096",
             *restricted(origin, "api.test:PORT"), "-c", code]
-    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=canary.env)
-    samples = []
-    t0 = time.monotonic()
-    while p.poll() is None:
-        try:
-            samples.append((time.monotonic() - t0, len(os.listdir(f"/proc/{p.pid}/fd"))))
-        except OSError:
-            pass
-        time.sleep(0.05)
-    out, err = p.communicate()
-    doc = json.loads(out)
-    doc["_exit"] = p.returncode
+    doc, samples = run_watched(args, canary.env, lambda pid: len(os.listdir(f"/proc/{pid}/fd")))
     ok(doc, "garbage: HTTP/1.1 400 Bad Request\nhuge: HTTP/1.1 431 Request Header Fields Too Large\n"
             "slowloris: HTTP/1.1 408 Request Timeout\nstill serving: HTTP/1.0 200 OK\n")
     assert [s[1] for s in origin.seen] == ["/after"]
@@ -365,7 +377,6 @@ def test_refusals_are_audit_events(box, canary, origin, tmp_path):
     '''), canary=canary)
     ok(doc, "evil: 403 evil.test:80 is not in allowed_domains\n"
             "metadata: 403 169.254.169.254:80 is not in allowed_domains\n")
-    import json
     (event,) = [json.loads(line) for line in log.read_text().splitlines()]
     assert [(v["rule"], v["target"]) for v in event["violations"]] == [
         ("network", "evil.test:80"), ("network", "169.254.169.254:80")]
@@ -375,9 +386,8 @@ def test_refusals_are_audit_events(box, canary, origin, tmp_path):
 
 
 def test_byte_limit_cuts_the_transfer_and_later_requests(box, canary, origin, tmp_path):
-    config = tmp_path / "policy.yaml"
-    config.write_text("agent_sandbox:\n  security_policy:\n    max_network_bytes: 64k\n")
-    doc = run_box(box, "python", "--config", str(config), *restricted(origin, "api.test:PORT"),
+    config = policy_file(tmp_path, "max_network_bytes", "64k")
+    doc = run_box(box, "python", "--config", config, *restricted(origin, "api.test:PORT"),
                   "-c", py(FETCH, '''
         try:
             with urllib.request.urlopen(f"http://api.test:{PORT}/big", timeout=10) as r:
@@ -480,24 +490,18 @@ def test_a_reset_connection_does_not_make_the_proxy_spin(box, canary, tmp_path):
     ''', PORT=port)
     args = [box.path, "python", "--json", "--network", "restricted", "--allow-domain",
             f"api.test:{port}", "--network-host", "api.test=127.0.0.1", "-c", code]
-    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=canary.env)
-    ticks = 0
-    while p.poll() is None:
-        try:
-            with open(f"/proc/{p.pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            ticks = int(fields[11]) + int(fields[12])  # utime + stime of agentbox itself
-        except OSError:
-            pass
-        time.sleep(0.1)
-    out, _ = p.communicate()
+
+    def cpu_ticks(pid):  # utime + stime of agentbox itself
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    doc, samples = run_watched(args, canary.env, cpu_ticks, every=0.1)
+    ticks = samples[-1][1] if samples else 0
     stop.set()
     t.join()
     for s in held:
         s.close()
     idle.close()
-    doc = json.loads(out)
-    doc["_exit"] = p.returncode
     ok(doc, "HTTP/1.1 200 Connection established\n")
     hz = os.sysconf("SC_CLK_TCK")
     assert ticks / hz < 0.5, f"agentbox used {ticks / hz:.2f} s of CPU while the tunnel sat reset"

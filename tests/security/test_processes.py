@@ -2,8 +2,10 @@
 out of reach, and the code runs as an unprivileged user."""
 import errno
 import fcntl
+import json
 import os
 import secrets
+import signal
 import subprocess
 import time
 
@@ -389,8 +391,8 @@ def test_sandbox_init_seen_from_the_host_is_the_sealed_memfd_not_agentbox(box):
     agentbox-init from a memfd sealed against writing, growing and
     shrinking; no process of the sandbox runs the agentbox binary."""
     mark = unique_sleep_arg()
-    p = subprocess.Popen([box.path, "run", "--timeout", "20", "--", "/bin/sleep", mark],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p = subprocess.Popen([box.path, "run", "--json", "--timeout", "20", "--", "/bin/sleep", mark],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 10
         while not (found := [pid for pid, cmd in host_processes_with(mark)
@@ -418,9 +420,16 @@ def test_sandbox_init_seen_from_the_host_is_the_sealed_memfd_not_agentbox(box):
         with pytest.raises(OSError) as e:
             os.open(f"/proc/{init}/exe", os.O_WRONLY)
         assert e.value.errno == errno.ETXTBSY
+        # The payload ends; agentbox-init reports exactly how.
+        os.kill(found[0], signal.SIGTERM)
+        out, _ = p.communicate(timeout=30)
+        doc = json.loads(out)
+        assert (doc["status"], doc["signal"], p.returncode) == ("error", "SIGTERM", 143), doc
+        assert "sealed_init" in doc["protections"]
     finally:
-        p.kill()
-        p.wait()
+        if p.poll() is None:
+            p.kill()
+            p.wait()
 
 
 def test_caller_ignoring_sigchld_and_sigpipe_changes_nothing_inside(box):
@@ -434,7 +443,6 @@ def test_caller_ignoring_sigchld_and_sigpipe_changes_nothing_inside(box):
     script = "sleep 300 & grep -E '^SigIgn' /proc/self/status; exit 7"
     p = subprocess.run(["/usr/bin/python3", "-c", code, box.path, "sh", "--json", "-c", script],
                        capture_output=True, timeout=60)
-    import json
     doc = json.loads(p.stdout)
     assert (doc["status"], doc["exit_code"], p.returncode) == ("error", 7, 7), doc
     assert doc["stdout"] == "SigIgn:\t0000000000000000\n", doc
