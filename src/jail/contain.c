@@ -42,6 +42,7 @@
  */
 #include "jail.h"
 
+#include "base/cleanup.h"
 #include "base/fd.h"
 
 #include <errno.h>
@@ -56,6 +57,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
 
 _Noreturn static void fail(int msg_fd, enum jail_step step, int err, int index)
 {
@@ -237,7 +239,10 @@ __attribute__((noinline)) _Noreturn static void payload(const struct jail_plan *
          * source that is still to be moved. */
         int src[5] = { -1, plan->stdout_fd, plan->stderr_fd, plan->extra_fds[0],
                        plan->extra_fds[1] };
-        src[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        src[0] = open("/dev/null", O_RDWR | O_CLOEXEC);
+        for (int i = 1; i < 3; i++)
+                if (src[i] < 0)
+                        src[i] = src[0];
         /* Above 0-4, and low: open_files_limit may be as small as 16. */
         msg_fd = fcntl(msg_fd, F_DUPFD_CLOEXEC, 5);
         for (int i = 0; i < 5; i++)
@@ -266,23 +271,51 @@ static void format_pid(char *buf, pid_t pid)
         *buf = '\0';
 }
 
-/* Becomes agentbox-init: the message pipe as fd 3, nothing else inherited.
- * Returns only if the exec failed. */
-static void exec_init(int init_fd, int msg_fd, pid_t payload_pid)
+/* Puts fd at target (without CLOEXEC), first lifting whatever of ours sits
+ * there out of the way. */
+static int place_fd(int fd, int target, int *others, unsigned n)
+{
+        for (unsigned i = 0; i < n; i++)
+                if (others[i] == target && (others[i] = fcntl(target, F_DUPFD_CLOEXEC, 5)) < 0)
+                        return -1;
+        if (fd == target)
+                return fcntl(fd, F_SETFD, 0);
+        return dup2(fd, target) < 0 ? -1 : 0;
+}
+
+/* Becomes agentbox-init: the message pipe as fd 3 (and a session's order
+ * socket as fd 4), nothing else inherited.  A session's init gets the
+ * payload's argv and environment, to start it again on order.  Returns only
+ * if the exec failed. */
+static void exec_init(const struct jail_plan *plan, int init_fd, int msg_fd, pid_t payload_pid)
 {
         char pid[16];
         format_pid(pid, payload_pid);
-        char *const argv[] = { "agentbox-init", pid, NULL };
-        char *const envp[] = { NULL };
-        if (init_fd == 3 && (init_fd = fcntl(init_fd, F_DUPFD_CLOEXEC, 4)) < 0)
+        char *argv[20] = { "agentbox-init", pid, NULL };
+        char *const no_env[] = { NULL };
+        char *const *envp = no_env;
+        int session_fd = plan->session_fd;
+        if (session_fd >= 0) {
+                size_t n = 0;
+                argv[2] = "-s";
+                while (plan->argv[n] && n + 4 < ELEMENTSOF(argv))
+                        argv[3 + n] = plan->argv[n], n++;
+                argv[3 + n] = NULL;
+                envp = plan->envp;
+        }
+        int others[2] = { init_fd, session_fd };
+        if (place_fd(msg_fd, 3, others, 2) < 0)
                 return;
-        if (msg_fd == 3 ? fcntl(3, F_SETFD, 0) < 0 : dup2(msg_fd, 3) < 0)
-                return;
+        init_fd = others[0], session_fd = others[1];
+        if (session_fd >= 0) {
+                others[1] = -1;
+                if (place_fd(session_fd, 4, others, 2) < 0)
+                        return;
+                init_fd = others[0];
+        }
         syscall(SYS_close_range, 0, 2, CLOSE_RANGE_CLOEXEC);
-        syscall(SYS_close_range, 4, ~0U, CLOSE_RANGE_CLOEXEC);
+        syscall(SYS_close_range, session_fd >= 0 ? 5 : 4, ~0U, CLOSE_RANGE_CLOEXEC);
         syscall(SYS_execveat, init_fd, "", argv, envp, AT_EMPTY_PATH);
-        if (msg_fd != 3)
-                close(3);
 }
 
 /* The init of last resort, when agentbox-init could not be exec'd. */
@@ -323,10 +356,13 @@ _Noreturn void contain_child(const struct jail_plan *plan, int sync_fd, int msg_
         /* Whatever the host process had open without O_CLOEXEC stops here,
          * its stdin, stdout and stderr included: pid 1 must hold none of
          * them (the payload gets its own). */
-        const int keep[] = {
-                sync_fd,           msg_fd, plan->stdout_fd, plan->stderr_fd, plan->extra_fds[0],
-                plan->extra_fds[1]
-        };
+        const int keep[] = { sync_fd,
+                             msg_fd,
+                             plan->stdout_fd,
+                             plan->stderr_fd,
+                             plan->extra_fds[0],
+                             plan->extra_fds[1],
+                             plan->session_fd };
         if (plan->cgroup_fd >= 0)
                 close(plan->cgroup_fd);
         if (close_all_except(keep, sizeof keep / sizeof *keep) < 0)
@@ -351,12 +387,16 @@ _Noreturn void contain_child(const struct jail_plan *plan, int sync_fd, int msg_
                 fail(msg_fd, JAIL_STEP_FORK, errno, 0);
         if (child == 0)
                 payload(plan, msg_fd);
-        close(plan->stdout_fd);
-        close(plan->stderr_fd);
-        for (int i = 0; i < 2; i++)
-                if (plan->extra_fds[i] >= 0)
-                        close(plan->extra_fds[i]);
+        const int theirs[] = { plan->stdout_fd, plan->stderr_fd, plan->extra_fds[0],
+                               plan->extra_fds[1] };
+        for (size_t i = 0; i < ELEMENTSOF(theirs); i++)
+                if (theirs[i] >= 0)
+                        close(theirs[i]);
         if (init_fd >= 0)
-                exec_init(init_fd, msg_fd, child);
+                exec_init(plan, init_fd, msg_fd, child);
+        /* A session cannot go on without agentbox-init, which restarts its
+         * interpreter; the supervisor refuses sessions where it cannot run. */
+        if (plan->session_fd >= 0)
+                kill(-1, SIGKILL);
         reap(msg_fd, child);
 }

@@ -7,7 +7,8 @@
 
 enum jail_msg_kind {
         JAIL_MSG_FAIL = 1, /* setup failed; the child exits */
-        JAIL_MSG_EXIT = 2, /* init: the payload ended with wstatus */
+        JAIL_MSG_EXIT = 2,    /* init: the payload ended with wstatus; init exits */
+        JAIL_MSG_PAYLOAD = 3, /* session init: the payload ended with wstatus; init stays */
 };
 
 struct jail_msg {

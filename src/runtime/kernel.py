@@ -1,7 +1,15 @@
-# agentbox's Python kernel: runs one cell of user code the way a notebook does.
+# agentbox's Python kernel: runs cells of user code the way a notebook does.
 #
-# It runs inside the sandbox.  The code arrives on fd 3 (a sealed memfd), the
-# outcome leaves as one JSON object on fd 4; stdout and stderr are the user's.
+# It runs inside the sandbox, in one of two modes (argv[1]):
+#   cell     one-shot: the code arrives on fd 3 (a sealed memfd), the outcome
+#            leaves as one JSON object on fd 4; stdout and stderr are the user's.
+#   session  a loop on fd 3, a unix socket to the supervisor.  Each order is
+#            b"p" (Python) or b"s" (a shell command) with four fds: the code
+#            (sealed memfd), stdout, stderr and the report pipe.  The cell runs
+#            with those as fds 1 and 2, its JSON report goes to the pipe, and
+#            b"d<status>" on the socket says it is over.  Variables persist
+#            between cells; at start the kernel sends b"h" with a pidfd of
+#            itself, which the supervisor interrupts (SIGINT) and kills by.
 # Tracebacks are cut to the user's frames ("<cell>"), so they point at the
 # user's lines and never at this file.  Nothing here is a security boundary:
 # the jail around the interpreter is.
@@ -46,7 +54,7 @@ def _load_policy(spec, code):
     ns = {"__name__": "agentbox_policy", "__builtins__": __builtins__,
           "__file__": "<agentbox-policy>"}
     exec(compile(code, "<agentbox-policy>", "exec"), ns)
-    return lambda tree: ns["check_and_guard"](tree, spec)
+    return ns["make_checker"](spec)
 
 
 def _run(source, ns, checker, state):
@@ -74,13 +82,9 @@ def _violations_json(policy):
         for t, d, rule in policy.violations)
 
 
-def main():
-    max_value = int(sys.argv[1]) if len(sys.argv) > 1 else 1 << 20
-    checker = _load_policy(sys.argv[2], sys.argv[3]) if len(sys.argv) > 3 else None
+def _cell(source, ns, checker, max_value):
+    """Runs one cell; returns its exit status and the report's fields."""
     state = {"policy": None}
-    with open(3, "rb", closefd=True) as f:
-        source = f.read()
-    ns = {"__name__": "__main__", "__builtins__": __builtins__}
     status, fields = 0, []
     try:
         value = _run(source, ns, checker, state)
@@ -119,11 +123,134 @@ def main():
             stream.flush()
         except Exception:
             pass
+    return status, fields
+
+
+def _report(fd, fields):
     try:
-        os.write(4, ("{" + ",".join(fields) + "}").encode("utf-8", "replace"))
+        os.write(fd, ("{" + ",".join(fields) + "}").encode("utf-8", "replace"))
     except Exception:
         pass
+
+
+def main():
+    max_value = int(sys.argv[2])
+    checker = _load_policy(sys.argv[3], sys.argv[4]) if len(sys.argv) > 4 else None
+    if sys.argv[1] == "session":
+        _session(max_value, checker)
+    with open(3, "rb", closefd=True) as f:
+        source = f.read()
+    ns = {"__name__": "__main__", "__builtins__": __builtins__}
+    status, fields = _cell(source, ns, checker, max_value)
+    _report(4, fields)
     os._exit(status & 0xFF)
+
+
+class _Interrupts:
+    """SIGINT means "stop this cell": a KeyboardInterrupt while a cell runs,
+    nothing between cells (a late interrupt must not end the kernel)."""
+
+    def __init__(self):
+        import _signal
+        self.armed = False
+        _signal.signal(_signal.SIGINT, self._on_signal)
+
+    def _on_signal(self, signum, frame):
+        if self.armed:
+            raise KeyboardInterrupt
+
+
+def _shell(command, checker):
+    """A shell command as a fresh process in its own process group, which an
+    interrupt kills whole.  Returns its wait status."""
+    _set_spawning(checker, True)
+    try:
+        pid = os.posix_spawn("/bin/sh", ["sh", "-c", command], os.environ, setpgroup=0)
+    finally:
+        _set_spawning(checker, False)
+    try:
+        while True:
+            try:
+                return os.waitpid(pid, 0)[1]
+            except InterruptedError:
+                continue
+    except BaseException:
+        try:
+            os.killpg(pid, 9)
+        except OSError:
+            pass
+        os.waitpid(pid, 0)
+        raise
+
+
+def _set_spawning(checker, on):
+    # The policy object lives in the checker's closure; the guards let the
+    # kernel's own spawn pass while this is set.
+    for cell in (checker.__closure__ or ()) if checker is not None else ():
+        contents = cell.cell_contents
+        if hasattr(contents, "kernel_spawning"):
+            contents.kernel_spawning = on
+
+
+def _session(max_value, checker):
+    import _socket
+
+    me = os.getpid()
+    os.set_inheritable(3, False)
+    chan = _socket.socket(fileno=3)
+    null = os.open("/dev/null", os.O_RDWR)
+    me_fd = os.pidfd_open(me)
+    chan.sendmsg([b"h"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, me_fd.to_bytes(4, sys.byteorder))])
+    os.close(me_fd)
+    interrupts = _Interrupts()
+    ns = {"__name__": "__main__", "__builtins__": __builtins__}
+    stdout, stderr = sys.stdout, sys.stderr
+    while True:
+        msg, anc, _flags, _addr = chan.recvmsg(16, _socket.CMSG_SPACE(4 * 4))
+        if not msg:
+            os._exit(0)
+        fds = []
+        for level, kind, data in anc:
+            if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+                fds += [int.from_bytes(data[i:i + 4], sys.byteorder)
+                        for i in range(0, len(data) - len(data) % 4, 4)]
+        if len(fds) != 4:
+            for fd in fds:
+                os.close(fd)
+            chan.send(b"d%d" % (125 << 8))
+            continue
+        code_fd, out, err, report = fds
+        with open(code_fd, "rb", closefd=True) as f:
+            source = f.read()
+        os.dup2(out, 1)
+        os.dup2(err, 2)
+        os.close(out)
+        os.close(err)
+        sys.stdout, sys.stderr = stdout, stderr
+        fields = []
+        try:
+            interrupts.armed = True
+            if msg[:1] == b"s":
+                status = _shell(source.decode("utf-8", "surrogateescape"), checker)
+            else:
+                status, fields = _cell(source, ns, checker, max_value)
+                status = (status & 0xFF) << 8
+        except BaseException as e:  # an interrupt that hit the shell's wait
+            status = (130 << 8) if isinstance(e, KeyboardInterrupt) else (1 << 8)
+        finally:
+            interrupts.armed = False
+        if os.getpid() != me:
+            os._exit(0)  # a fork of the user's came back here: it is not the kernel
+        for stream in (sys.stdout, sys.stderr, stdout, stderr):
+            try:
+                stream.flush()
+            except BaseException:
+                pass
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        _report(report, fields)
+        os.close(report)
+        chan.send(b"d%d" % status)
 
 
 main()

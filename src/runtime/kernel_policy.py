@@ -38,6 +38,7 @@ class _Policy:
                 self.network = value == "1"
         self.violations = []
         self.importing = 0  # imports under way, of any module
+        self.kernel_spawning = False
 
     def denied(self, name):
         """None if `name` (dotted, maybe module.attribute) may be imported,
@@ -228,6 +229,9 @@ def _install_guards(policy):
         # event's own frame must be installed library code for that.
         if target is not None and policy.importing and not _user_frame(sys._getframe(1)):
             return
+        # The session kernel starting a shell command the host has checked.
+        if target is not None and policy.kernel_spawning and not _user_frame(sys._getframe(1)):
+            return
         if target is not None:
             if event == "socket.connect" and not policy.capability_denied("socket"):
                 address = args[1] if len(args) > 1 else None
@@ -263,11 +267,20 @@ def _scratch(path):
 
 
 
-def check_and_guard(tree, spec):
-    """The policy object; guards are installed unless the static pass found
-    violations (then nothing must run)."""
+def make_checker(spec):
+    """A check for each cell: it returns the policy object holding that
+    cell's violations.  Guards are installed before the first cell that
+    passes the static pass (a refused cell must run nothing), and once: a
+    session's cells share them."""
     policy = _Policy(spec)
-    _static_check(tree, policy)
-    if not policy.violations:
-        _install_guards(policy)
-    return policy
+    installed = []
+
+    def check(tree):
+        policy.violations = []
+        _static_check(tree, policy)
+        if not policy.violations and not installed:
+            _install_guards(policy)
+            installed.append(True)
+        return policy
+
+    return check

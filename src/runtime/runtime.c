@@ -37,17 +37,77 @@ static int sealed_memfd(const char *data, size_t len)
         return TAKE_FD(fd);
 }
 
+/* The interpreter's argv: the kernel, its mode ("cell" or "session"), the
+ * value cap, and — only when there are module rules — the policy and its
+ * code. */
+static int python_argv(const char *mode, size_t max_value_bytes, const char *module_spec,
+                       struct runtime_launch *ret)
+{
+        if (asprintf(&ret->owned[0], "%zu", max_value_bytes) < 0) {
+                ret->owned[0] = NULL;
+                return -ENOMEM;
+        }
+        if (module_spec && !(ret->owned[1] = strdup(module_spec)))
+                return -ENOMEM;
+        /* The kernel runs under its own file name, so the module guard can
+         * tell its frames from the user's (exec'd strings are "<string>",
+         * like a bare -c would be). */
+        static char boot[] = "import sys;k=sys.argv.pop(1);"
+                             "exec(compile(k,'<agentbox-kernel>','exec'))";
+        char *argv[] = { "/usr/bin/python3",
+                         "-I",
+                         "-B",
+                         "-c",
+                         boot,
+                         (char *)runtime_python_kernel,
+                         (char *)mode,
+                         ret->owned[0],
+                         ret->owned[1],
+                         ret->owned[1] ? (char *)runtime_python_policy : NULL,
+                         NULL };
+        _Static_assert(sizeof argv == sizeof ret->argv, "the launch holds the whole argv");
+        memcpy(ret->argv, argv, sizeof argv);
+        return 0;
+}
+
+int runtime_prepare_session(size_t max_value_bytes, const char *module_spec,
+                            struct runtime_launch *ret, struct abox_error *err)
+{
+        *ret = (struct runtime_launch){ .code_fd = -1, .result_rd = -1, .result_wr = -1 };
+        int r = python_argv("session", max_value_bytes, module_spec, ret);
+        if (r < 0) {
+                runtime_done(ret);
+                return abox_error_set(err, r, "out of memory");
+        }
+        return 0;
+}
+
+int runtime_code_memfd(const char *code, size_t len, struct abox_error *err)
+{
+        if (len > MAX_CODE_BYTES)
+                return abox_error_set(err, -E2BIG, "the code is larger than 64 MiB");
+        int fd = sealed_memfd(code ? code : "", len);
+        return fd < 0 ? abox_error_set(err, fd, "cannot pass the code: %s", strerror(-fd)) : fd;
+}
+
+int runtime_check_shell(const char *code, size_t len, struct abox_error *err)
+{
+        if (!code || memchr(code, '\0', len))
+                return abox_error_set(err, -EINVAL, "the shell command contains a NUL byte");
+        if (len > MAX_SHELL_BYTES)
+                return abox_error_set(err, -E2BIG, "the shell command is longer than 100 KiB");
+        return 0;
+}
+
 int runtime_prepare(const struct abox_request *req, size_t max_value_bytes, const char *module_spec,
                     struct runtime_launch *ret, struct abox_error *err)
 {
         *ret = (struct runtime_launch){ .code_fd = -1, .result_rd = -1, .result_wr = -1 };
         switch (req->language) {
         case ABOX_LANG_PYTHON: {
-                if (req->code_len > MAX_CODE_BYTES)
-                        return abox_error_set(err, -E2BIG, "the code is larger than 64 MiB");
-                int fd = sealed_memfd(req->code ? req->code : "", req->code_len);
+                int fd = runtime_code_memfd(req->code, req->code_len, err);
                 if (fd < 0)
-                        return abox_error_set(err, fd, "cannot pass the code: %s", strerror(-fd));
+                        return fd;
                 ret->code_fd = fd;
                 int p[2];
                 if (pipe2(p, O_CLOEXEC) < 0) {
@@ -56,47 +116,24 @@ int runtime_prepare(const struct abox_request *req, size_t max_value_bytes, cons
                 }
                 ret->result_rd = p[0];
                 ret->result_wr = p[1];
-                if (asprintf(&ret->owned[0], "%zu", max_value_bytes) < 0) {
-                        ret->owned[0] = NULL;
+                int r = python_argv("cell", max_value_bytes, module_spec, ret);
+                if (r < 0) {
                         runtime_done(ret);
-                        return abox_error_set(err, -ENOMEM, "out of memory");
+                        return abox_error_set(err, r, "out of memory");
                 }
-                if (module_spec && !(ret->owned[1] = strdup(module_spec))) {
-                        runtime_done(ret);
-                        return abox_error_set(err, -ENOMEM, "out of memory");
-                }
-                /* The policy code travels only when there are module rules. */
-                /* The kernel runs under its own file name, so the module guard
-                 * can tell its frames from the user's (exec'd strings are
-                 * "<string>", like a bare -c would be). */
-                static char boot[] = "import sys;k=sys.argv.pop(1);"
-                                     "exec(compile(k,'<agentbox-kernel>','exec'))";
-                char *argv[] = { "/usr/bin/python3",
-                                 "-I",
-                                 "-B",
-                                 "-c",
-                                 boot,
-                                 (char *)runtime_python_kernel,
-                                 ret->owned[0],
-                                 ret->owned[1],
-                                 ret->owned[1] ? (char *)runtime_python_policy : NULL,
-                                 NULL };
-                memcpy(ret->argv, argv, sizeof argv);
                 return 0;
         }
-        case ABOX_LANG_SHELL:
-                if (!req->code || memchr(req->code, '\0', req->code_len))
-                        return abox_error_set(err, -EINVAL,
-                                              "the shell command contains a NUL byte");
-                if (req->code_len > MAX_SHELL_BYTES)
-                        return abox_error_set(err, -E2BIG,
-                                              "the shell command is longer than 100 KiB");
+        case ABOX_LANG_SHELL: {
+                int r = runtime_check_shell(req->code, req->code_len, err);
+                if (r < 0)
+                        return r;
                 if (!(ret->owned[0] = strndup(req->code, req->code_len)))
                         return abox_error_set(err, -ENOMEM, "out of memory");
                 ret->argv[0] = "/bin/sh";
                 ret->argv[1] = "-c";
                 ret->argv[2] = ret->owned[0];
                 return 0;
+        }
         case ABOX_LANG_PROGRAM: {
                 size_t n = 0;
                 while (req->argv && req->argv[n])
