@@ -110,6 +110,117 @@ char *abox_result_json(const struct abox_result *r);
 /* The same shape for a run that could not happen (status sandbox_error). */
 char *abox_error_json(const struct abox_error *e);
 
+/* ---- sessions: one long-lived sandbox, many executions ----
+ *
+ * A session is one sandbox (its own namespaces, cgroup and /workspace) with a
+ * Python interpreter that keeps its variables between executions; shell
+ * commands run as fresh processes in the same sandbox and see the same
+ * files.  Sessions live in a registry, which bounds how many there are (per
+ * owner and in all) and ends them after an idle timeout or a maximum
+ * lifetime.  Everything here may be called from many threads at once; a
+ * session runs one execution at a time.
+ */
+struct abox_sessions; /* a registry */
+struct abox_session;  /* a handle: one reference to a session */
+struct abox_pool;
+
+struct abox_sessions_config {
+        size_t max_sessions;  /* in all; 0: 64 */
+        size_t max_per_owner; /* 0: 16 */
+        /* The registry's clock, in milliseconds (monotonic); NULL: the real
+         * one.  Idle timeouts and lifetimes are measured by it. */
+        uint64_t (*clock_ms)(void *data);
+        void *clock_data;
+        /* A thread that calls abox_sessions_reap() every second. */
+        bool reaper;
+};
+
+int abox_sessions_new(const struct abox_sessions_config *cfg, struct abox_sessions **ret,
+                      struct abox_error *err);
+/* Ends every session (an execution under way finishes first) and frees the
+ * registry.  Handles still held must not be used after this. */
+void abox_sessions_free(struct abox_sessions *reg);
+/* Ends the sessions whose idle timeout or lifetime has passed; returns how
+ * many it ended.  A session in the middle of an execution is not ended
+ * there: it ends when the execution returns, whose result says so. */
+size_t abox_sessions_reap(struct abox_sessions *reg);
+/* Live sessions, of one owner or (NULL) of all. */
+size_t abox_sessions_count(struct abox_sessions *reg, const char *owner);
+
+struct abox_session_options {
+        enum abox_language language; /* what the session is for: PYTHON or SHELL */
+        const char *owner;           /* a tag; lookups must give the same one; NULL: "" */
+        uint64_t idle_timeout_ms;    /* 0: 10 minutes */
+        uint64_t max_lifetime_ms;    /* 0: 1 hour */
+        bool wait_if_busy;           /* a second execution waits its turn (else -EBUSY) */
+        struct abox_pool *pool;      /* start from a warm sandbox of this pool if it fits */
+};
+
+/* Starts a session under policy p (copied).  -EAGAIN when the owner or the
+ * registry is at its maximum count: no one else's session is evicted. */
+int abox_session_create(struct abox_sessions *reg, const struct abox_policy *p,
+                        const struct abox_session_options *opt, struct abox_session **ret,
+                        struct abox_error *err);
+/* The session's id: 32 hex digits, 128 random bits. */
+const char *abox_session_id(const struct abox_session *s);
+/* Another handle on the session with this id, if its owner is `owner`
+ * (-ENOENT otherwise: an id of someone else's is "not found"). */
+int abox_session_find(struct abox_sessions *reg, const char *id, const char *owner,
+                      struct abox_session **ret, struct abox_error *err);
+/* Drops the handle; the session lives on until it ends. */
+void abox_session_release(struct abox_session *s);
+/* Ends the session now (after an execution under way): its processes,
+ * cgroup, mounts and workspace are gone.  The handle must still be released. */
+int abox_session_destroy(struct abox_session *s, struct abox_error *err);
+
+/* Runs Python code or a shell command in the session; the result is shaped
+ * as a one-shot run's, with this execution's output.  When the interpreter
+ * had to be killed (an interrupt did not stop it, or a limit killed it) it
+ * is restarted empty, the workspace kept, and abox_result_state_lost() says
+ * so.  -EBUSY when another execution is under way (unless wait_if_busy),
+ * -ESHUTDOWN when the session has ended. */
+int abox_session_run(struct abox_session *s, const struct abox_request *req,
+                     struct abox_result **ret, struct abox_error *err);
+bool abox_result_state_lost(const struct abox_result *r);
+
+/* Workspace files.  Paths are relative to /workspace; absolute paths, ".."
+ * and any symbolic link on the way are refused (the sandbox may have
+ * planted them).  Binary-safe; sizes bounded by the policy's max_file_size
+ * and disk size. */
+int abox_session_put_file(struct abox_session *s, const char *path, const void *data, size_t len,
+                          struct abox_error *err);
+/* *ret is malloc'd (and NUL-terminated after len bytes); free() it. */
+int abox_session_get_file(struct abox_session *s, const char *path, char **ret, size_t *ret_len,
+                          struct abox_error *err);
+struct abox_file {
+        char *path; /* relative to /workspace */
+        uint64_t size;
+        char type; /* 'f' file, 'd' directory, 'l' link, '?' other */
+};
+int abox_session_list_files(struct abox_session *s, struct abox_file **ret, size_t *ret_count,
+                            struct abox_error *err);
+void abox_files_free(struct abox_file *files, size_t n);
+/* Removes a file, a link, or an empty directory. */
+int abox_session_remove_file(struct abox_session *s, const char *path, struct abox_error *err);
+
+/* ---- the warm pool ----
+ *
+ * Sandboxes built ahead of time, each with its interpreter started and
+ * waiting, refilled in the background.  Each is used once — for one
+ * one-shot execution or as one new session — and never handed to a request
+ * under a different policy. */
+int abox_pool_new(const struct abox_policy *p, size_t size, struct abox_pool **ret,
+                  struct abox_error *err);
+void abox_pool_free(struct abox_pool *pool);
+/* Sandboxes ready now. */
+size_t abox_pool_ready(struct abox_pool *pool);
+/* abox_run through the pool: a Python or shell request under the pool's
+ * policy runs in a warm sandbox (waiting for one if none is ready); any
+ * other request runs in a fresh one, as abox_run would. */
+int abox_pool_run(struct abox_pool *pool, const struct abox_policy *p,
+                  const struct abox_request *req, struct abox_result **ret,
+                  struct abox_error *err);
+
 /* ---- what this host enforces ---- */
 struct abox_protection {
         char name[32];  /* as in a result's "protections" */

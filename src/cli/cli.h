@@ -18,6 +18,7 @@ struct cli {
         const char *command;
         const char *config;
         bool json;
+        bool shell;           /* repl: cells are shell commands */
         const char *code_arg; /* -c */
         const char *file;     /* FILE or "-" */
         char **argv;          /* run: PROGRAM ARG... */
@@ -34,3 +35,4 @@ void cli_usage(FILE *f);
 int cli_fail(const struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int cli_print_result(const struct cli *cli, const struct abox_result *r);
 int cli_check(const struct cli *cli, struct abox_policy *p);
+int cli_repl(const struct cli *cli, struct abox_policy *p);

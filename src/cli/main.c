@@ -99,8 +99,8 @@ static int run(const struct cli *cli, struct abox_policy *p)
 
 int main(int argc, char **argv)
 {
-        static const char *const commands[] = { "python", "sh", "run", "check" };
-        static const char *const later[] = { "serve", "mcp", "repl" };
+        static const char *const commands[] = { "python", "sh", "run", "check", "repl" };
+        static const char *const later[] = { "serve", "mcp" };
         if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
                 cli_usage(argc < 2 ? stderr : stdout);
                 return argc < 2 ? EXIT_AGENTBOX_FAILED : 0;
@@ -121,7 +121,8 @@ int main(int argc, char **argv)
                 if (strcmp(argv[1], later[i]) == 0)
                         return cli_fail(&cli, "'%s' is not available in this version yet", argv[1]);
         if (!known)
-                return cli_fail(&cli, "unknown command '%s' (python, sh, run, check)", argv[1]);
+                return cli_fail(&cli, "unknown command '%s' (python, sh, run, repl, check)",
+                                argv[1]);
         int r = cli_parse(&cli, argc - 1, argv + 1);
         if (r != 0) {
                 cli_done(&cli);
@@ -130,7 +131,9 @@ int main(int argc, char **argv)
         struct abox_policy *p = NULL;
         r = make_policy(&cli, &p);
         if (r == 0)
-                r = strcmp(cli.command, "check") == 0 ? cli_check(&cli, p) : run(&cli, p);
+                r = strcmp(cli.command, "check") == 0  ? cli_check(&cli, p)
+                    : strcmp(cli.command, "repl") == 0 ? cli_repl(&cli, p)
+                                                       : run(&cli, p);
         abox_policy_free(p);
         cli_done(&cli);
         return r;

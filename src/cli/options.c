@@ -37,13 +37,14 @@ static const struct {
 };
 #define N_POLICY_FLAGS (sizeof policy_flags / sizeof *policy_flags)
 
-enum { OPT_CONFIG = 1000, OPT_JSON, OPT_HELP, OPT_POLICY_BASE };
+enum { OPT_CONFIG = 1000, OPT_JSON, OPT_HELP, OPT_SHELL, OPT_POLICY_BASE };
 
 void cli_usage(FILE *f)
 {
         fputs("usage: agentbox python [OPTIONS] (-c CODE | FILE | -)\n"
               "       agentbox sh     [OPTIONS] (-c COMMAND | FILE | -)\n"
               "       agentbox run    [OPTIONS] -- PROGRAM [ARG...]\n"
+              "       agentbox repl   [OPTIONS] [--shell]\n"
               "       agentbox check  [--config FILE] [--json]\n"
               "\n"
               "options:\n"
@@ -71,6 +72,11 @@ void cli_usage(FILE *f)
               "  --redact REGEX        also redact matches of REGEX (POSIX extended)\n"
               "  --audit-log FILE      append one JSON line per run (or 'stderr')\n"
               "  --allow-command, --allow-module, --deny-module NAME\n"
+              "  --shell               repl: cells are shell commands (else Python; a cell\n"
+              "                        starting with '!' is a shell command either way)\n"
+              "\n"
+              "repl: one session; on a terminal, a prompt; otherwise cells separated by\n"
+              "lines holding only %%%%, each result printed (one JSON line with --json).\n"
               "\n"
               "exit status: the program's own; 128+N for signal N; 124 timeout;\n"
               "125 agentbox failed; 126 refused by policy; 137 memory limit.\n",
@@ -92,18 +98,22 @@ static int add_setting(struct cli *cli, const char *key, const char *value)
 
 int cli_parse(struct cli *cli, int argc, char **argv)
 {
-        struct option opts[N_POLICY_FLAGS + 4];
+        struct option opts[N_POLICY_FLAGS + 5];
         size_t n = 0;
         opts[n++] = (struct option){ "config", required_argument, NULL, OPT_CONFIG };
         opts[n++] = (struct option){ "json", no_argument, NULL, OPT_JSON };
         opts[n++] = (struct option){ "help", no_argument, NULL, OPT_HELP };
+        bool is_repl = strcmp(cli->command, "repl") == 0;
+        if (is_repl)
+                opts[n++] = (struct option){ "shell", no_argument, NULL, OPT_SHELL };
         for (size_t i = 0; i < N_POLICY_FLAGS; i++)
                 opts[n++] = (struct option){ policy_flags[i].flag, required_argument, NULL,
                                              OPT_POLICY_BASE + (int)i };
         opts[n] = (struct option){ 0 };
         bool is_run = strcmp(cli->command, "run") == 0;
         /* Leading ':' makes a missing value return ':' instead of '?'. */
-        const char *shortopts = is_run ? "+:h" : ":hc:"; /* run stops at PROGRAM */
+        /* run stops at PROGRAM; repl takes its code from standard input */
+        const char *shortopts = is_run ? "+:h" : is_repl ? ":h" : ":hc:";
         optind = 1;
         opterr = 0;
         for (int c; (c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1;) {
@@ -113,6 +123,8 @@ int cli_parse(struct cli *cli, int argc, char **argv)
                         cli->config = optarg;
                 else if (c == OPT_JSON)
                         cli->json = true;
+                else if (c == OPT_SHELL)
+                        cli->shell = true;
                 else if (c == 'h' || c == OPT_HELP)
                         return cli_usage(stdout), 1;
                 else if (c >= OPT_POLICY_BASE && c < OPT_POLICY_BASE + (int)N_POLICY_FLAGS) {
@@ -134,9 +146,11 @@ int cli_parse(struct cli *cli, int argc, char **argv)
                 cli->argv = argv + optind;
                 return 0;
         }
-        if (strcmp(cli->command, "check") == 0) {
+        if (strcmp(cli->command, "check") == 0 || is_repl) {
                 if (rest > 0)
-                        return cli_fail(cli, "check takes no arguments"), -1;
+                        return cli_fail(cli, "%s takes no arguments%s", cli->command,
+                                        is_repl ? ": cells come from standard input" : ""),
+                               -1;
                 return 0;
         }
         if (cli->code_arg && rest > 0)

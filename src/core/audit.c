@@ -57,16 +57,34 @@ static const char *alert_reason(const struct abox_policy *p, const struct abox_r
         return NULL;
 }
 
-static json_t *event_object(const struct abox_policy *p, const struct audit_event *ev,
-                            const struct abox_result *res)
+static void timestamp(char *now, size_t len)
 {
-        char now[32], sha[65];
         struct timespec ts;
         struct tm tm;
         clock_gettime(CLOCK_REALTIME, &ts);
         gmtime_r(&ts.tv_sec, &tm);
-        size_t n = strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%S", &tm);
-        snprintf(now + n, sizeof now - n, ".%03ldZ", ts.tv_nsec / 1000000);
+        size_t n = strftime(now, len, "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(now + n, len - n, ".%03ldZ", ts.tv_nsec / 1000000);
+}
+
+/* A session's own events (created, ended, expired): no code, no result. */
+static json_t *session_object(const struct audit_event *ev)
+{
+        char now[32];
+        timestamp(now, sizeof now);
+        return json_pack("{s:s,s:s,s:s,s:o,s:o,s:o}", "time", now, "level", "info", "event",
+                         ev->event, "session", ev->session ? json_string(ev->session) : json_null(),
+                         "tenant", ev->tenant ? json_string(ev->tenant) : json_null(), "reason",
+                         ev->reason ? json_string(ev->reason) : json_null());
+}
+
+static json_t *event_object(const struct abox_policy *p, const struct audit_event *ev,
+                            const struct abox_result *res)
+{
+        char now[32], sha[65];
+        if (!res)
+                return session_object(ev);
+        timestamp(now, sizeof now);
         sha256_hex(ev->code ? ev->code : "", ev->code ? ev->code_len : 0, sha);
         size_t head =
                 head_bytes(ev->code ? ev->code : "", ev->code ? ev->code_len : 0, CODE_HEAD_CHARS);

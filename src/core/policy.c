@@ -208,6 +208,61 @@ void abox_policy_free(struct abox_policy *p)
         free(p);
 }
 
+static bool str_eq(const char *a, const char *b)
+{
+        return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static bool strlist_eq(const struct strlist *a, const struct strlist *b)
+{
+        if (a->n != b->n)
+                return false;
+        for (size_t i = 0; i < a->n; i++)
+                if (strcmp(a->items[i], b->items[i]) != 0)
+                        return false;
+        return true;
+}
+
+bool policy_equal(const struct abox_policy *a, const struct abox_policy *b)
+{
+        /* Every member that shapes a sandbox, as abox_policy_dup copies them
+         * (set_mask says only how the values got there). */
+        bool eq = a->backend == b->backend && str_eq(a->rootfs, b->rootfs) &&
+                  a->module_mode == b->module_mode && a->network == b->network &&
+                  a->network_max_bytes == b->network_max_bytes &&
+                  a->network_max_connections == b->network_max_connections &&
+                  a->network_max_concurrent == b->network_max_concurrent &&
+                  a->memory_max_bytes == b->memory_max_bytes && a->cpu_milli == b->cpu_milli &&
+                  a->timeout_ms == b->timeout_ms && a->cpu_time_ms == b->cpu_time_ms &&
+                  a->output_max_bytes == b->output_max_bytes &&
+                  a->file_size_max_bytes == b->file_size_max_bytes &&
+                  a->disk_max_bytes == b->disk_max_bytes && a->pids_max == b->pids_max &&
+                  a->open_files_max == b->open_files_max &&
+                  a->audit_max_bytes == b->audit_max_bytes && str_eq(a->audit_path, b->audit_path);
+        const struct strlist *la[] = { &a->allow_degraded,   &a->restricted_modules,
+                                       &a->allowed_modules,  &a->allowed_commands,
+                                       &a->allowed_domains,  &a->network_hosts,
+                                       &a->env,              &a->secrets,
+                                       &a->redact_patterns,  &a->redact_disable };
+        const struct strlist *lb[] = { &b->allow_degraded,   &b->restricted_modules,
+                                       &b->allowed_modules,  &b->allowed_commands,
+                                       &b->allowed_domains,  &b->network_hosts,
+                                       &b->env,              &b->secrets,
+                                       &b->redact_patterns,  &b->redact_disable };
+        for (size_t i = 0; eq && i < sizeof la / sizeof *la; i++)
+                eq = strlist_eq(la[i], lb[i]);
+        eq = eq && a->n_overrides == b->n_overrides && a->n_mounts == b->n_mounts;
+        for (size_t i = 0; eq && i < a->n_overrides; i++)
+                eq = strcmp(a->overrides[i].module, b->overrides[i].module) == 0 &&
+                     a->overrides[i].allowed == b->overrides[i].allowed &&
+                     strlist_eq(&a->overrides[i].functions, &b->overrides[i].functions);
+        for (size_t i = 0; eq && i < a->n_mounts; i++)
+                eq = strcmp(a->mounts[i].src, b->mounts[i].src) == 0 &&
+                     strcmp(a->mounts[i].dst, b->mounts[i].dst) == 0 &&
+                     a->mounts[i].rw == b->mounts[i].rw;
+        return eq;
+}
+
 struct abox_policy *abox_policy_dup(const struct abox_policy *src)
 {
         struct abox_policy *p = abox_policy_new();

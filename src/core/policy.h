@@ -114,6 +114,8 @@ int policy_set_override(struct abox_policy *p, const char *module, bool allowed,
 int strlist_append(struct strlist *l, const char *s);
 bool strlist_contains(const struct strlist *l, const char *s);
 void strlist_done(struct strlist *l);
+/* Whether two policies build the same sandbox (the warm pool's test). */
+bool policy_equal(const struct abox_policy *a, const struct abox_policy *b);
 /* Checks that hold across fields (cpu time vs timeout, ...). */
 int policy_validate(const struct abox_policy *p, struct abox_error *err);
 

@@ -179,6 +179,11 @@ const char *abox_result_message(const struct abox_result *r)
         return r->message[0] ? r->message : NULL;
 }
 
+bool abox_result_state_lost(const struct abox_result *r)
+{
+        return r->state_lost;
+}
+
 /* jansson wants UTF-8; sandbox text is sanitised on the way in, so a failure
  * here is only ever memory. */
 static json_t *text_or_null(const char *s)
@@ -239,6 +244,9 @@ static json_t *result_object(const struct abox_result *r)
         json_object_set_new(o, "memory_peak_bytes", json_integer((json_int_t)r->memory_peak_bytes));
         json_object_set_new(o, "protections", protections);
         json_object_set_new(o, "message", text_or_null(r->message[0] ? r->message : NULL));
+        /* Only a session's results have state to lose. */
+        if (r->in_session)
+                json_object_set_new(o, "state_lost", json_boolean(r->state_lost));
         return o;
 }
 

@@ -27,6 +27,8 @@ struct abox_result {
         uint64_t time_ms, cpu_ms, memory_peak_bytes;
         struct strlist protections;
         char message[256];
+        bool in_session; /* from a session: "state_lost" is part of the JSON */
+        bool state_lost; /* the session's interpreter was restarted empty */
 };
 
 struct abox_result *result_new(void);

@@ -48,6 +48,7 @@
 #define SFD_CLOEXEC_       02000000
 #define SFD_NONBLOCK_      04000
 #define AT_FDCWD_          (-100)
+#define F_DUPFD_CLOEXEC_   1030
 
 #if defined(__x86_64__)
 static long sys6(long n, long a, long b, long c, long d, long e, long f)
@@ -199,8 +200,13 @@ static long respawn(char **argv, char **envp, int chan)
         unsigned long none = 0;
         sys4(__NR_rt_sigprocmask, SIG_SETMASK_, (long)&none, 0, 8);
         sys4(__NR_prctl, PR_SET_PDEATHSIG_, SIGKILL_, 0, 0);
+        /* init holds nothing at 0-2, so both may have landed there: lift
+         * them above the targets first. */
+        chan = (int)sys4(__NR_fcntl, chan, F_DUPFD_CLOEXEC_, 10, 0);
         int null = (int)sys4(__NR_openat, AT_FDCWD_, (long)"/dev/null", O_RDWR_ | O_CLOEXEC_, 0);
-        if (chan <= 2 || null < 0)
+        if (null >= 0)
+                null = (int)sys4(__NR_fcntl, null, F_DUPFD_CLOEXEC_, 10, 0);
+        if (chan < 0 || null < 0)
                 sys4(__NR_exit_group, 127, 0, 0, 0);
         move_fd(chan, 3);
         for (int fd = 0; fd < 3; fd++)

@@ -401,3 +401,9 @@ void cgroup_destroy(struct cgroup *cg)
         }
         free(cg);
 }
+
+void cgroup_reset_peak(struct cgroup *cg)
+{
+        if (cg && cg->version == 1 && cg->dir[CG_MEMORY])
+                (void)cgroup_write(cg->dir[CG_MEMORY], "memory.max_usage_in_bytes", "0");
+}

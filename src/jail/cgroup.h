@@ -71,6 +71,10 @@ int cgroup_open_fd(const struct cgroup *cg);
 bool cgroup_host_is_v2(void);
 int cgroup_stats(struct cgroup *cg, struct cgroup_stats *ret);
 int cgroup_cpu_usage_us(struct cgroup *cg, uint64_t *ret);
+/* Starts the memory peak over (a session's next execution), where the
+ * kernel allows: v1 always, v2 not before 6.12 — there the peak stays the
+ * group's since it was made. */
+void cgroup_reset_peak(struct cgroup *cg);
 void cgroup_destroy(struct cgroup *cg);
 const char *cgroup_controller_name(enum cgroup_controller c);
 

@@ -81,6 +81,10 @@ struct net_proxy {
         size_t n_own;
         int lookup_rd, lookup_wr; /* lookups report here (datagrams: their ids) */
         uint64_t next_lookup;
+        /* The report and the byte budget: the proxy thread writes them while
+         * it handles events, a session's supervisor takes them between
+         * executions. */
+        pthread_mutex_t lock;
         bool bytes_exhausted;
         struct net_proxy_report report;
 };
@@ -768,6 +772,7 @@ static void *loop(void *arg)
                         break;
                 if (n > 0 && pfd[0].revents)
                         break;
+                pthread_mutex_lock(&p->lock);
                 uint64_t id;
                 while (n > 0 && (pfd[2].revents & POLLIN) &&
                        recv(p->lookup_rd, &id, sizeof id, MSG_DONTWAIT) == (ssize_t)sizeof id)
@@ -786,6 +791,7 @@ static void *loop(void *arg)
                 }
                 if (n > 0 && (pfd[1].revents & POLLIN))
                         accept_all(p);
+                pthread_mutex_unlock(&p->lock);
         }
         free(pfd);
         return NULL;
@@ -798,6 +804,7 @@ int net_proxy_start(int listen_fd, const struct net_proxy_config *cfg, struct ne
                 close(listen_fd);
                 return -ENOMEM;
         }
+        pthread_mutex_init(&p->lock, NULL);
         p->cfg = *cfg;
         p->listen_fd = listen_fd;
         p->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -862,6 +869,15 @@ int net_proxy_start(int listen_fd, const struct net_proxy_config *cfg, struct ne
         return 0;
 }
 
+void net_proxy_take(struct net_proxy *p, struct net_proxy_report *ret)
+{
+        pthread_mutex_lock(&p->lock);
+        *ret = p->report;
+        p->report = (struct net_proxy_report){ 0 };
+        p->bytes_exhausted = false;
+        pthread_mutex_unlock(&p->lock);
+}
+
 void net_proxy_stop(struct net_proxy *p, struct net_proxy_report *ret)
 {
         uint64_t one = 1;
@@ -879,5 +895,6 @@ void net_proxy_stop(struct net_proxy *p, struct net_proxy_report *ret)
         free(p->pins);
         free(p->conns);
         free(p->own);
+        pthread_mutex_destroy(&p->lock);
         free(p);
 }

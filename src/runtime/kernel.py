@@ -147,17 +147,20 @@ def main():
 
 
 class _Interrupts:
-    """SIGINT means "stop this cell": a KeyboardInterrupt while a cell runs,
-    nothing between cells (a late interrupt must not end the kernel)."""
+    """SIGINT means "stop this cell": a KeyboardInterrupt while a cell runs
+    (Python's own C handler, so no frame of ours shows in the traceback),
+    ignored between cells (a late interrupt must not end the kernel)."""
 
     def __init__(self):
         import _signal
-        self.armed = False
-        _signal.signal(_signal.SIGINT, self._on_signal)
+        self._signal = _signal
+        self.disarm()
 
-    def _on_signal(self, signum, frame):
-        if self.armed:
-            raise KeyboardInterrupt
+    def arm(self):
+        self._signal.signal(self._signal.SIGINT, self._signal.default_int_handler)
+
+    def disarm(self):
+        self._signal.signal(self._signal.SIGINT, self._signal.SIG_IGN)
 
 
 def _shell(command, checker):
@@ -165,7 +168,8 @@ def _shell(command, checker):
     interrupt kills whole.  Returns its wait status."""
     _set_spawning(checker, True)
     try:
-        pid = os.posix_spawn("/bin/sh", ["sh", "-c", command], os.environ, setpgroup=0)
+        pid = os.posix_spawn("/bin/sh", ["sh", "-c", command], os.environ, setpgroup=0,
+                             setsigdef=(2,))
     finally:
         _set_spawning(checker, False)
     try:
@@ -229,7 +233,7 @@ def _session(max_value, checker):
         sys.stdout, sys.stderr = stdout, stderr
         fields = []
         try:
-            interrupts.armed = True
+            interrupts.arm()
             if msg[:1] == b"s":
                 status = _shell(source.decode("utf-8", "surrogateescape"), checker)
             else:
@@ -238,7 +242,7 @@ def _session(max_value, checker):
         except BaseException as e:  # an interrupt that hit the shell's wait
             status = (130 << 8) if isinstance(e, KeyboardInterrupt) else (1 << 8)
         finally:
-            interrupts.armed = False
+            interrupts.disarm()
         if os.getpid() != me:
             os._exit(0)  # a fork of the user's came back here: it is not the kernel
         for stream in (sys.stdout, sys.stderr, stdout, stderr):

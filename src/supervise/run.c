@@ -122,15 +122,7 @@ static int supervise_run(struct run *run, const struct abox_policy *p,
         close(child.pidfd);
         close(child.msg_fd);
         if (r == 0 && sup.failed && sup.fail.step != JAIL_STEP_EXEC) {
-                const char *what = jail_step_text((enum jail_step)sup.fail.step);
-                if (sup.fail.step == JAIL_STEP_MOUNT_OP && sup.fail.index >= 0 &&
-                    (unsigned)sup.fail.index < run->plan.rootfs.n_ops)
-                        r = abox_error_set(
-                                err, -sup.fail.err, "cannot build the sandbox: mount /%s: %s",
-                                run->plan.rootfs.ops[sup.fail.index].dst, strerror(sup.fail.err));
-                else
-                        r = abox_error_set(err, -sup.fail.err, "cannot build the sandbox: %s: %s",
-                                           what, strerror(sup.fail.err));
+                r = run_setup_error(run, &sup.fail, err);
         } else if (r < 0) {
                 abox_error_set(err, r, "supervising the sandbox failed: %s", strerror(-r));
         }

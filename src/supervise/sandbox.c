@@ -278,6 +278,17 @@ int run_prepare(struct run *run, const struct abox_policy *p, const struct abox_
         return 0;
 }
 
+int run_setup_error(const struct run *run, const struct jail_msg *fail, struct abox_error *err)
+{
+        const char *what = jail_step_text((enum jail_step)fail->step);
+        if (fail->step == JAIL_STEP_MOUNT_OP && fail->index >= 0 &&
+            (unsigned)fail->index < run->plan.rootfs.n_ops)
+                return abox_error_set(err, -fail->err, "cannot build the sandbox: mount /%s: %s",
+                                      run->plan.rootfs.ops[fail->index].dst, strerror(fail->err));
+        return abox_error_set(err, -fail->err, "cannot build the sandbox: %s: %s", what,
+                              strerror(fail->err));
+}
+
 void run_protections_list(const struct run *run, struct abox_result *res)
 {
         for (size_t i = 0; i < run->prot.n; i++) {

@@ -65,6 +65,8 @@ int run_prepare(struct run *run, const struct abox_policy *p, const struct abox_
 /* jail_spawn's after_clone; data is a struct spawn_ctx. */
 int run_after_clone(void *data, pid_t pid);
 int run_ensure_redactor(struct run *run, const struct abox_policy *p, struct abox_error *err);
+/* The message for a setup step the sandbox reported failing. */
+int run_setup_error(const struct run *run, const struct jail_msg *fail, struct abox_error *err);
 void run_protections_list(const struct run *run, struct abox_result *res);
 /* Status, limit, exit code and message from what the supervisor saw. */
 void run_classify(struct run *run, const struct abox_policy *p, const struct abox_request *req,

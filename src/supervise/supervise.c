@@ -23,15 +23,14 @@
 
 #define CPU_POLL_MS 20
 
-static uint64_t now_ms(void)
+uint64_t supervise_now_ms(void)
 {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* Reads what is there; returns 0 at EOF, 1 if more may come. */
-static int pump(int fd, struct strbuf *sb)
+int supervise_pump(int fd, struct strbuf *sb)
 {
         char buf[65536];
         for (int rounds = 0; rounds < 16; rounds++) {
@@ -100,11 +99,11 @@ int supervise(const struct supervise_input *in, struct supervise_output *out)
         for (int i = P_MSG; i < P__MAX; i++)
                 if (pfd[i].fd >= 0)
                         fd_set_nonblock(pfd[i].fd);
-        uint64_t start = now_ms(), deadline = start + in->timeout_ms;
+        uint64_t start = supervise_now_ms(), deadline = start + in->timeout_ms;
         bool init_alive = true;
         int msg_open = 1;
         while (init_alive) {
-                uint64_t now = now_ms();
+                uint64_t now = supervise_now_ms();
                 if (!out->timed_out && now >= deadline) {
                         out->timed_out = true;
                         kill_sandbox(in->pidfd);
@@ -122,7 +121,7 @@ int supervise(const struct supervise_input *in, struct supervise_output *out)
                 if (pfd[P_MSG].revents)
                         take_messages(in->msg_fd, out, &msg_open);
                 for (int i = P_OUT; i < P__MAX; i++)
-                        if (pfd[i].revents && pump(pfd[i].fd, sinks[i]) == 0)
+                        if (pfd[i].revents && supervise_pump(pfd[i].fd, sinks[i]) == 0)
                                 pfd[i].fd = -1;
                 if (!msg_open)
                         pfd[P_MSG].fd = -1;
@@ -130,25 +129,25 @@ int supervise(const struct supervise_input *in, struct supervise_output *out)
                         init_alive = false;
         }
         /* Every process of the sandbox is gone: drain to EOF, boundedly. */
-        uint64_t drain_deadline = now_ms() + 2000;
+        uint64_t drain_deadline = supervise_now_ms() + 2000;
         for (;;) {
                 bool open = false;
                 for (int i = P_OUT; i < P__MAX; i++)
                         if (pfd[i].fd >= 0) {
-                                if (pump(pfd[i].fd, sinks[i]) == 0)
+                                if (supervise_pump(pfd[i].fd, sinks[i]) == 0)
                                         pfd[i].fd = -1;
                                 else
                                         open = true;
                         }
                 if (msg_open)
                         take_messages(in->msg_fd, out, &msg_open);
-                if ((!open && !msg_open) || now_ms() > drain_deadline)
+                if ((!open && !msg_open) || supervise_now_ms() > drain_deadline)
                         break;
                 pfd[P_INIT].fd = -1;
                 pfd[P_MSG].fd = msg_open ? in->msg_fd : -1;
                 poll(pfd, P__MAX, 50);
         }
-        out->elapsed_ms = now_ms() - start;
+        out->elapsed_ms = supervise_now_ms() - start;
         return 0;
 }
 

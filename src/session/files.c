@@ -1,0 +1,314 @@
+#include "files.h"
+
+#include "base/cleanup.h"
+#include "base/fd.h"
+#include "base/parse.h"
+#include "core/error.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define MAX_PATH_BYTES 4096
+#define MAX_LIST       10000
+#define MAX_DEPTH      64
+
+#define RESOLVE_FLAGS                                                                              \
+        (RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV)
+
+static int open_below(int root, const char *path, uint64_t flags, mode_t mode)
+{
+        struct open_how how = { .flags = flags | O_CLOEXEC, .mode = mode, .resolve = RESOLVE_FLAGS };
+        int fd = (int)syscall(SYS_openat2, root, path, &how, sizeof how);
+        return fd < 0 ? -errno : fd;
+}
+
+int files_check_path(const char *path, struct abox_error *err)
+{
+        if (!path || !*path)
+                return abox_error_set(err, -EINVAL, "no path given");
+        size_t len = strlen(path);
+        if (len >= MAX_PATH_BYTES)
+                return abox_error_set(err, -ENAMETOOLONG, "the path is longer than 4 KiB");
+        if (path[0] == '/')
+                return abox_error_set(err, -EINVAL,
+                                      "'%.200s' is absolute: paths are relative to /workspace",
+                                      path);
+        for (const char *p = path; *p;) {
+                size_t n = strcspn(p, "/");
+                if (n == 2 && p[0] == '.' && p[1] == '.')
+                        return abox_error_set(err, -EINVAL,
+                                              "'%.200s' has a '..' component: refused", path);
+                p += n;
+                while (*p == '/')
+                        p++;
+        }
+        return 0;
+}
+
+/* What went wrong below the workspace, in words. */
+static int path_error(struct abox_error *err, int r, const char *path)
+{
+        switch (-r) {
+        case ELOOP:
+                return abox_error_set(err, -ELOOP,
+                                      "'%.200s': a symbolic link on the way is not followed", path);
+        case EXDEV:
+                return abox_error_set(err, -EXDEV, "'%.200s' leads out of the workspace", path);
+        case ENOENT: return abox_error_set(err, r, "'%.200s' does not exist", path);
+        case ENOTDIR:
+                return abox_error_set(err, r, "'%.200s': a component is not a directory", path);
+        case ENOSPC:
+        case EDQUOT: return abox_error_set(err, r, "the workspace is full (its disk limit)");
+        default: return abox_error_set(err, r, "'%.200s': %s", path, strerror(-r));
+        }
+}
+
+/* Splits path into its directory part (a copy, "" for none) and its last
+ * component; refuses a path that names no file ("", ".", "dir/"). */
+static int split(const char *path, char **ret_dir, const char **ret_leaf, struct abox_error *err)
+{
+        size_t len = strlen(path);
+        while (len > 0 && path[len - 1] == '/')
+                len--;
+        const char *slash = memrchr(path, '/', len);
+        const char *leaf = slash ? slash + 1 : path;
+        size_t leaf_len = (size_t)(path + len - leaf);
+        if (leaf_len == 0 || (leaf_len == 1 && leaf[0] == '.') || leaf[leaf_len] == '/')
+                return abox_error_set(err, -EINVAL, "'%.200s' does not name a file", path);
+        if (!(*ret_dir = strndup(path, slash ? (size_t)(slash - path) : 0)))
+                return abox_error_set(err, -ENOMEM, "out of memory");
+        *ret_leaf = leaf;
+        return 0;
+}
+
+/* The directory dir (relative to root), made where missing, as an O_PATH fd. */
+static int make_dirs(int root, const char *dir, uint32_t uid, uint32_t gid)
+{
+        int fd = open_below(root, *dir ? dir : ".", O_PATH | O_DIRECTORY, 0);
+        if (fd != -ENOENT)
+                return fd;
+        _cleanup_close_ int at = open_below(root, ".", O_PATH | O_DIRECTORY, 0);
+        if (at < 0)
+                return at;
+        _cleanup_free_ char *copy = strdup(dir);
+        if (!copy)
+                return -ENOMEM;
+        char *save = NULL;
+        for (char *c = strtok_r(copy, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+                if (strcmp(c, ".") == 0)
+                        continue;
+                if (mkdirat(at, c, 0755) == 0) {
+                        if (fchownat(at, c, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+                                return -errno;
+                } else if (errno != EEXIST) {
+                        return -errno;
+                }
+                int next = open_below(at, c, O_PATH | O_DIRECTORY, 0);
+                if (next < 0)
+                        return next;
+                close(at);
+                at = next;
+        }
+        return TAKE_FD(at);
+}
+
+int files_put(int root, uint32_t uid, uint32_t gid, const char *path, const void *data,
+              size_t len, uint64_t max_bytes, struct abox_error *err)
+{
+        int r = files_check_path(path, err);
+        if (r < 0)
+                return r;
+        if (len > max_bytes) {
+                char size[32];
+                format_size(max_bytes, size, sizeof size);
+                return abox_error_set(err, -EFBIG, "the file is larger than max_file_size (%s)",
+                                      size);
+        }
+        _cleanup_free_ char *dir = NULL;
+        const char *leaf;
+        if ((r = split(path, &dir, &leaf, err)) < 0)
+                return r;
+        _cleanup_close_ int at = make_dirs(root, dir, uid, gid);
+        if (at < 0)
+                return path_error(err, at, path);
+        uint64_t rnd = 0;
+        (void)!getrandom(&rnd, sizeof rnd, GRND_NONBLOCK);
+        char tmp[40];
+        snprintf(tmp, sizeof tmp, ".agentbox-put-%016llx", (unsigned long long)rnd);
+        _cleanup_close_ int fd = openat(at, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                                        0644);
+        if (fd < 0)
+                return path_error(err, -errno, path);
+        r = write_all(fd, data, len);
+        if (r == 0 && fchown(fd, uid, gid) < 0)
+                r = -errno;
+        /* rename replaces a link planted at the name; it never follows it. */
+        if (r == 0 && renameat(at, tmp, at, leaf) < 0)
+                r = -errno;
+        if (r < 0) {
+                unlinkat(at, tmp, 0);
+                if (r == -EISDIR || r == -ENOTEMPTY || r == -EEXIST)
+                        return abox_error_set(err, -EISDIR, "'%.200s' is a directory", path);
+                return path_error(err, r, path);
+        }
+        return 0;
+}
+
+int files_get(int root, const char *path, uint64_t max_bytes, char **ret, size_t *ret_len,
+              struct abox_error *err)
+{
+        int r = files_check_path(path, err);
+        if (r < 0)
+                return r;
+        /* Non-blocking: a FIFO the sandbox planted must not hang us. */
+        _cleanup_close_ int fd = open_below(root, path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0);
+        if (fd < 0)
+                return path_error(err, fd, path);
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return path_error(err, -errno, path);
+        if (!S_ISREG(st.st_mode))
+                return abox_error_set(err, S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL,
+                                      "'%.200s' is not a regular file", path);
+        if ((uint64_t)st.st_size > max_bytes) {
+                char size[32];
+                format_size(max_bytes, size, sizeof size);
+                return abox_error_set(err, -EFBIG, "'%.200s' is larger than max_file_size (%s)",
+                                      path, size);
+        }
+        char *buf = NULL;
+        size_t n = 0;
+        r = read_all(fd, max_bytes, &buf, &n);
+        if (r == -EFBIG)
+                return abox_error_set(err, r, "'%.200s' grew past max_file_size", path);
+        if (r < 0)
+                return path_error(err, r, path);
+        *ret = buf;
+        *ret_len = n;
+        return 0;
+}
+
+struct listing {
+        struct abox_file *items;
+        size_t n, cap;
+};
+
+static int list_add(struct listing *l, const char *prefix, const char *name, const struct stat *st)
+{
+        if (l->n == MAX_LIST)
+                return -E2BIG;
+        if (l->n == l->cap) {
+                size_t cap = l->cap ? l->cap * 2 : 32;
+                struct abox_file *items = realloc(l->items, cap * sizeof *items);
+                if (!items)
+                        return -ENOMEM;
+                l->items = items;
+                l->cap = cap;
+        }
+        char *path = NULL;
+        if (asprintf(&path, "%s%s%s", prefix, *prefix ? "/" : "", name) < 0)
+                return -ENOMEM;
+        l->items[l->n++] = (struct abox_file){
+                .path = path,
+                .size = S_ISREG(st->st_mode) ? (uint64_t)st->st_size : 0,
+                .type = S_ISREG(st->st_mode)   ? 'f'
+                        : S_ISDIR(st->st_mode) ? 'd'
+                        : S_ISLNK(st->st_mode) ? 'l'
+                                               : '?',
+        };
+        return 0;
+}
+
+/* Depth-first, through fds, never through a link, never off the workspace's
+ * filesystem. */
+static int walk(int dirfd, dev_t dev, const char *prefix, int depth, struct listing *l)
+{
+        if (depth > MAX_DEPTH)
+                return 0;
+        int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        DIR *d = fdopendir(fd);
+        if (!d) {
+                close(fd);
+                return -errno;
+        }
+        int r = 0;
+        struct dirent *e;
+        while (r == 0 && (e = readdir(d))) {
+                if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                        continue;
+                struct stat st;
+                if (fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        continue; /* gone meanwhile */
+                r = list_add(l, prefix, e->d_name, &st);
+                if (r < 0 || !S_ISDIR(st.st_mode) || st.st_dev != dev)
+                        continue;
+                int sub = openat(dirfd, e->d_name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (sub < 0)
+                        continue;
+                r = walk(sub, dev, l->items[l->n - 1].path, depth + 1, l);
+                close(sub);
+        }
+        closedir(d);
+        return r;
+}
+
+void abox_files_free(struct abox_file *files, size_t n)
+{
+        for (size_t i = 0; files && i < n; i++)
+                free(files[i].path);
+        free(files);
+}
+
+int files_list(int root, struct abox_file **ret, size_t *ret_count, struct abox_error *err)
+{
+        struct stat st;
+        if (fstat(root, &st) < 0)
+                return abox_error_set(err, -errno, "the workspace: %s", strerror(errno));
+        struct listing l = { 0 };
+        int r = walk(root, st.st_dev, "", 0, &l);
+        if (r < 0) {
+                abox_files_free(l.items, l.n);
+                return r == -E2BIG ? abox_error_set(err, r, "the workspace has more than %d entries",
+                                                    MAX_LIST)
+                                   : abox_error_set(err, r, "cannot list the workspace: %s",
+                                                    strerror(-r));
+        }
+        *ret = l.items;
+        *ret_count = l.n;
+        return 0;
+}
+
+int files_remove(int root, const char *path, struct abox_error *err)
+{
+        int r = files_check_path(path, err);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *dir = NULL;
+        const char *leaf;
+        if ((r = split(path, &dir, &leaf, err)) < 0)
+                return r;
+        _cleanup_close_ int at = open_below(root, *dir ? dir : ".", O_PATH | O_DIRECTORY, 0);
+        if (at < 0)
+                return path_error(err, at, path);
+        struct stat st;
+        if (fstatat(at, leaf, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return path_error(err, -errno, path);
+        if (unlinkat(at, leaf, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) < 0) {
+                if (errno == ENOTEMPTY || errno == EEXIST)
+                        return abox_error_set(err, -ENOTEMPTY, "'%.200s' is a directory that is not empty",
+                                              path);
+                return path_error(err, -errno, path);
+        }
+        return 0;
+}

@@ -1,0 +1,221 @@
+/* The warm pool: sandboxes built ahead, each with its interpreter waiting.
+ *
+ * Worker threads (one per core) keep `size` boxes ready and tear down the
+ * used ones, so neither the build nor the teardown is on a request's path.
+ * A box leaves the pool once — for one one-shot execution or as a new
+ * session — and is never given back.  A pool holds one policy; a request
+ * under any other policy gets a fresh sandbox instead.
+ */
+#include "agentbox.h"
+
+#include "base/cleanup.h"
+#include "box.h"
+#include "core/error.h"
+#include "core/policy.h"
+#include "core/result.h"
+#include "pool.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_WORKERS  8
+#define RETRY_DELAY  1 /* seconds, after a failed build */
+#define TAKE_TIMEOUT 30
+
+struct abox_pool {
+        struct abox_policy *policy;
+        size_t size;
+        pthread_mutex_t lock;
+        pthread_cond_t changed; /* a box is ready, a used one waits, or stopping */
+        struct box **ready, **used;
+        size_t n_ready, n_used, building;
+        bool stopping;
+        struct abox_error last; /* the last build's failure, for takers */
+        bool failing;
+        pthread_t workers[MAX_WORKERS];
+        size_t n_workers;
+};
+
+static void *worker(void *data)
+{
+        struct abox_pool *pool = data;
+        pthread_mutex_lock(&pool->lock);
+        while (!pool->stopping) {
+                if (pool->n_used > 0) {
+                        struct box *b = pool->used[--pool->n_used];
+                        pthread_mutex_unlock(&pool->lock);
+                        box_free(b);
+                        pthread_mutex_lock(&pool->lock);
+                        continue;
+                }
+                if (pool->n_ready + pool->building < pool->size) {
+                        pool->building++;
+                        pthread_mutex_unlock(&pool->lock);
+                        struct box *b = NULL;
+                        struct abox_error err = { 0 };
+                        int r = box_start(pool->policy, &b, &err);
+                        pthread_mutex_lock(&pool->lock);
+                        pool->building--;
+                        if (r == 0) {
+                                pool->ready[pool->n_ready++] = b;
+                                pool->failing = false;
+                        } else {
+                                pool->last = err;
+                                pool->failing = true;
+                        }
+                        pthread_cond_broadcast(&pool->changed);
+                        if (r < 0 && !pool->stopping) {
+                                struct timespec until;
+                                clock_gettime(CLOCK_REALTIME, &until);
+                                until.tv_sec += RETRY_DELAY;
+                                pthread_cond_timedwait(&pool->changed, &pool->lock, &until);
+                        }
+                        continue;
+                }
+                pthread_cond_wait(&pool->changed, &pool->lock);
+        }
+        pthread_mutex_unlock(&pool->lock);
+        return NULL;
+}
+
+int abox_pool_new(const struct abox_policy *p, size_t size, struct abox_pool **ret,
+                  struct abox_error *err)
+{
+        if (!p || !ret)
+                return abox_error_set(err, -EINVAL, "missing policy or result pointer");
+        if (size == 0 || size > 1024)
+                return abox_error_set(err, -EINVAL, "a pool holds 1 to 1024 sandboxes");
+        int r = policy_validate(p, err);
+        if (r < 0)
+                return r;
+        struct abox_pool *pool = calloc(1, sizeof *pool);
+        if (!pool)
+                return abox_error_set(err, -ENOMEM, "out of memory");
+        pthread_mutex_init(&pool->lock, NULL);
+        pthread_cond_init(&pool->changed, NULL);
+        pool->size = size;
+        pool->policy = abox_policy_dup(p);
+        pool->ready = calloc(size, sizeof *pool->ready);
+        pool->used = calloc(size + MAX_WORKERS * 4, sizeof *pool->used);
+        if (!pool->policy || !pool->ready || !pool->used) {
+                abox_pool_free(pool);
+                return abox_error_set(err, -ENOMEM, "out of memory");
+        }
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        size_t want = cpus < 1 ? 1 : cpus > MAX_WORKERS ? MAX_WORKERS : (size_t)cpus;
+        for (size_t i = 0; i < want; i++) {
+                if ((r = -pthread_create(&pool->workers[i], NULL, worker, pool)) < 0)
+                        break;
+                pool->n_workers++;
+        }
+        if (pool->n_workers == 0) {
+                abox_pool_free(pool);
+                return abox_error_set(err, r, "cannot start the pool's workers: %s", strerror(-r));
+        }
+        *ret = pool;
+        return 0;
+}
+
+void abox_pool_free(struct abox_pool *pool)
+{
+        if (!pool)
+                return;
+        pthread_mutex_lock(&pool->lock);
+        pool->stopping = true;
+        pthread_cond_broadcast(&pool->changed);
+        pthread_mutex_unlock(&pool->lock);
+        for (size_t i = 0; i < pool->n_workers; i++)
+                pthread_join(pool->workers[i], NULL);
+        for (size_t i = 0; i < pool->n_ready; i++)
+                box_free(pool->ready[i]);
+        for (size_t i = 0; i < pool->n_used; i++)
+                box_free(pool->used[i]);
+        free(pool->ready);
+        free(pool->used);
+        abox_policy_free(pool->policy);
+        pthread_mutex_destroy(&pool->lock);
+        pthread_cond_destroy(&pool->changed);
+        free(pool);
+}
+
+size_t abox_pool_ready(struct abox_pool *pool)
+{
+        pthread_mutex_lock(&pool->lock);
+        size_t n = pool->n_ready;
+        pthread_mutex_unlock(&pool->lock);
+        return n;
+}
+
+/* A ready box, waiting for one while the workers build; fails with the
+ * workers' own error when they cannot build any. */
+static int take(struct abox_pool *pool, struct box **ret, struct abox_error *err)
+{
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += TAKE_TIMEOUT;
+        pthread_mutex_lock(&pool->lock);
+        int r = 0;
+        while (pool->n_ready == 0 && r == 0) {
+                if (pool->failing && pool->building == 0) {
+                        r = abox_error_set(err, pool->last.code, "%s", pool->last.msg);
+                        break;
+                }
+                if (pthread_cond_timedwait(&pool->changed, &pool->lock, &until) == ETIMEDOUT)
+                        r = abox_error_set(err, -ETIMEDOUT,
+                                           "no warm sandbox became ready within %d s",
+                                           TAKE_TIMEOUT);
+        }
+        if (r == 0) {
+                *ret = pool->ready[--pool->n_ready];
+                pthread_cond_broadcast(&pool->changed); /* refill */
+        }
+        pthread_mutex_unlock(&pool->lock);
+        return r;
+}
+
+/* A used box goes to the workers for teardown (or is freed here when they
+ * are far behind). */
+static void give_back(struct abox_pool *pool, struct box *b)
+{
+        pthread_mutex_lock(&pool->lock);
+        bool queued = pool->n_used < pool->size + MAX_WORKERS * 4;
+        if (queued) {
+                pool->used[pool->n_used++] = b;
+                pthread_cond_broadcast(&pool->changed);
+        }
+        pthread_mutex_unlock(&pool->lock);
+        if (!queued)
+                box_free(b);
+}
+
+int pool_take_box(struct abox_pool *pool, const struct abox_policy *p, struct box **ret,
+                  struct abox_error *err)
+{
+        *ret = NULL;
+        if (!policy_equal(pool->policy, p))
+                return 0;
+        return take(pool, ret, err);
+}
+
+int abox_pool_run(struct abox_pool *pool, const struct abox_policy *p,
+                  const struct abox_request *req, struct abox_result **ret,
+                  struct abox_error *err)
+{
+        if (!pool || !p || !req || !ret)
+                return abox_error_set(err, -EINVAL, "missing pool, policy, request or result");
+        if ((req->language != ABOX_LANG_PYTHON && req->language != ABOX_LANG_SHELL) ||
+            !policy_equal(pool->policy, p))
+                return abox_run(p, req, ret, err);
+        struct box *b;
+        int r = take(pool, &b, err);
+        if (r < 0)
+                return r;
+        r = box_exec(b, req, NULL, /* once= */ true, ret, err);
+        give_back(pool, b);
+        return r;
+}
