@@ -23,12 +23,17 @@ int ids_become_sandbox_user(void)
 {
         /* Drops the host's supplementary groups where the supervisor allowed
          * setgroups (as root); an unprivileged user namespace forbids it, and
-         * there the groups are the user's own anyway. */
-        if (setgroups(0, NULL) < 0 && errno != EPERM)
+         * there the groups are the user's own anyway.
+         *
+         * Raw syscalls, not glibc's wrappers: those apply the change to every
+         * thread glibc knows of, and a child cloned from a threaded host
+         * (a server, a pool's workers) inherits that list without the
+         * threads — the wrapper would wait for them forever. */
+        if (syscall(SYS_setgroups, 0, NULL) < 0 && errno != EPERM)
                 return -errno;
-        if (setresgid(JAIL_GID, JAIL_GID, JAIL_GID) < 0)
+        if (syscall(SYS_setresgid, JAIL_GID, JAIL_GID, JAIL_GID) < 0)
                 return -errno;
-        if (setresuid(JAIL_UID, JAIL_UID, JAIL_UID) < 0)
+        if (syscall(SYS_setresuid, JAIL_UID, JAIL_UID, JAIL_UID) < 0)
                 return -errno;
         return 0;
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -30,6 +31,31 @@ static int open_below(int root, const char *path, uint64_t flags, mode_t mode)
         int fd = (int)syscall(SYS_openat2, root, path, &how, sizeof how);
         return fd < 0 ? -errno : fd;
 }
+
+/* The workspace is a tmpfs of the sandbox's user namespace: an inode can
+ * only be made there by an id that namespace maps, and host root is not one.
+ * So this thread acts as the sandbox's user while it touches the workspace
+ * (fsuid and fsgid are per thread), which also means the host side has no
+ * more rights there than the code inside. */
+struct as_owner {
+        int uid, gid;
+};
+
+static struct as_owner become_owner(uint32_t uid, uint32_t gid)
+{
+        struct as_owner old;
+        old.gid = setfsgid(gid);
+        old.uid = setfsuid(uid);
+        return old;
+}
+
+static void restore_owner(struct as_owner *old)
+{
+        setfsuid((uid_t)old->uid);
+        setfsgid((gid_t)old->gid);
+}
+
+#define _cleanup_owner_ __attribute__((cleanup(restore_owner)))
 
 int files_check_path(const char *path, struct abox_error *err)
 {
@@ -91,7 +117,7 @@ static int split(const char *path, char **ret_dir, const char **ret_leaf, struct
 }
 
 /* The directory dir (relative to root), made where missing, as an O_PATH fd. */
-static int make_dirs(int root, const char *dir, uint32_t uid, uint32_t gid)
+static int make_dirs(int root, const char *dir)
 {
         int fd = open_below(root, *dir ? dir : ".", O_PATH | O_DIRECTORY, 0);
         if (fd != -ENOENT)
@@ -106,12 +132,8 @@ static int make_dirs(int root, const char *dir, uint32_t uid, uint32_t gid)
         for (char *c = strtok_r(copy, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
                 if (strcmp(c, ".") == 0)
                         continue;
-                if (mkdirat(at, c, 0755) == 0) {
-                        if (fchownat(at, c, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
-                                return -errno;
-                } else if (errno != EEXIST) {
+                if (mkdirat(at, c, 0755) < 0 && errno != EEXIST)
                         return -errno;
-                }
                 int next = open_below(at, c, O_PATH | O_DIRECTORY, 0);
                 if (next < 0)
                         return next;
@@ -137,7 +159,8 @@ int files_put(int root, uint32_t uid, uint32_t gid, const char *path, const void
         const char *leaf;
         if ((r = split(path, &dir, &leaf, err)) < 0)
                 return r;
-        _cleanup_close_ int at = make_dirs(root, dir, uid, gid);
+        _cleanup_owner_ struct as_owner old = become_owner(uid, gid);
+        _cleanup_close_ int at = make_dirs(root, dir);
         if (at < 0)
                 return path_error(err, at, path);
         uint64_t rnd = 0;
@@ -149,8 +172,6 @@ int files_put(int root, uint32_t uid, uint32_t gid, const char *path, const void
         if (fd < 0)
                 return path_error(err, -errno, path);
         r = write_all(fd, data, len);
-        if (r == 0 && fchown(fd, uid, gid) < 0)
-                r = -errno;
         /* rename replaces a link planted at the name; it never follows it. */
         if (r == 0 && renameat(at, tmp, at, leaf) < 0)
                 r = -errno;
@@ -163,12 +184,13 @@ int files_put(int root, uint32_t uid, uint32_t gid, const char *path, const void
         return 0;
 }
 
-int files_get(int root, const char *path, uint64_t max_bytes, char **ret, size_t *ret_len,
-              struct abox_error *err)
+int files_get(int root, uint32_t uid, uint32_t gid, const char *path, uint64_t max_bytes,
+              char **ret, size_t *ret_len, struct abox_error *err)
 {
         int r = files_check_path(path, err);
         if (r < 0)
                 return r;
+        _cleanup_owner_ struct as_owner old = become_owner(uid, gid);
         /* Non-blocking: a FIFO the sandbox planted must not hang us. */
         _cleanup_close_ int fd = open_below(root, path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0);
         if (fd < 0)
@@ -270,8 +292,10 @@ void abox_files_free(struct abox_file *files, size_t n)
         free(files);
 }
 
-int files_list(int root, struct abox_file **ret, size_t *ret_count, struct abox_error *err)
+int files_list(int root, uint32_t uid, uint32_t gid, struct abox_file **ret, size_t *ret_count,
+               struct abox_error *err)
 {
+        _cleanup_owner_ struct as_owner old = become_owner(uid, gid);
         struct stat st;
         if (fstat(root, &st) < 0)
                 return abox_error_set(err, -errno, "the workspace: %s", strerror(errno));
@@ -289,11 +313,13 @@ int files_list(int root, struct abox_file **ret, size_t *ret_count, struct abox_
         return 0;
 }
 
-int files_remove(int root, const char *path, struct abox_error *err)
+int files_remove(int root, uint32_t uid, uint32_t gid, const char *path,
+                 struct abox_error *err)
 {
         int r = files_check_path(path, err);
         if (r < 0)
                 return r;
+        _cleanup_owner_ struct as_owner old = become_owner(uid, gid);
         _cleanup_free_ char *dir = NULL;
         const char *leaf;
         if ((r = split(path, &dir, &leaf, err)) < 0)

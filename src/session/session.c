@@ -468,7 +468,7 @@ static int acquire(struct abox_session *s, struct box **ret, struct abox_error *
         if (s->ended || !s->box)
                 r = abox_error_set(err, -ESHUTDOWN, "the session has ended");
         else if (s->busy)
-                r = abox_error_set(err, -EBUSY, "the session is running another execution");
+                r = abox_error_set(err, -EBUSY, "the session is busy running another execution");
         else
                 s->busy = true, *ret = s->box;
         pthread_mutex_unlock(&s->lock);
@@ -553,7 +553,7 @@ int abox_session_get_file(struct abox_session *s, const char *path, char **ret, 
         int fd, r = workspace(s, &fd, &uid, &gid, &max, err);
         if (r < 0)
                 return r;
-        r = files_get(fd, path, max, ret, ret_len, err);
+        r = files_get(fd, uid, gid, path, max, ret, ret_len, err);
         close(fd);
         return r;
 }
@@ -568,7 +568,7 @@ int abox_session_list_files(struct abox_session *s, struct abox_file **ret, size
         int fd, r = workspace(s, &fd, &uid, &gid, &max, err);
         if (r < 0)
                 return r;
-        r = files_list(fd, ret, ret_count, err);
+        r = files_list(fd, uid, gid, ret, ret_count, err);
         close(fd);
         return r;
 }
@@ -582,7 +582,7 @@ int abox_session_remove_file(struct abox_session *s, const char *path, struct ab
         int fd, r = workspace(s, &fd, &uid, &gid, &max, err);
         if (r < 0)
                 return r;
-        r = files_remove(fd, path, err);
+        r = files_remove(fd, uid, gid, path, err);
         close(fd);
         return r;
 }

@@ -1,0 +1,848 @@
+/* Sessions, the registry and the warm pool, through the public API, against
+ * real sandboxes (no mocks: these need the host's namespaces and cgroups).
+ * Clocks are faked where expiry is tested: no test sleeps to wait for one. */
+#include "agentbox.h"
+
+#include "jail/cgroup.h"
+
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static uint64_t fake_now;
+
+static uint64_t fake_clock(void *data)
+{
+        (void)data;
+        return __atomic_load_n(&fake_now, __ATOMIC_SEQ_CST);
+}
+
+static void advance(uint64_t ms)
+{
+        __atomic_add_fetch(&fake_now, ms, __ATOMIC_SEQ_CST);
+}
+
+static struct abox_policy *policy(const char *const *settings)
+{
+        struct abox_policy *p = abox_policy_new();
+        struct abox_error err = { 0 };
+        for (size_t i = 0; settings && settings[i]; i += 2)
+                cr_assert_eq(abox_policy_set(p, settings[i], settings[i + 1], &err), 0, "%s",
+                             err.msg);
+        return p;
+}
+
+static struct abox_sessions *registry(size_t max, size_t per_owner)
+{
+        struct abox_sessions_config cfg = { .max_sessions = max,
+                                            .max_per_owner = per_owner,
+                                            .clock_ms = fake_clock };
+        struct abox_sessions *reg = NULL;
+        struct abox_error err = { 0 };
+        cr_assert_eq(abox_sessions_new(&cfg, &reg, &err), 0, "%s", err.msg);
+        return reg;
+}
+
+static struct abox_session *create(struct abox_sessions *reg, const struct abox_policy *p,
+                                   const struct abox_session_options *opt)
+{
+        struct abox_session *s = NULL;
+        struct abox_error err = { 0 };
+        cr_assert_eq(abox_session_create(reg, p, opt, &s, &err), 0, "%s", err.msg);
+        return s;
+}
+
+static struct abox_result *exec_in(struct abox_session *s, enum abox_language lang,
+                                   const char *code)
+{
+        struct abox_request req = { .language = lang, .code = code, .code_len = strlen(code) };
+        struct abox_result *r = NULL;
+        struct abox_error err = { 0 };
+        cr_assert_eq(abox_session_run(s, &req, &r, &err), 0, "%s", err.msg);
+        return r;
+}
+
+static struct abox_result *py(struct abox_session *s, const char *code)
+{
+        return exec_in(s, ABOX_LANG_PYTHON, code);
+}
+
+static struct abox_result *sh(struct abox_session *s, const char *code)
+{
+        return exec_in(s, ABOX_LANG_SHELL, code);
+}
+
+static void expect_value(struct abox_session *s, const char *code, const char *value)
+{
+        struct abox_result *r = py(s, code);
+        size_t n;
+        cr_assert_eq(abox_result_status(r), ABOX_STATUS_SUCCESS, "%s: %s", code,
+                     abox_result_stderr(r, &n));
+        cr_assert_str_eq(abox_result_value(r), value);
+        abox_result_free(r);
+}
+
+static const char *out_of(struct abox_result *r)
+{
+        size_t n;
+        return abox_result_stdout(r, &n);
+}
+
+Test(session, state_persists_and_survives_errors)
+{
+        struct abox_policy *p = policy(NULL);
+        struct abox_sessions *reg = registry(0, 0);
+        struct abox_session *s = create(reg, p, NULL);
+        cr_assert_eq(strlen(abox_session_id(s)), 32);
+        abox_result_free(py(s, "x = 41"));
+        expect_value(s, "x + 1", "42");
+        expect_value(s, "[i * i for i in range(4)]", "[0, 1, 4, 9]");
+        struct abox_result *r = py(s, "def f():\n    return 1 / 0\nf()");
+        cr_assert_eq(abox_result_status(r), ABOX_STATUS_ERROR);
+        cr_assert(strstr(abox_result_traceback(r), "ZeroDivisionError"));
+        cr_assert(strstr(abox_result_traceback(r), "<cell>"));
+        cr_assert_not(abox_result_state_lost(r));
+        char *json = abox_result_json(r);
+        cr_assert(strstr(json, "\"state_lost\":false"), "%s", json);
+        free(json);
+        abox_result_free(r);
+        expect_value(s, "x", "41");
+        r = py(s, "print('out'); import sys; print('err', file=sys.stderr)");
+        size_t n;
+        cr_assert_str_eq(out_of(r), "out\n");
+        cr_assert_str_eq(abox_result_stderr(r, &n), "err\n");
+        abox_result_free(r);
+        /* Output is per execution: the next one starts empty. */
+        r = py(s, "pass");
+        cr_assert_str_eq(out_of(r), "");
+        abox_result_free(r);
+        r = py(s, "raise SystemExit(3)");
+        cr_assert_eq(abox_result_exit_code(r), 3);
+        abox_result_free(r);
+        expect_value(s, "x", "41");
+        abox_session_release(s);
+        abox_sessions_free(reg);
+        abox_policy_free(p);
+}
+
+Test(session, pandas_over_a_put_file)
+{
+        struct abox_policy *p = policy((const char *[]){ "memory_limit", "512m", NULL });
+        struct abox_sessions *reg = registry(0, 0);
+        struct abox_session *s = create(reg, p, NULL);
+        static const char csv[] = "name,value\na,100\nb,200\n";
+        struct abox_error err = { 0 };
+        cr_assert_eq(abox_session_put_file(s, "data.csv", csv, strlen(csv), &err), 0, "%s",
+                     err.msg);
+        abox_result_free(py(s, "import pandas as pd"));
+        abox_result_free(py(s, "df = pd.read_csv('data.csv')"));
+        struct abox_result *r = py(s, "df.head()");
+        cr_assert_eq(abox_result_status(r), ABOX_STATUS_SUCCESS);
+        cr_assert(strstr(abox_result_value(r), "200"));
+        abox_result_free(r);
+        expect_value(s, "df['value'].mean()", "150.0");
+        abox_session_release(s);
+        abox_sessions_free(reg);
+        abox_policy_free(p);
+}
+
+Test(session, shell_and_python_share_the_workspace)
+{
+        struct abox_policy *p = policy(NULL);
+        struct abox_sessions *reg = registry(0, 0);
+        struct abox_session *s = create(reg, p, NULL);
+        abox_result_free(py(s, "open('from_py.txt', 'w').write('hello')"));
+        struct abox_result *r = sh(s, "pwd; cat from_py.txt; echo bye > from_sh.txt");
+        cr_assert_eq(abox_result_status(r), ABOX_STATUS_SUCCESS);
+        cr_assert_str_eq(out_of(r), "/workspace\nhello");
+        abox_result_free(r);
+        expect_value(s, "open('from_sh.txt').read()", "'bye\\n'");
+        r = sh(s, "exit 7");
+        cr_assert_eq(abox_result_exit_code(r), 7);
+        cr_assert_eq(abox_result_status(r), ABOX_STATUS_ERROR);
+        abox_result_free(r);
+        char *got = NULL;
+        size_t len = 0;
+        struct abox_error err = { 0 };
+        cr_assert_eq(abox_session_get_file(s, "from_sh.txt", &got, &len, &err), 0, "%s",
+                     err.msg);
+        cr_assert_eq(len, 4);
+        cr_assert_eq(memcmp(got, "bye\n", 4), 0);
+        free(got);
+        abox_session_release(s);
+        abox_sessions_free(reg);
+        abox_policy_free(p);
+}
+
+Test(session, shell_allowlist_is_checked_in_sessions)
+{
+        struct abox_policy *p = policy((const char *[]){ "allowed_commands", "echo", NULL });
+        struct abox_sessions *reg = registry(0, 0);
+        struct abox_session *s = create(reg, p, NULL);
+        struct abox_result *r = sh(s, "echo ok; cat /etc/passwd");
+        cr_assert_eq(abox_result_status(r), ABOX_STATUS_BLOCKED);
+        cr_assert_str_eq(out_of(r), "");
+        abox_result_free(r);
+        r = sh(s, "echo ok");
+        cr_assert_eq(abox_result_status(r), ABOX_STATUS_SUCCESS);
+        cr_assert_str_eq(out_of(r), "ok\n");
+        abox_result_free(r);
+        abox_session_release(s);
+        abox_sessions_free(reg);
+        abox_policy_free(p);
+}
+
+Test(session, timeout_interrupts_and_keeps_state)
+{
+        struct abox_policy *p = policy((const char *[]){ "execution_timeout", "1", NULL });
+        struct abox_sessions *reg = registry(0, 0);
+        struct abox_session *s = create(reg, p, NULL);
+        abox_result_free(py(s, "import time; x = 5"));
+        struct abox_result *r = py(s, "time.sleep(30)");
+        cr_assert_eq(abox_result_status(r), ABOX_STATUS_TIMEOUT);
+        cr_assert_not(abox_result_state_lost(r));
+        cr_assert(strstr(abox_result_traceback(r), "KeyboardInterrupt"));
+        cr_assert_eq(abox_result_cli_status(r), 124);
+        abox_result_free(r);
+        expect_value(s, "x", "5");
+        /* A shell command that overstays is killed with its process group. */
+        r = sh(s, "sleep 30");
+        cr_assert_eq(abox_result_status(r), ABOX_STATUS_TIMEOUT);
+        cr_assert_not(abox_result_state_lost(r));
+        abox_result_free(r);
+        expect_value(s, "x", "5");
+        abox_session_release(s);
+        abox_sessions_free(reg);
+        abox_policy_free(p);
+}
+
+Test(session, kill_and_restart_loses_state_keeps_files)
+{
+        struct abox_policy *p = policy((const char *[]){ "execution_timeout", "1", NULL });
+        struct abox_sessions *reg = registry(0, 0);
+        struct abox_session *s = create(reg, p, NULL);
+        abox_result_free(py(s, "x = 5; open('kept.txt', 'w').write('kept')"));
+        struct abox_result *r = py(s, "import time\nwhile True:\n    try:\n        time.sleep(5)\n"
+                                      "    except KeyboardInterrupt:\n        pass");
+        cr_assert_eq(abox_result_status(r), ABOX_STATUS_TIMEOUT);
+        cr_assert(abox_result_state_lost(r));
+        cr_assert(strstr(abox_result_message(r), "restarted"), "%s", abox_result_message(r));
+        char *json = abox_result_json(r);
+        cr_assert(strstr(json, "\"state_lost\":true"), "%s", json);
+        free(json);
+        abox_result_free(r);
+        r = py(s, "x");
+        cr_assert_eq(abox_result_status(r), ABOX_STATUS_ERROR);
+        cr_assert(strstr(abox_result_traceback(r), "NameError"));
+        cr_assert_not(abox_result_state_lost(r));
+        abox_result_free(r);
+        expect_value(s, "open('kept.txt').read()", "'kept'");
+        /* The interpreter ending itself is a restart too. */
+        r = py(s, "import os; os._exit(4)");
+        cr_assert_eq(abox_result_exit_code(r), 4);
+        cr_assert(abox_result_state_lost(r));
+        abox_result_free(r);
+        expect_value(s, "1 + 1", "2");
+        abox_session_release(s);
+        abox_sessions_free(reg);
+        abox_policy_free(p);
+}
+
+Test(session, memory_limit_kills_restarts_and_is_named)
+{
+        struct abox_policy *p = policy((const char *[]){ "memory_limit", "128m", NULL });
+        struct abox_sessions *reg = registry(0, 0);
+        struct abox_session *s = create(reg, p, NULL);
+        abox_result_free(py(s, "x = 1"));
+        struct abox_result *r = py(s, "import os\nb = []\nwhile True:\n"
+                                      "    b.append(bytearray(os.urandom(1 << 20)))");
+        cr_assert_eq(abox_result_status(r), ABOX_STATUS_RESOURCE_EXCEEDED, "%s",
+                     abox_result_message(r));
+        cr_assert_eq(abox_result_limit(r), ABOX_LIMIT_MEMORY);
+        cr_assert(abox_result_state_lost(r));
+        abox_result_free(r);
+        expect_value(s, "'x' in globals()", "False");
+        abox_session_release(s);
+        abox_sessions_free(reg);
+        abox_policy_free(p);
+}
+
+Test(session, a_burning_session_is_still_interrupted_and_destroyed)
+{
+        /* All its CPU and most of its memory: the control path is outside. */
+        struct abox_policy *p = policy(
+                (const char *[]){ "memory_limit", "128m", "execution_timeout", "1", NULL });
+        struct abox_sessions *reg = registry(0, 0);
+        struct abox_session *s = create(reg, p, NULL);
+        struct abox_result *r =
+                py(s, "import threading\nb = bytearray(100 << 20)\n"
+                      "def spin():\n    while True: pass\n"
+                      "for _ in range(4): threading.Thread(target=spin, daemon=True).start()\n"
+                      "while True: pass");
+        cr_assert_eq(abox_result_status(r), ABOX_STATUS_TIMEOUT);
+        abox_result_free(r);
+        struct abox_error err = { 0 };
+        cr_assert_eq(abox_session_destroy(s, &err), 0, "%s", err.msg);
+        struct abox_request req = { .language = ABOX_LANG_PYTHON, .code = "1", .code_len = 1 };
+        cr_assert_eq(abox_session_run(s, &req, &r, &err), -ESHUTDOWN);
+        abox_session_release(s);
+        abox_sessions_free(reg);
+        abox_policy_free(p);
+}
+
+Test(session, idle_and_lifetime_expiry_by_the_registry_clock)
+{
+        struct abox_policy *p = policy(NULL);
+        struct abox_sessions *reg = registry(0, 0);
+        struct abox_session_options idle = { .owner = "a", .idle_timeout_ms = 1000 };
+        struct abox_session_options life = { .owner = "a", .max_lifetime_ms = 5000 };
+        struct abox_session *s1 = create(reg, p, &idle);
+        struct abox_session *s2 = create(reg, p, &life);
+        char id1[33];
+        snprintf(id1, sizeof id1, "%s", abox_session_id(s1));
+        advance(999);
+        cr_assert_eq(abox_sessions_reap(reg), 0);
+        abox_result_free(py(s1, "1")); /* use resets the idle clock */
+        advance(999);
+        cr_assert_eq(abox_sessions_reap(reg), 0);
+        advance(2);
+        cr_assert_eq(abox_sessions_reap(reg), 1);
+        struct abox_session *found = NULL;
+        struct abox_error err = { 0 };
+        cr_assert_eq(abox_session_find(reg, id1, "a", &found, &err), -ENOENT);
+        struct abox_request req = { .language = ABOX_LANG_PYTHON, .code = "1", .code_len = 1 };
+        struct abox_result *r = NULL;
+        cr_assert_eq(abox_session_run(s1, &req, &r, &err), -ESHUTDOWN);
+        /* Activity does not stretch a lifetime (now 2 s of its 5). */
+        for (int i = 0; i < 2; i++) {
+                abox_result_free(py(s2, "1"));
+                advance(1000);
+                cr_assert_eq(abox_sessions_reap(reg), 0);
+        }
+        advance(1000);
+        cr_assert_eq(abox_sessions_reap(reg), 1);
+        cr_assert_eq(abox_sessions_count(reg, NULL), 0);
+        abox_session_release(s1);
+        abox_session_release(s2);
+        abox_sessions_free(reg);
+        abox_policy_free(p);
+}
+
+struct async_run {
+        struct abox_session *s;
+        const char *code;
+        struct abox_result *res;
+        int r;
+        struct abox_error err;
+};
+
+static void *run_async(void *data)
+{
+        struct async_run *a = data;
+        struct abox_request req = { .language = ABOX_LANG_PYTHON,
+                                    .code = a->code,
+                                    .code_len = strlen(a->code) };
+        a->r = abox_session_run(a->s, &req, &a->res, &a->err);
+        return NULL;
+}
+
+/* Waits (on the real clock, without asserting on time) until the cell
+ * running elsewhere has written 'started', then checks that a second
+ * caller is refused with -EBUSY. */
+static void wait_busy(struct abox_session *s)
+{
+        struct abox_error err = { 0 };
+        for (int i = 0; i < 4000; i++) {
+                char *got = NULL;
+                size_t len;
+                if (abox_session_get_file(s, "started", &got, &len, &err) == 0) {
+                        free(got);
+                        struct abox_request req = { .language = ABOX_LANG_PYTHON,
+                                                    .code = "0",
+                                                    .code_len = 1 };
+                        struct abox_result *r = NULL;
+                        cr_assert_eq(abox_session_run(s, &req, &r, &err), -EBUSY);
+                        cr_assert(strstr(err.msg, "busy"), "%s", err.msg);
+                        return;
+                }
+                usleep(5000);
+        }
+        cr_assert_fail("the cell never started");
+}
+
+Test(session, reaper_does_not_kill_mid_execution)
+{
+        struct abox_policy *p = policy(NULL);
+        struct abox_sessions *reg = registry(0, 0);
+        struct abox_session_options life = { .max_lifetime_ms = 1000 };
+        struct abox_session *s = create(reg, p, &life);
+        struct async_run a = { .s = s, .code = "import time; open('started', 'w').close(); time.sleep(1.5); 'done'" };
+        pthread_t t;
+        pthread_create(&t, NULL, run_async, &a);
+        wait_busy(s);
+        advance(5000);
+        cr_assert_eq(abox_sessions_reap(reg), 0);
+        pthread_join(t, NULL);
+        cr_assert_eq(a.r, 0, "%s", a.err.msg);
+        cr_assert_eq(abox_result_status(a.res), ABOX_STATUS_SUCCESS);
+        cr_assert_str_eq(abox_result_value(a.res), "'done'");
+        cr_assert(strstr(abox_result_message(a.res), "has ended"), "%s",
+                  abox_result_message(a.res));
+        abox_result_free(a.res);
+        cr_assert_eq(abox_sessions_count(reg, NULL), 0);
+        abox_session_release(s);
+        abox_sessions_free(reg);
+        abox_policy_free(p);
+}
+
+Test(session, busy_or_wait)
+{
+        struct abox_policy *p = policy(NULL);
+        struct abox_sessions *reg = registry(0, 0);
+        struct abox_session *s = create(reg, p, NULL);
+        struct async_run a = { .s = s, .code = "import time; open('started', 'w').close(); time.sleep(1); 1" };
+        pthread_t t;
+        pthread_create(&t, NULL, run_async, &a);
+        wait_busy(s); /* the second caller was refused with -EBUSY */
+        pthread_join(t, NULL);
+        abox_result_free(a.res);
+        abox_session_release(s);
+
+        struct abox_session_options waiting = { .wait_if_busy = true };
+        s = create(reg, p, &waiting);
+        struct async_run b[3];
+        pthread_t ts[3];
+        for (int i = 0; i < 3; i++) {
+                b[i] = (struct async_run){ .s = s, .code = "import time; time.sleep(0.2); 7" };
+                pthread_create(&ts[i], NULL, run_async, &b[i]);
+        }
+        for (int i = 0; i < 3; i++) {
+                pthread_join(ts[i], NULL);
+                cr_assert_eq(b[i].r, 0, "%s", b[i].err.msg);
+                cr_assert_str_eq(abox_result_value(b[i].res), "7");
+                abox_result_free(b[i].res);
+        }
+        abox_session_release(s);
+        abox_sessions_free(reg);
+        abox_policy_free(p);
+}
+
+Test(session, count_limits_refuse_and_never_evict)
+{
+        struct abox_policy *p = policy(NULL);
+        struct abox_sessions *reg = registry(3, 2);
+        struct abox_session_options a = { .owner = "alice" }, b = { .owner = "bob" };
+        struct abox_session *s1 = create(reg, p, &a), *s2 = create(reg, p, &a);
+        struct abox_session *s3 = NULL;
+        struct abox_error err = { 0 };
+        cr_assert_eq(abox_session_create(reg, p, &a, &s3, &err), -EAGAIN);
+        cr_assert(strstr(err.msg, "owner"), "%s", err.msg);
+        s3 = create(reg, p, &b);
+        struct abox_session *s4 = NULL;
+        cr_assert_eq(abox_session_create(reg, p, &b, &s4, &err), -EAGAIN);
+        cr_assert(strstr(err.msg, "maximum of 3"), "%s", err.msg);
+        /* Everyone already there still works. */
+        expect_value(s1, "1", "1");
+        expect_value(s2, "2", "2");
+        expect_value(s3, "3", "3");
+        /* Lookups see only the owner's own. */
+        struct abox_session *found = NULL;
+        cr_assert_eq(abox_session_find(reg, abox_session_id(s1), "bob", &found, &err), -ENOENT);
+        cr_assert_eq(abox_session_find(reg, abox_session_id(s1), "alice", &found, &err), 0);
+        cr_assert_eq(found, s1);
+        abox_session_release(found);
+        cr_assert_eq(abox_session_destroy(s1, &err), 0);
+        cr_assert_eq(abox_session_destroy(s1, &err), -ESHUTDOWN);
+        struct abox_session *s5 = create(reg, p, &a);
+        abox_session_release(s5);
+        abox_session_release(s1);
+        abox_session_release(s2);
+        abox_session_release(s3);
+        abox_sessions_free(reg);
+        abox_policy_free(p);
+}
+
+/* ---- files ---- */
+
+static int put(struct abox_session *s, const char *path, const void *data, size_t len)
+{
+        struct abox_error err = { 0 };
+        return abox_session_put_file(s, path, data, len, &err);
+}
+
+static int get(struct abox_session *s, const char *path, char **ret, size_t *len)
+{
+        struct abox_error err = { 0 };
+        *ret = NULL;
+        return abox_session_get_file(s, path, ret, len, &err);
+}
+
+Test(session, file_round_trips)
+{
+        struct abox_policy *p = policy(NULL);
+        struct abox_sessions *reg = registry(0, 0);
+        struct abox_session *s = create(reg, p, NULL);
+        char bin[512];
+        for (size_t i = 0; i < sizeof bin; i++)
+                bin[i] = (char)(i & 0xff);
+        cr_assert_eq(put(s, "bin.dat", bin, sizeof bin), 0);
+        cr_assert_eq(put(s, "empty", "", 0), 0);
+        cr_assert_eq(put(s, "deep/er/file.txt", "x", 1), 0);
+        expect_value(s, "d = open('bin.dat','rb').read(); (len(d), d == bytes(range(256)) * 2)",
+                     "(512, True)");
+        expect_value(s, "open('deep/er/file.txt').read() + str(len(open('empty').read()))",
+                     "'x0'");
+        /* The sandbox may change what was put: it owns it. */
+        abox_result_free(py(s, "open('deep/er/file.txt', 'a').write('y')"));
+        char *got;
+        size_t len;
+        cr_assert_eq(get(s, "deep/er/file.txt", &got, &len), 0);
+        cr_assert_eq(len, 2);
+        cr_assert_eq(memcmp(got, "xy", 2), 0);
+        free(got);
+        cr_assert_eq(get(s, "empty", &got, &len), 0);
+        cr_assert_eq(len, 0);
+        free(got);
+        cr_assert_eq(get(s, "bin.dat", &got, &len), 0);
+        cr_assert_eq(len, sizeof bin);
+        cr_assert_eq(memcmp(got, bin, len), 0);
+        free(got);
+        struct abox_file *files = NULL;
+        size_t n = 0;
+        struct abox_error err = { 0 };
+        cr_assert_eq(abox_session_list_files(s, &files, &n, &err), 0, "%s", err.msg);
+        bool saw_bin = false, saw_dir = false;
+        for (size_t i = 0; i < n; i++) {
+                saw_bin |= strcmp(files[i].path, "bin.dat") == 0 && files[i].size == 512 &&
+                           files[i].type == 'f';
+                saw_dir |= strcmp(files[i].path, "deep/er") == 0 && files[i].type == 'd';
+        }
+        cr_assert(saw_bin && saw_dir);
+        abox_files_free(files, n);
+        cr_assert_eq(abox_session_remove_file(s, "bin.dat", &err), 0, "%s", err.msg);
+        cr_assert_eq(get(s, "bin.dat", &got, &len), -ENOENT);
+        cr_assert_eq(abox_session_remove_file(s, "deep", &err), -ENOTEMPTY);
+        /* Limits: one file, and the workspace's disk. */
+        struct abox_policy *small =
+                policy((const char *[]){ "max_file_size", "1k", "disk_limit", "1m", NULL });
+        struct abox_session *t = create(reg, small, NULL);
+        cr_assert_eq(put(t, "big", bin, 2048 > sizeof bin ? sizeof bin : 2048), 0);
+        static char mib[700 << 10];
+        cr_assert_eq(put(t, "too_big", mib, sizeof mib), -EFBIG);
+        abox_session_release(t);
+        abox_policy_free(small);
+        abox_session_release(s);
+        abox_sessions_free(reg);
+        abox_policy_free(p);
+}
+
+Test(session, traversal_and_planted_links_are_refused)
+{
+        /* A host file with a random token that no path may reach. */
+        char dir[] = "/tmp/agentbox-session-XXXXXX";
+        cr_assert(mkdtemp(dir));
+        char secret[128], token[33];
+        unsigned char raw[16];
+        cr_assert_eq(getrandom(raw, sizeof raw, 0), (ssize_t)sizeof raw);
+        for (int i = 0; i < 16; i++)
+                snprintf(token + 2 * i, 3, "%02x", raw[i]);
+        snprintf(secret, sizeof secret, "%s/secret", dir);
+        FILE *f = fopen(secret, "w");
+        fputs(token, f);
+        fclose(f);
+        struct abox_policy *p = policy(NULL);
+        struct abox_sessions *reg = registry(0, 0);
+        struct abox_session *s = create(reg, p, NULL);
+        char *got;
+        size_t len;
+        const char *bad[] = { "../x", "a/../../x", "/etc/passwd", "..", "", "sub/..", NULL };
+        for (int i = 0; bad[i]; i++) {
+                cr_assert_lt(get(s, bad[i], &got, &len), 0, "%s", bad[i]);
+                cr_assert_lt(put(s, bad[i], "x", 1), 0, "%s", bad[i]);
+        }
+        char plant[512];
+        snprintf(plant, sizeof plant,
+                 "ln -s %s leak; ln -s %s linkdir; ln -s /etc etc; mkfifo fifo; mkdir d; "
+                 "ln -s .. d/up",
+                 secret, dir);
+        struct abox_result *r = sh(s, plant);
+        cr_assert_eq(abox_result_status(r), ABOX_STATUS_SUCCESS);
+        abox_result_free(r);
+        const char *links[] = { "leak", "linkdir/secret", "etc/passwd", "d/up/leak", NULL };
+        for (int i = 0; links[i]; i++) {
+                cr_assert_eq(get(s, links[i], &got, &len), -ELOOP, "%s", links[i]);
+                cr_assert_lt(put(s, links[i], "pwned", 5), 0 + (i == 0), "%s", links[i]);
+        }
+        /* A planted FIFO neither hangs nor is read. */
+        cr_assert_eq(get(s, "fifo", &got, &len), -EINVAL);
+        /* put over the planted link replaced the link, never its target. */
+        cr_assert_eq(get(s, "leak", &got, &len), 0);
+        cr_assert_eq(memcmp(got, "pwned", 5), 0);
+        free(got);
+        f = fopen(secret, "r");
+        char back[64] = { 0 };
+        cr_assert(fgets(back, sizeof back, f));
+        fclose(f);
+        cr_assert_str_eq(back, token);
+        struct stat st;
+        char planted[600];
+        snprintf(planted, sizeof planted, "%s/secret", dir);
+        cr_assert_eq(stat(planted, &st), 0);
+        cr_assert_eq(st.st_size, 32);
+        abox_session_release(s);
+        abox_sessions_free(reg);
+        abox_policy_free(p);
+        unlink(secret);
+        rmdir(dir);
+}
+
+/* ---- many threads ---- */
+
+struct worker {
+        struct abox_sessions *reg;
+        const struct abox_policy *p;
+        int n;
+        int failures;
+};
+
+static void *churn(void *data)
+{
+        struct worker *w = data;
+        for (int i = 0; i < w->n; i++) {
+                struct abox_session *s = NULL;
+                struct abox_error err = { 0 };
+                struct abox_session_options opt = { .owner = "threads", .wait_if_busy = true };
+                if (abox_session_create(w->reg, w->p, &opt, &s, &err) < 0) {
+                        fprintf(stderr, "create: %s\n", err.msg);
+                        w->failures++;
+                        continue;
+                }
+                struct abox_request req = { .language = ABOX_LANG_PYTHON,
+                                            .code = "y = 6 * 7; y",
+                                            .code_len = 12 };
+                struct abox_result *r = NULL;
+                if (abox_session_run(s, &req, &r, &err) < 0 || !abox_result_value(r) ||
+                    strcmp(abox_result_value(r), "42") != 0) {
+                        fprintf(stderr, "run: %s\n", err.msg);
+                        w->failures++;
+                }
+                abox_result_free(r);
+                struct abox_session *again = NULL;
+                if (abox_session_find(w->reg, abox_session_id(s), "threads", &again, &err) < 0 ||
+                    abox_session_put_file(again, "t.txt", "t", 1, &err) < 0) {
+                        fprintf(stderr, "find/put: %s\n", err.msg);
+                        w->failures++;
+                }
+                abox_session_release(again);
+                abox_sessions_reap(w->reg);
+                if (abox_session_destroy(s, &err) < 0) {
+                        fprintf(stderr, "destroy: %s\n", err.msg);
+                        w->failures++;
+                }
+                abox_session_release(s);
+        }
+        return NULL;
+}
+
+Test(session, concurrent_sessions_from_threads)
+{
+        struct abox_policy *p = policy(NULL);
+        struct abox_sessions *reg = registry(0, 0);
+        /* One shared session that every thread also uses. */
+        struct abox_session_options shared = { .owner = "threads", .wait_if_busy = true };
+        struct abox_session *s = create(reg, p, &shared);
+        struct worker w[4];
+        pthread_t t[4];
+        for (int i = 0; i < 4; i++) {
+                w[i] = (struct worker){ .reg = reg, .p = p, .n = 5 };
+                pthread_create(&t[i], NULL, churn, &w[i]);
+        }
+        struct async_run a[4];
+        pthread_t ta[4];
+        for (int i = 0; i < 4; i++) {
+                a[i] = (struct async_run){ .s = s, .code = "n = globals().get('n', 0) + 1; n" };
+                pthread_create(&ta[i], NULL, run_async, &a[i]);
+        }
+        for (int i = 0; i < 4; i++) {
+                pthread_join(t[i], NULL);
+                pthread_join(ta[i], NULL);
+                cr_assert_eq(w[i].failures, 0);
+                cr_assert_eq(a[i].r, 0, "%s", a[i].err.msg);
+                abox_result_free(a[i].res);
+        }
+        expect_value(s, "n", "4");
+        abox_session_release(s);
+        abox_sessions_free(reg);
+        abox_policy_free(p);
+}
+
+/* ---- nothing left behind ---- */
+
+static size_t count_dir(const char *path, const char *prefix)
+{
+        DIR *d = opendir(path);
+        size_t n = 0;
+        struct dirent *e;
+        while (d && (e = readdir(d)))
+                n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+        if (d)
+                closedir(d);
+        return n;
+}
+
+/* Processes that run as a sandbox's host uid (root runs: 0x7E000000+). */
+static size_t sandbox_processes(void)
+{
+        DIR *d = opendir("/proc");
+        size_t n = 0;
+        struct dirent *e;
+        while (d && (e = readdir(d))) {
+                char path[300];
+                struct stat st;
+                snprintf(path, sizeof path, "/proc/%s", e->d_name);
+                if (e->d_name[0] >= '0' && e->d_name[0] <= '9' && stat(path, &st) == 0 &&
+                    st.st_uid >= 0x7E000000u) {
+                        char cmd[400], comm[64] = "";
+                        snprintf(cmd, sizeof cmd, "/proc/%s/comm", e->d_name);
+                        FILE *f = fopen(cmd, "r");
+                        if (f && fgets(comm, sizeof comm, f))
+                                fprintf(stderr, "left behind: pid %s uid %u %s", e->d_name,
+                                        (unsigned)st.st_uid, comm);
+                        if (f)
+                                fclose(f);
+                        n++;
+                }
+        }
+        if (d)
+                closedir(d);
+        return n;
+}
+
+static size_t lines_of(const char *path)
+{
+        FILE *f = fopen(path, "r");
+        size_t n = 0;
+        for (int c; f && (c = fgetc(f)) != EOF;)
+                n += c == '\n';
+        if (f)
+                fclose(f);
+        return n;
+}
+
+Test(session, soak_leaves_nothing_behind, .timeout = 900)
+{
+        const char *env = getenv("AGENTBOX_SOAK");
+        int rounds = env ? atoi(env) : 1000;
+        struct cgroup_probe probe;
+        cgroup_probe(&probe);
+        size_t groups0 = 0;
+        for (int c = 0; c < CG__MAX; c++)
+                if (probe.have[c])
+                        groups0 += count_dir(probe.parent[c], "abox-");
+        size_t fds0 = count_dir("/proc/self/fd", ""), mounts0 = lines_of("/proc/self/mountinfo");
+        size_t tmp0 = count_dir("/tmp", "");
+        struct abox_policy *p = policy(NULL);
+        struct abox_sessions *reg = registry(0, 0);
+        for (int i = 0; i < rounds; i++) {
+                struct abox_session *s = create(reg, p, NULL);
+                if (i % 50 == 0) {
+                        cr_assert_eq(put(s, "f", "x", 1), 0);
+                        expect_value(s, "open('f').read()", "'x'");
+                        abox_result_free(sh(s, "sleep 100 & sleep 100 &"));
+                }
+                struct abox_error err = { 0 };
+                cr_assert_eq(abox_session_destroy(s, &err), 0, "%s", err.msg);
+                abox_session_release(s);
+        }
+        abox_sessions_free(reg);
+        abox_policy_free(p);
+        size_t groups = 0;
+        for (int c = 0; c < CG__MAX; c++)
+                if (probe.have[c])
+                        groups += count_dir(probe.parent[c], "abox-");
+        cr_assert_eq(groups, groups0);
+        cr_assert_eq(sandbox_processes(), 0);
+        cr_assert_eq(count_dir("/proc/self/fd", ""), fds0);
+        cr_assert_eq(lines_of("/proc/self/mountinfo"), mounts0);
+        cr_assert_eq(count_dir("/tmp", ""), tmp0);
+}
+
+/* ---- the warm pool ---- */
+
+Test(pool, one_shot_runs_are_fresh_and_policies_never_mix)
+{
+        struct abox_policy *p = policy(NULL);
+        struct abox_pool *pool = NULL;
+        struct abox_error err = { 0 };
+        cr_assert_eq(abox_pool_new(p, 2, &pool, &err), 0, "%s", err.msg);
+        const char *mark = "import os\nseen = os.path.exists('/tmp/mark')\n"
+                           "open('/tmp/mark', 'w').write('1')\nseen";
+        for (int i = 0; i < 5; i++) {
+                struct abox_request req = { .language = ABOX_LANG_PYTHON,
+                                            .code = mark,
+                                            .code_len = strlen(mark) };
+                struct abox_result *r = NULL;
+                cr_assert_eq(abox_pool_run(pool, p, &req, &r, &err), 0, "%s", err.msg);
+                cr_assert_str_eq(abox_result_value(r), "False"); /* never a used sandbox */
+                char *json = abox_result_json(r);
+                cr_assert_null(strstr(json, "state_lost"), "%s", json);
+                free(json);
+                abox_result_free(r);
+        }
+        /* Another policy: a fresh sandbox under that policy, not a pooled one. */
+        struct abox_policy *q = policy((const char *[]){ "env", "WHICH=other", NULL });
+        const char *which = "import os; os.environ.get('WHICH')";
+        struct abox_request req = { .language = ABOX_LANG_PYTHON,
+                                    .code = which,
+                                    .code_len = strlen(which) };
+        struct abox_result *r = NULL;
+        cr_assert_eq(abox_pool_run(pool, q, &req, &r, &err), 0, "%s", err.msg);
+        cr_assert_str_eq(abox_result_value(r), "'other'");
+        abox_result_free(r);
+        cr_assert_eq(abox_pool_run(pool, p, &req, &r, &err), 0, "%s", err.msg);
+        cr_assert_null(abox_result_value(r));
+        abox_result_free(r);
+        /* Shell and a timeout, one-shot semantics. */
+        struct abox_request shr = { .language = ABOX_LANG_SHELL, .code = "echo hi", .code_len = 7 };
+        cr_assert_eq(abox_pool_run(pool, p, &shr, &r, &err), 0, "%s", err.msg);
+        cr_assert_str_eq(out_of(r), "hi\n");
+        abox_result_free(r);
+        /* A session can start from the pool. */
+        struct abox_sessions *reg = registry(0, 0);
+        struct abox_session_options opt = { .pool = pool };
+        struct abox_session *s = create(reg, p, &opt);
+        abox_result_free(py(s, "z = 3"));
+        expect_value(s, "z * 2", "6");
+        abox_session_release(s);
+        abox_sessions_free(reg);
+        abox_pool_free(pool);
+        abox_policy_free(q);
+        abox_policy_free(p);
+}
+
+Test(pool, timeout_in_a_pooled_run)
+{
+        struct abox_policy *p = policy((const char *[]){ "execution_timeout", "1", NULL });
+        struct abox_pool *pool = NULL;
+        struct abox_error err = { 0 };
+        cr_assert_eq(abox_pool_new(p, 1, &pool, &err), 0, "%s", err.msg);
+        const char *code = "while True: pass";
+        struct abox_request req = { .language = ABOX_LANG_PYTHON,
+                                    .code = code,
+                                    .code_len = strlen(code) };
+        struct abox_result *r = NULL;
+        cr_assert_eq(abox_pool_run(pool, p, &req, &r, &err), 0, "%s", err.msg);
+        cr_assert_eq(abox_result_status(r), ABOX_STATUS_TIMEOUT);
+        cr_assert_eq(abox_result_cli_status(r), 124);
+        abox_result_free(r);
+        abox_pool_free(pool);
+        abox_policy_free(p);
+}
