@@ -82,7 +82,7 @@ def test_bad_input_json(box, argv, at, pattern):
     assert_no_crash_text(msg)
 
 
-@pytest.mark.parametrize("sub", ["serve", "mcp", "repl"])
+@pytest.mark.parametrize("sub", ["serve", "mcp"])
 def test_not_yet_available_subcommands(box, sub):
     p = box.run(sub, input=b"", timeout=T)
     _check_message(p, sub)
