@@ -121,11 +121,35 @@ static void row(const char *name, double *v, size_t n, double base)
 static void oneshot(struct abox_pool *pool, const struct abox_policy *p, size_t runs)
 {
         char *bare[] = { "/usr/bin/python3", "-c", "print(1)", NULL };
-        char *bwrap[] = { "/usr/bin/bwrap", "--unshare-all", "--die-with-parent", "--ro-bind",
-                          "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink",
-                          "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64", "--symlink",
-                          "usr/sbin", "/sbin", "--proc", "/proc", "--dev", "/dev", "--tmpfs",
-                          "/tmp", "--", "/usr/bin/python3", "-c", "print(1)", NULL };
+        char *bwrap[] = { "/usr/bin/bwrap",
+                          "--unshare-all",
+                          "--die-with-parent",
+                          "--ro-bind",
+                          "/usr",
+                          "/usr",
+                          "--symlink",
+                          "usr/bin",
+                          "/bin",
+                          "--symlink",
+                          "usr/lib",
+                          "/lib",
+                          "--symlink",
+                          "usr/lib64",
+                          "/lib64",
+                          "--symlink",
+                          "usr/sbin",
+                          "/sbin",
+                          "--proc",
+                          "/proc",
+                          "--dev",
+                          "/dev",
+                          "--tmpfs",
+                          "/tmp",
+                          "--",
+                          "/usr/bin/python3",
+                          "-c",
+                          "print(1)",
+                          NULL };
         bool have_bwrap = access(bwrap[0], X_OK) == 0;
         double *v[4];
         for (int i = 0; i < 4; i++)
@@ -200,9 +224,7 @@ static void throughput(const struct abox_policy *p, double seconds)
 
 static void roundtrips(struct abox_session *s, size_t n, double *ret_p50, double *ret_p99)
 {
-        struct abox_request req = { .language = ABOX_LANG_PYTHON,
-                                    .code = "x += 1",
-                                    .code_len = 6 };
+        struct abox_request req = { .language = ABOX_LANG_PYTHON, .code = "x += 1", .code_len = 6 };
         double *v = calloc(n, sizeof *v);
         for (size_t i = 0; i < n; i++) {
                 struct abox_result *r = NULL;

@@ -218,8 +218,7 @@ size_t abox_pool_ready(struct abox_pool *pool);
  * policy runs in a warm sandbox (waiting for one if none is ready); any
  * other request runs in a fresh one, as abox_run would. */
 int abox_pool_run(struct abox_pool *pool, const struct abox_policy *p,
-                  const struct abox_request *req, struct abox_result **ret,
-                  struct abox_error *err);
+                  const struct abox_request *req, struct abox_result **ret, struct abox_error *err);
 
 /* ---- what this host enforces ---- */
 struct abox_protection {

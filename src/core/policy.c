@@ -239,17 +239,27 @@ bool policy_equal(const struct abox_policy *a, const struct abox_policy *b)
                   a->disk_max_bytes == b->disk_max_bytes && a->pids_max == b->pids_max &&
                   a->open_files_max == b->open_files_max &&
                   a->audit_max_bytes == b->audit_max_bytes && str_eq(a->audit_path, b->audit_path);
-        const struct strlist *la[] = { &a->allow_degraded,   &a->restricted_modules,
-                                       &a->allowed_modules,  &a->allowed_commands,
-                                       &a->allowed_domains,  &a->network_hosts,
-                                       &a->env,              &a->secrets,
-                                       &a->redact_patterns,  &a->redact_disable };
-        const struct strlist *lb[] = { &b->allow_degraded,   &b->restricted_modules,
-                                       &b->allowed_modules,  &b->allowed_commands,
-                                       &b->allowed_domains,  &b->network_hosts,
-                                       &b->env,              &b->secrets,
-                                       &b->redact_patterns,  &b->redact_disable };
-        for (size_t i = 0; eq && i < sizeof la / sizeof *la; i++)
+        const struct strlist *la[] = { &a->allow_degraded,
+                                       &a->restricted_modules,
+                                       &a->allowed_modules,
+                                       &a->allowed_commands,
+                                       &a->allowed_domains,
+                                       &a->network_hosts,
+                                       &a->env,
+                                       &a->secrets,
+                                       &a->redact_patterns,
+                                       &a->redact_disable };
+        const struct strlist *lb[] = { &b->allow_degraded,
+                                       &b->restricted_modules,
+                                       &b->allowed_modules,
+                                       &b->allowed_commands,
+                                       &b->allowed_domains,
+                                       &b->network_hosts,
+                                       &b->env,
+                                       &b->secrets,
+                                       &b->redact_patterns,
+                                       &b->redact_disable };
+        for (size_t i = 0; eq && i < ELEMENTSOF(la); i++)
                 eq = strlist_eq(la[i], lb[i]);
         eq = eq && a->n_overrides == b->n_overrides && a->n_mounts == b->n_mounts;
         for (size_t i = 0; eq && i < a->n_overrides; i++)

@@ -28,27 +28,27 @@
 
 #include <asm/unistd.h>
 
-#define MSG_FD             3
-#define CTRL_FD            4
-#define SIGKILL_           9
-#define SIGCHLD_           17
-#define EINTR_             4
-#define WALL_              0x40000000
-#define WNOHANG_           1
-#define PR_SET_DUMPABLE_   4
-#define PR_SET_PDEATHSIG_  1
-#define SIG_BLOCK_         0
-#define SIG_SETMASK_       2
-#define POLLIN_            1
-#define SOL_SOCKET_        1
-#define SCM_RIGHTS_        1
-#define MSG_CMSG_CLOEXEC_  0x40000000
-#define O_RDWR_            2
-#define O_CLOEXEC_         02000000
-#define SFD_CLOEXEC_       02000000
-#define SFD_NONBLOCK_      04000
-#define AT_FDCWD_          (-100)
-#define F_DUPFD_CLOEXEC_   1030
+#define MSG_FD            3
+#define CTRL_FD           4
+#define SIGKILL_          9
+#define SIGCHLD_          17
+#define EINTR_            4
+#define WALL_             0x40000000
+#define WNOHANG_          1
+#define PR_SET_DUMPABLE_  4
+#define PR_SET_PDEATHSIG_ 1
+#define SIG_BLOCK_        0
+#define SIG_SETMASK_      2
+#define POLLIN_           1
+#define SOL_SOCKET_       1
+#define SCM_RIGHTS_       1
+#define MSG_CMSG_CLOEXEC_ 0x40000000
+#define O_RDWR_           2
+#define O_CLOEXEC_        02000000
+#define SFD_CLOEXEC_      02000000
+#define SFD_NONBLOCK_     04000
+#define AT_FDCWD_         (-100)
+#define F_DUPFD_CLOEXEC_  1030
 
 #if defined(__x86_64__)
 static long sys6(long n, long a, long b, long c, long d, long e, long f)
@@ -177,8 +177,7 @@ static long take_order(char *tag, int *fd)
             type == SCM_RIGHTS_) {
                 *fd = *(int *)(ctl.buf + 16);
                 /* More than one fd is a broken supervisor: close the rest. */
-                for (unsigned long off = 20; off + 4 <= clen && off + 4 <= sizeof ctl.buf;
-                     off += 4)
+                for (unsigned long off = 20; off + 4 <= clen && off + 4 <= sizeof ctl.buf; off += 4)
                         sys4(__NR_close, *(int *)(ctl.buf + off), 0, 0, 0);
         }
         return n;

@@ -58,7 +58,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-
 _Noreturn static void fail(int msg_fd, enum jail_step step, int err, int index)
 {
         struct jail_msg m = { .kind = JAIL_MSG_FAIL, .step = step, .err = err, .index = index };

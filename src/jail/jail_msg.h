@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 enum jail_msg_kind {
-        JAIL_MSG_FAIL = 1, /* setup failed; the child exits */
+        JAIL_MSG_FAIL = 1,    /* setup failed; the child exits */
         JAIL_MSG_EXIT = 2,    /* init: the payload ended with wstatus; init exits */
         JAIL_MSG_PAYLOAD = 3, /* session init: the payload ended with wstatus; init stays */
 };

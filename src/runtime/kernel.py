@@ -196,9 +196,47 @@ def _set_spawning(checker, on):
             contents.kernel_spawning = on
 
 
+def _lean_site():
+    """What the site module gives a program, for a kernel started with -S:
+    the site directories on sys.path (with the directories their .pth files
+    name) and exit()/quit().  Not the .pth files' import lines nor
+    sitecustomize: those cost half a Python start, on the path of every
+    warm sandbox."""
+    import _sitebuiltins
+    import builtins
+    builtins.exit = _sitebuiltins.Quitter("exit", "Ctrl-D (i.e. EOF)")
+    builtins.quit = _sitebuiltins.Quitter("quit", "Ctrl-D (i.e. EOF)")
+    version = "python%d.%d" % sys.version_info[:2]
+    for d in ("/usr/local/lib/%s/dist-packages" % version, "/usr/lib/python3/dist-packages",
+              "/usr/lib/%s/dist-packages" % version,
+              "%s/lib/%s/site-packages" % (sys.prefix, version)):
+        if d in sys.path or not os.path.isdir(d):
+            continue
+        sys.path.append(d)
+        try:
+            names = sorted(n for n in os.listdir(d) if n.endswith(".pth"))
+        except OSError:
+            continue
+        for name in names:
+            try:
+                with open(os.path.join(d, name), encoding="utf-8") as f:
+                    lines = f.read().splitlines()
+            except (OSError, UnicodeError):
+                continue
+            for line in lines:
+                line = line.strip()
+                if not line or line.startswith(("#", "import ", "import\t")):
+                    continue
+                extra = os.path.join(d, line)
+                if extra not in sys.path and os.path.isdir(extra):
+                    sys.path.append(extra)
+
+
 def _session(max_value, checker):
     import _socket
 
+    if "site" not in sys.modules:
+        _lean_site()
     me = os.getpid()
     os.set_inheritable(3, False)
     chan = _socket.socket(fileno=3)

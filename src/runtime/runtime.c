@@ -54,9 +54,13 @@ static int python_argv(const char *mode, size_t max_value_bytes, const char *mod
          * like a bare -c would be). */
         static char boot[] = "import sys;k=sys.argv.pop(1);"
                              "exec(compile(k,'<agentbox-kernel>','exec'))";
+        /* A session's kernel starts without the site module (-S) and sets
+         * up what site would, minus .pth import lines and sitecustomize
+         * (kernel.py's _lean_site): half of a Python start, on the path of
+         * every warm sandbox. */
+        bool session = strcmp(mode, "session") == 0;
         char *argv[] = { "/usr/bin/python3",
-                         "-I",
-                         "-B",
+                         session ? "-IBS" : "-IB",
                          "-c",
                          boot,
                          (char *)runtime_python_kernel,
@@ -64,6 +68,7 @@ static int python_argv(const char *mode, size_t max_value_bytes, const char *mod
                          ret->owned[0],
                          ret->owned[1],
                          ret->owned[1] ? (char *)runtime_python_policy : NULL,
+                         NULL,
                          NULL };
         _Static_assert(sizeof argv == sizeof ret->argv, "the launch holds the whole argv");
         memcpy(ret->argv, argv, sizeof argv);

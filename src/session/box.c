@@ -230,8 +230,8 @@ int box_start(const struct abox_policy *p, struct box **ret, struct abox_error *
                                     : start_failure(b, err);
                 goto fail;
         }
-        b->workspace_fd = openat(b->scratch_fd, "workspace",
-                                 O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        b->workspace_fd =
+                openat(b->scratch_fd, "workspace", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         struct stat st;
         if (b->workspace_fd < 0 || fstat(b->workspace_fd, &st) < 0) {
                 r = abox_error_set(err, -errno, "cannot open the session's workspace: %s",
@@ -316,12 +316,13 @@ static void watch(struct box *b, int out_fd, int err_fd, int report_fd, uint64_t
 {
         const struct abox_policy *p = b->policy;
         enum { P_KERNEL, P_MSG, P_INIT, P_OUT, P_ERR, P_REPORT, P__MAX };
-        struct strbuf *sinks[P__MAX] = { NULL, NULL, NULL, &x->sup.out, &x->sup.err,
-                                         &x->sup.report };
+        struct strbuf *sinks[P__MAX] = {
+                NULL, NULL, NULL, &x->sup.out, &x->sup.err, &x->sup.report
+        };
         struct pollfd pfd[P__MAX] = {
-                { b->kernel_fd, POLLIN, 0 }, { b->child.msg_fd, POLLIN, 0 },
+                { b->kernel_fd, POLLIN, 0 },   { b->child.msg_fd, POLLIN, 0 },
                 { b->child.pidfd, POLLIN, 0 }, { out_fd, POLLIN, 0 },
-                { err_fd, POLLIN, 0 },       { report_fd, POLLIN, 0 },
+                { err_fd, POLLIN, 0 },         { report_fd, POLLIN, 0 },
         };
         uint64_t start = supervise_now_ms(), deadline = start + p->timeout_ms, grace = 0;
         while (!x->done && !x->kernel_gone && !x->init_gone) {
@@ -409,8 +410,9 @@ int box_exec(struct box *b, const struct abox_request *req, const char *session_
                 return abox_error_set(err, -ESHUTDOWN, "the session's sandbox has ended");
         if (req->language != ABOX_LANG_PYTHON && req->language != ABOX_LANG_SHELL)
                 return abox_error_set(err, -EINVAL, "a session runs Python code or shell commands");
-        int r = req->language == ABOX_LANG_SHELL ? runtime_check_shell(req->code, req->code_len, err)
-                                                 : 0;
+        int r = req->language == ABOX_LANG_SHELL
+                        ? runtime_check_shell(req->code, req->code_len, err)
+                        : 0;
         if (r < 0)
                 return r;
         _cleanup_(abox_result_freep) struct abox_result *res = result_new();
@@ -486,9 +488,7 @@ int box_exec(struct box *b, const struct abox_request *req, const char *session_
         after.oom_kills -= before.oom_kills;
         after.pids_max_hits -= before.pids_max_hits;
         x.sup.exited = true;
-        x.sup.exit.wstatus = x.done                 ? x.status
-                             : x.have_payload_status ? x.payload_status
-                                                     : SIGKILL;
+        x.sup.exit.wstatus = x.done ? x.status : x.have_payload_status ? x.payload_status : SIGKILL;
         run_inspect_disk(&b->run, b->policy, b->scratch_fd, &x.sup);
         if (disk_full_before && x.sup.exit.wstatus == 0)
                 x.sup.disk_full = false; /* full already, and this execution was fine */

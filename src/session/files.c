@@ -27,7 +27,9 @@
 
 static int open_below(int root, const char *path, uint64_t flags, mode_t mode)
 {
-        struct open_how how = { .flags = flags | O_CLOEXEC, .mode = mode, .resolve = RESOLVE_FLAGS };
+        struct open_how how = { .flags = flags | O_CLOEXEC,
+                                .mode = mode,
+                                .resolve = RESOLVE_FLAGS };
         int fd = (int)syscall(SYS_openat2, root, path, &how, sizeof how);
         return fd < 0 ? -errno : fd;
 }
@@ -87,8 +89,7 @@ static int path_error(struct abox_error *err, int r, const char *path)
         case ELOOP:
                 return abox_error_set(err, -ELOOP,
                                       "'%.200s': a symbolic link on the way is not followed", path);
-        case EXDEV:
-                return abox_error_set(err, -EXDEV, "'%.200s' leads out of the workspace", path);
+        case EXDEV: return abox_error_set(err, -EXDEV, "'%.200s' leads out of the workspace", path);
         case ENOENT: return abox_error_set(err, r, "'%.200s' does not exist", path);
         case ENOTDIR:
                 return abox_error_set(err, r, "'%.200s': a component is not a directory", path);
@@ -143,8 +144,8 @@ static int make_dirs(int root, const char *dir)
         return TAKE_FD(at);
 }
 
-int files_put(int root, uint32_t uid, uint32_t gid, const char *path, const void *data,
-              size_t len, uint64_t max_bytes, struct abox_error *err)
+int files_put(int root, uint32_t uid, uint32_t gid, const char *path, const void *data, size_t len,
+              uint64_t max_bytes, struct abox_error *err)
 {
         int r = files_check_path(path, err);
         if (r < 0)
@@ -167,8 +168,8 @@ int files_put(int root, uint32_t uid, uint32_t gid, const char *path, const void
         (void)!getrandom(&rnd, sizeof rnd, GRND_NONBLOCK);
         char tmp[40];
         snprintf(tmp, sizeof tmp, ".agentbox-put-%016llx", (unsigned long long)rnd);
-        _cleanup_close_ int fd = openat(at, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                                        0644);
+        _cleanup_close_ int fd =
+                openat(at, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
         if (fd < 0)
                 return path_error(err, -errno, path);
         r = write_all(fd, data, len);
@@ -303,18 +304,18 @@ int files_list(int root, uint32_t uid, uint32_t gid, struct abox_file **ret, siz
         int r = walk(root, st.st_dev, "", 0, &l);
         if (r < 0) {
                 abox_files_free(l.items, l.n);
-                return r == -E2BIG ? abox_error_set(err, r, "the workspace has more than %d entries",
-                                                    MAX_LIST)
-                                   : abox_error_set(err, r, "cannot list the workspace: %s",
-                                                    strerror(-r));
+                return r == -E2BIG
+                               ? abox_error_set(err, r, "the workspace has more than %d entries",
+                                                MAX_LIST)
+                               : abox_error_set(err, r, "cannot list the workspace: %s",
+                                                strerror(-r));
         }
         *ret = l.items;
         *ret_count = l.n;
         return 0;
 }
 
-int files_remove(int root, uint32_t uid, uint32_t gid, const char *path,
-                 struct abox_error *err)
+int files_remove(int root, uint32_t uid, uint32_t gid, const char *path, struct abox_error *err)
 {
         int r = files_check_path(path, err);
         if (r < 0)
@@ -322,8 +323,8 @@ int files_remove(int root, uint32_t uid, uint32_t gid, const char *path,
         _cleanup_owner_ struct as_owner old = become_owner(uid, gid);
         _cleanup_free_ char *dir = NULL;
         const char *leaf;
-        if ((r = split(path, &dir, &leaf, err)) < 0)
-                return r;
+        if ((r = split(path, &dir, &leaf, err)) < 0 || !dir)
+                return r < 0 ? r : -ENOMEM;
         _cleanup_close_ int at = open_below(root, *dir ? dir : ".", O_PATH | O_DIRECTORY, 0);
         if (at < 0)
                 return path_error(err, at, path);
@@ -332,8 +333,8 @@ int files_remove(int root, uint32_t uid, uint32_t gid, const char *path,
                 return path_error(err, -errno, path);
         if (unlinkat(at, leaf, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) < 0) {
                 if (errno == ENOTEMPTY || errno == EEXIST)
-                        return abox_error_set(err, -ENOTEMPTY, "'%.200s' is a directory that is not empty",
-                                              path);
+                        return abox_error_set(err, -ENOTEMPTY,
+                                              "'%.200s' is a directory that is not empty", path);
                 return path_error(err, -errno, path);
         }
         return 0;

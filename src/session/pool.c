@@ -26,6 +26,7 @@
 #define MAX_WORKERS  8
 #define RETRY_DELAY  1 /* seconds, after a failed build */
 #define TAKE_TIMEOUT 30
+#define QUEUE_SLACK  ((size_t)MAX_WORKERS * 4) /* used boxes queued beyond size */
 
 struct abox_pool {
         struct abox_policy *policy;
@@ -100,8 +101,8 @@ int abox_pool_new(const struct abox_policy *p, size_t size, struct abox_pool **r
         pthread_cond_init(&pool->changed, NULL);
         pool->size = size;
         pool->policy = abox_policy_dup(p);
-        pool->ready = calloc(size, sizeof *pool->ready);
-        pool->used = calloc(size + MAX_WORKERS * 4, sizeof *pool->used);
+        pool->ready = calloc(size, sizeof(struct box *));
+        pool->used = calloc(size + QUEUE_SLACK, sizeof(struct box *));
         if (!pool->policy || !pool->ready || !pool->used) {
                 abox_pool_free(pool);
                 return abox_error_set(err, -ENOMEM, "out of memory");
@@ -183,7 +184,7 @@ static int take(struct abox_pool *pool, struct box **ret, struct abox_error *err
 static void give_back(struct abox_pool *pool, struct box *b)
 {
         pthread_mutex_lock(&pool->lock);
-        bool queued = pool->n_used < pool->size + MAX_WORKERS * 4;
+        bool queued = pool->n_used < pool->size + QUEUE_SLACK;
         if (queued) {
                 pool->used[pool->n_used++] = b;
                 pthread_cond_broadcast(&pool->changed);
@@ -203,15 +204,14 @@ int pool_take_box(struct abox_pool *pool, const struct abox_policy *p, struct bo
 }
 
 int abox_pool_run(struct abox_pool *pool, const struct abox_policy *p,
-                  const struct abox_request *req, struct abox_result **ret,
-                  struct abox_error *err)
+                  const struct abox_request *req, struct abox_result **ret, struct abox_error *err)
 {
         if (!pool || !p || !req || !ret)
                 return abox_error_set(err, -EINVAL, "missing pool, policy, request or result");
         if ((req->language != ABOX_LANG_PYTHON && req->language != ABOX_LANG_SHELL) ||
             !policy_equal(pool->policy, p))
                 return abox_run(p, req, ret, err);
-        struct box *b;
+        struct box *b = NULL;
         int r = take(pool, &b, err);
         if (r < 0)
                 return r;

@@ -37,8 +37,8 @@
 
 #define DEFAULT_MAX_SESSIONS  64
 #define DEFAULT_MAX_PER_OWNER 16
-#define DEFAULT_IDLE_MS       (10 * 60 * 1000ULL)
-#define DEFAULT_LIFETIME_MS   (60 * 60 * 1000ULL)
+#define DEFAULT_IDLE_MS       600000ULL  /* 10 minutes */
+#define DEFAULT_LIFETIME_MS   3600000ULL /* an hour */
 #define REAP_INTERVAL_S       1
 
 struct abox_session {
@@ -249,7 +249,7 @@ size_t abox_sessions_reap(struct abox_sessions *reg)
         /* Candidates under the registry's lock, with a reference each; the
          * decision and the teardown without it. */
         pthread_mutex_lock(&reg->lock);
-        struct abox_session **cand = calloc(reg->n ? reg->n : 1, sizeof *cand);
+        struct abox_session **cand = calloc(reg->n ? reg->n : 1, sizeof(struct abox_session *));
         size_t n = 0;
         for (struct abox_session *s = reg->head; cand && s; s = s->next) {
                 s->refs++;
@@ -380,9 +380,10 @@ int abox_session_create(struct abox_sessions *reg, const struct abox_policy *p,
                                    "ended to make room)",
                                    reg->max_sessions);
         else if (mine >= reg->max_per_owner)
-                r = abox_error_set(err, -EAGAIN,
-                                   "too many sessions for this owner: the maximum of %zu is reached",
-                                   reg->max_per_owner);
+                r = abox_error_set(
+                        err, -EAGAIN,
+                        "too many sessions for this owner: the maximum of %zu is reached",
+                        reg->max_per_owner);
         if (r == 0) {
                 s->next = reg->head;
                 reg->head = s;
@@ -493,8 +494,7 @@ int abox_session_run(struct abox_session *s, const struct abox_request *req,
         if (end && r == 0) {
                 struct abox_result *res = *ret;
                 size_t len = strlen(res->message);
-                snprintf(res->message + len, sizeof res->message - len, "%s%s",
-                         len ? "; " : "",
+                snprintf(res->message + len, sizeof res->message - len, "%s%s", len ? "; " : "",
                          s->end_after ? "the session reached its time limit and has ended"
                                       : "the session's sandbox ended");
         }
@@ -533,9 +533,9 @@ int abox_session_put_file(struct abox_session *s, const char *path, const void *
 {
         if (!s || (!data && len))
                 return abox_error_set(err, -EINVAL, "missing session or data");
-        uint32_t uid, gid;
-        uint64_t max;
-        int fd, r = workspace(s, &fd, &uid, &gid, &max, err);
+        uint32_t uid = 0, gid = 0;
+        uint64_t max = 0;
+        int fd = -1, r = workspace(s, &fd, &uid, &gid, &max, err);
         if (r < 0)
                 return r;
         r = files_put(fd, uid, gid, path, data ? data : "", len, max, err);
@@ -548,9 +548,9 @@ int abox_session_get_file(struct abox_session *s, const char *path, char **ret, 
 {
         if (!s || !ret || !ret_len)
                 return abox_error_set(err, -EINVAL, "missing session or result pointers");
-        uint32_t uid, gid;
-        uint64_t max;
-        int fd, r = workspace(s, &fd, &uid, &gid, &max, err);
+        uint32_t uid = 0, gid = 0;
+        uint64_t max = 0;
+        int fd = -1, r = workspace(s, &fd, &uid, &gid, &max, err);
         if (r < 0)
                 return r;
         r = files_get(fd, uid, gid, path, max, ret, ret_len, err);
@@ -563,9 +563,9 @@ int abox_session_list_files(struct abox_session *s, struct abox_file **ret, size
 {
         if (!s || !ret || !ret_count)
                 return abox_error_set(err, -EINVAL, "missing session or result pointers");
-        uint32_t uid, gid;
-        uint64_t max;
-        int fd, r = workspace(s, &fd, &uid, &gid, &max, err);
+        uint32_t uid = 0, gid = 0;
+        uint64_t max = 0;
+        int fd = -1, r = workspace(s, &fd, &uid, &gid, &max, err);
         if (r < 0)
                 return r;
         r = files_list(fd, uid, gid, ret, ret_count, err);
@@ -577,9 +577,9 @@ int abox_session_remove_file(struct abox_session *s, const char *path, struct ab
 {
         if (!s)
                 return abox_error_set(err, -EINVAL, "missing session");
-        uint32_t uid, gid;
-        uint64_t max;
-        int fd, r = workspace(s, &fd, &uid, &gid, &max, err);
+        uint32_t uid = 0, gid = 0;
+        uint64_t max = 0;
+        int fd = -1, r = workspace(s, &fd, &uid, &gid, &max, err);
         if (r < 0)
                 return r;
         r = files_remove(fd, uid, gid, path, err);

@@ -38,7 +38,6 @@
 #include <time.h>
 #include <unistd.h>
 
-
 void run_done(struct run *run)
 {
         rootfs_plan_done(&run->plan.rootfs);
@@ -147,12 +146,11 @@ oom:
         return -ENOMEM;
 }
 
-
 /* The files the sandbox may execute under a command allowlist: the allowed
  * commands and the runtime itself (/bin/sh for shell runs, the interpreter
  * for Python), each with the interpreters the kernel opens for it. */
-static int build_exec_map(const struct abox_policy *p, const struct abox_request *req,
-                          bool session, struct exec_map *map)
+static int build_exec_map(const struct abox_policy *p, const struct abox_request *req, bool session,
+                          struct exec_map *map)
 {
         const char *root = p->rootfs ? p->rootfs : "";
         int r = 0;
@@ -231,7 +229,7 @@ int run_after_clone(void *data, pid_t pid)
 }
 
 int run_prepare(struct run *run, const struct abox_policy *p, const struct abox_request *req,
-                   struct abox_error *err)
+                struct abox_error *err)
 {
         _cleanup_free_ char *spec = policy_module_spec(p);
         int r = run->session ? runtime_prepare_session(p->output_max_bytes, spec, &run->launch, err)
@@ -262,7 +260,7 @@ int run_prepare(struct run *run, const struct abox_policy *p, const struct abox_
         plan->init_fd = init_fd >= 0 ? init_fd : -1;
         plan->hostname = "agentbox";
         plan->argv = !run->session && req->language == ABOX_LANG_PROGRAM ? (char *const *)req->argv
-                                                                          : run->launch.argv;
+                                                                         : run->launch.argv;
         plan->envp = run->envp;
         plan->stdout_fd = run->out[1];
         plan->stderr_fd = run->err[1];
@@ -375,8 +373,8 @@ static void describe(struct abox_result *res, const struct abox_policy *p,
 }
 
 void run_classify(struct run *run, const struct abox_policy *p, const struct abox_request *req,
-                     struct supervise_output *sup, const struct cgroup_stats *st,
-                     struct abox_result *res)
+                  struct supervise_output *sup, const struct cgroup_stats *st,
+                  struct abox_result *res)
 {
         enum abox_limit hint = runtime_read_report(sup->report.data, sup->report.len, res);
         int sig = 0, code = -1;
@@ -432,7 +430,7 @@ int run_take_output(struct strbuf *sb, char **ret, size_t *ret_len, uint64_t *re
 /* The allowlist proxy for network_access: restricted, on the socket the
  * sandbox made (ours from here on). */
 int run_start_proxy(const struct abox_policy *p, int listener, struct net_proxy **ret,
-                       struct abox_error *err)
+                    struct abox_error *err)
 {
         struct net_rule *rules = calloc(p->allowed_domains.n + 1, sizeof *rules);
         struct net_pin *pins = calloc(p->network_hosts.n + 1, sizeof *pins);
@@ -482,7 +480,7 @@ int run_report_network(const struct net_proxy_report *net, struct abox_result *r
  * through the fd its pid 1 handed over, :rw mounts through their host
  * paths. */
 void run_inspect_disk(const struct run *run, const struct abox_policy *p, int scratch,
-                         struct supervise_output *sup)
+                      struct supervise_output *sup)
 {
         static const char *const dirs[] = { "tmp", "workspace", "shm" };
         int fds[ELEMENTSOF(dirs) + POLICY_MAX_MOUNTS] = { 0 };
@@ -591,7 +589,7 @@ int run_audit_ready(const struct abox_policy *p, struct abox_error *err)
 /* The policy's early refusal: a command line or program not on the
  * allowlist never gets a sandbox.  Returns 1 when refused (res filled). */
 int run_refuse_early(const struct abox_policy *p, const struct abox_request *req,
-                        struct abox_result *res)
+                     struct abox_result *res)
 {
         int n = 0;
         if (!command_policy_active(p))
@@ -605,4 +603,3 @@ int run_refuse_early(const struct abox_policy *p, const struct abox_request *req
         res->status = ABOX_STATUS_BLOCKED;
         return 1;
 }
-

@@ -32,7 +32,7 @@ struct run {
         struct strlist secrets; /* "NAME=value", resolved */
         struct redactor *redactor;
         bool decided;
-        bool session; /* a session's sandbox: its kernel loops, init restarts it */
+        bool session;                  /* a session's sandbox: its kernel loops, init restarts it */
         int rw_fds[POLICY_MAX_MOUNTS]; /* :rw mount sources, for the file-size check */
         size_t n_rw_fds;
         bool sealed_init_ran; /* the exit report came from agentbox-init */

@@ -172,8 +172,7 @@ Test(session, shell_and_python_share_the_workspace)
         char *got = NULL;
         size_t len = 0;
         struct abox_error err = { 0 };
-        cr_assert_eq(abox_session_get_file(s, "from_sh.txt", &got, &len, &err), 0, "%s",
-                     err.msg);
+        cr_assert_eq(abox_session_get_file(s, "from_sh.txt", &got, &len, &err), 0, "%s", err.msg);
         cr_assert_eq(len, 4);
         cr_assert_eq(memcmp(got, "bye\n", 4), 0);
         free(got);
@@ -278,8 +277,8 @@ Test(session, memory_limit_kills_restarts_and_is_named)
 Test(session, a_burning_session_is_still_interrupted_and_destroyed)
 {
         /* All its CPU and most of its memory: the control path is outside. */
-        struct abox_policy *p = policy(
-                (const char *[]){ "memory_limit", "128m", "execution_timeout", "1", NULL });
+        struct abox_policy *p =
+                policy((const char *[]){ "memory_limit", "128m", "execution_timeout", "1", NULL });
         struct abox_sessions *reg = registry(0, 0);
         struct abox_session *s = create(reg, p, NULL);
         struct abox_result *r =
@@ -384,7 +383,9 @@ Test(session, reaper_does_not_kill_mid_execution)
         struct abox_sessions *reg = registry(0, 0);
         struct abox_session_options life = { .max_lifetime_ms = 1000 };
         struct abox_session *s = create(reg, p, &life);
-        struct async_run a = { .s = s, .code = "import time; open('started', 'w').close(); time.sleep(1.5); 'done'" };
+        struct async_run a = {
+                .s = s, .code = "import time; open('started', 'w').close(); time.sleep(1.5); 'done'"
+        };
         pthread_t t;
         pthread_create(&t, NULL, run_async, &a);
         wait_busy(s);
@@ -408,7 +409,9 @@ Test(session, busy_or_wait)
         struct abox_policy *p = policy(NULL);
         struct abox_sessions *reg = registry(0, 0);
         struct abox_session *s = create(reg, p, NULL);
-        struct async_run a = { .s = s, .code = "import time; open('started', 'w').close(); time.sleep(1); 1" };
+        struct async_run a = {
+                .s = s, .code = "import time; open('started', 'w').close(); time.sleep(1); 1"
+        };
         pthread_t t;
         pthread_create(&t, NULL, run_async, &a);
         wait_busy(s); /* the second caller was refused with -EBUSY */
@@ -498,8 +501,7 @@ Test(session, file_round_trips)
         cr_assert_eq(put(s, "deep/er/file.txt", "x", 1), 0);
         expect_value(s, "d = open('bin.dat','rb').read(); (len(d), d == bytes(range(256)) * 2)",
                      "(512, True)");
-        expect_value(s, "open('deep/er/file.txt').read() + str(len(open('empty').read()))",
-                     "'x0'");
+        expect_value(s, "open('deep/er/file.txt').read() + str(len(open('empty').read()))", "'x0'");
         /* The sandbox may change what was put: it owns it. */
         abox_result_free(py(s, "open('deep/er/file.txt', 'a').write('y')"));
         char *got;
