@@ -1,8 +1,8 @@
-/* Where threads meet in sessions and the pool, for ThreadSanitizer (which
- * Criterion's forking runner cannot host): many threads creating, finding,
- * running, filing and destroying sessions in one registry with its reaper
- * thread running, while others draw one-shot runs from a warm pool.  Exits 1
- * on any wrong result; TSan (halt_on_error=1) on any race. */
+/* Where threads meet in sessions and the pool: many threads creating,
+ * finding, running, filing and destroying sessions in one registry with its
+ * reaper thread running, while others draw one-shot runs from a warm pool.
+ * Exits 1 on any wrong result.  A plain program (not Criterion, whose
+ * runner forks each test), run in the normal and ASan builds. */
 #include "agentbox.h"
 
 #include <errno.h>
