@@ -121,22 +121,32 @@ static void say(int kind, int wstatus)
         sys4(__NR_write, MSG_FD, (long)&m, sizeof m, 0);
 }
 
-/* Kills everything but us (pid 1 is spared by kill(-1)) and reaps it all. */
-static void clear_out(long *payload, int *ret_status)
+/* Reaps children until none is left, or (stop_at_payload) until the payload
+ * has been reaped; its wait status goes to *ret_status. */
+static void reap(long *payload, int *ret_status, int stop_at_payload)
 {
-        sys4(__NR_kill, -1, SIGKILL_, 0, 0);
         for (;;) {
                 int st = 0;
                 long p = sys4(__NR_wait4, -1, (long)&st, WALL_, 0);
                 if (p == -EINTR_)
                         continue;
                 if (p < 0)
-                        break;
-                if (p == *payload && ret_status)
+                        return; /* no children left */
+                if (p != *payload)
+                        continue;
+                *payload = -1;
+                if (ret_status)
                         *ret_status = st;
-                if (p == *payload)
-                        *payload = -1;
+                if (stop_at_payload)
+                        return;
         }
+}
+
+/* Kills everything but us (pid 1 is spared by kill(-1)) and reaps it all. */
+static void clear_out(long *payload, int *ret_status)
+{
+        sys4(__NR_kill, -1, SIGKILL_, 0, 0);
+        reap(payload, ret_status, 0);
 }
 
 /* ---- session mode ---- */
@@ -280,18 +290,7 @@ __attribute__((noreturn, used)) void init_main(long *sp)
         if (argc > 3 && argv[2][0] == '-' && argv[2][1] == 's' && argv[2][2] == '\0')
                 session(payload, argv + 3, envp);
         int status = 0;
-        for (;;) {
-                int st = 0;
-                long p = sys4(__NR_wait4, -1, (long)&st, WALL_, 0);
-                if (p == -EINTR_)
-                        continue;
-                if (p < 0)
-                        break; /* no children left */
-                if (p == payload) {
-                        status = st;
-                        break;
-                }
-        }
+        reap(&payload, &status, 1);
         /* The payload is gone: what it left behind goes too. */
         clear_out(&payload, 0);
         say(JAIL_MSG_EXIT, status);

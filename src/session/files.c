@@ -99,6 +99,14 @@ static int path_error(struct abox_error *err, int r, const char *path)
         }
 }
 
+static int too_big(struct abox_error *err, const char *path, uint64_t max_bytes)
+{
+        char size[32];
+        format_size(max_bytes, size, sizeof size);
+        return abox_error_set(err, -EFBIG, "'%.200s' is larger than max_file_size (%s)", path,
+                              size);
+}
+
 /* Splits path into its directory part (a copy, "" for none) and its last
  * component; refuses a path that names no file ("", ".", "dir/"). */
 static int split(const char *path, char **ret_dir, const char **ret_leaf, struct abox_error *err)
@@ -144,24 +152,20 @@ static int make_dirs(int root, const char *dir)
         return TAKE_FD(at);
 }
 
-int files_put(int root, uint32_t uid, uint32_t gid, const char *path, const void *data, size_t len,
-              uint64_t max_bytes, struct abox_error *err)
+int files_put(const struct files_root *ws, const char *path, const void *data, size_t len,
+              struct abox_error *err)
 {
         int r = files_check_path(path, err);
         if (r < 0)
                 return r;
-        if (len > max_bytes) {
-                char size[32];
-                format_size(max_bytes, size, sizeof size);
-                return abox_error_set(err, -EFBIG, "the file is larger than max_file_size (%s)",
-                                      size);
-        }
+        if (len > ws->max_bytes)
+                return too_big(err, path, ws->max_bytes);
         _cleanup_free_ char *dir = NULL;
         const char *leaf;
         if ((r = split(path, &dir, &leaf, err)) < 0)
                 return r;
-        _cleanup_owner_ struct as_owner old = become_owner(uid, gid);
-        _cleanup_close_ int at = make_dirs(root, dir);
+        _cleanup_owner_ struct as_owner old = become_owner(ws->uid, ws->gid);
+        _cleanup_close_ int at = make_dirs(ws->fd, dir);
         if (at < 0)
                 return path_error(err, at, path);
         uint64_t rnd = 0;
@@ -185,15 +189,15 @@ int files_put(int root, uint32_t uid, uint32_t gid, const char *path, const void
         return 0;
 }
 
-int files_get(int root, uint32_t uid, uint32_t gid, const char *path, uint64_t max_bytes,
-              char **ret, size_t *ret_len, struct abox_error *err)
+int files_get(const struct files_root *ws, const char *path, char **ret, size_t *ret_len,
+              struct abox_error *err)
 {
         int r = files_check_path(path, err);
         if (r < 0)
                 return r;
-        _cleanup_owner_ struct as_owner old = become_owner(uid, gid);
+        _cleanup_owner_ struct as_owner old = become_owner(ws->uid, ws->gid);
         /* Non-blocking: a FIFO the sandbox planted must not hang us. */
-        _cleanup_close_ int fd = open_below(root, path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0);
+        _cleanup_close_ int fd = open_below(ws->fd, path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0);
         if (fd < 0)
                 return path_error(err, fd, path);
         struct stat st;
@@ -202,15 +206,11 @@ int files_get(int root, uint32_t uid, uint32_t gid, const char *path, uint64_t m
         if (!S_ISREG(st.st_mode))
                 return abox_error_set(err, S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL,
                                       "'%.200s' is not a regular file", path);
-        if ((uint64_t)st.st_size > max_bytes) {
-                char size[32];
-                format_size(max_bytes, size, sizeof size);
-                return abox_error_set(err, -EFBIG, "'%.200s' is larger than max_file_size (%s)",
-                                      path, size);
-        }
+        if ((uint64_t)st.st_size > ws->max_bytes)
+                return too_big(err, path, ws->max_bytes);
         char *buf = NULL;
         size_t n = 0;
-        r = read_all(fd, max_bytes, &buf, &n);
+        r = read_all(fd, ws->max_bytes, &buf, &n);
         if (r == -EFBIG)
                 return abox_error_set(err, r, "'%.200s' grew past max_file_size", path);
         if (r < 0)
@@ -293,15 +293,15 @@ void abox_files_free(struct abox_file *files, size_t n)
         free(files);
 }
 
-int files_list(int root, uint32_t uid, uint32_t gid, struct abox_file **ret, size_t *ret_count,
+int files_list(const struct files_root *ws, struct abox_file **ret, size_t *ret_count,
                struct abox_error *err)
 {
-        _cleanup_owner_ struct as_owner old = become_owner(uid, gid);
+        _cleanup_owner_ struct as_owner old = become_owner(ws->uid, ws->gid);
         struct stat st;
-        if (fstat(root, &st) < 0)
+        if (fstat(ws->fd, &st) < 0)
                 return abox_error_set(err, -errno, "the workspace: %s", strerror(errno));
         struct listing l = { 0 };
-        int r = walk(root, st.st_dev, "", 0, &l);
+        int r = walk(ws->fd, st.st_dev, "", 0, &l);
         if (r < 0) {
                 abox_files_free(l.items, l.n);
                 return r == -E2BIG
@@ -315,17 +315,17 @@ int files_list(int root, uint32_t uid, uint32_t gid, struct abox_file **ret, siz
         return 0;
 }
 
-int files_remove(int root, uint32_t uid, uint32_t gid, const char *path, struct abox_error *err)
+int files_remove(const struct files_root *ws, const char *path, struct abox_error *err)
 {
         int r = files_check_path(path, err);
         if (r < 0)
                 return r;
-        _cleanup_owner_ struct as_owner old = become_owner(uid, gid);
+        _cleanup_owner_ struct as_owner old = become_owner(ws->uid, ws->gid);
         _cleanup_free_ char *dir = NULL;
         const char *leaf;
         if ((r = split(path, &dir, &leaf, err)) < 0 || !dir)
                 return r < 0 ? r : -ENOMEM;
-        _cleanup_close_ int at = open_below(root, *dir ? dir : ".", O_PATH | O_DIRECTORY, 0);
+        _cleanup_close_ int at = open_below(ws->fd, *dir ? dir : ".", O_PATH | O_DIRECTORY, 0);
         if (at < 0)
                 return path_error(err, at, path);
         struct stat st;

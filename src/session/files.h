@@ -12,6 +12,22 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <unistd.h>
+
+/* The workspace as the file operations see it: its directory fd, the
+ * sandbox user they act as, and the size cap of one file. */
+struct files_root {
+        int fd;
+        uint32_t uid, gid;
+        uint64_t max_bytes;
+};
+
+static inline void files_root_done(struct files_root *root)
+{
+        if (root->fd >= 0)
+                close(root->fd);
+        root->fd = -1;
+}
 
 /* A path a caller may name: relative, no "..", under 4 KiB.  Pure. */
 int files_check_path(const char *path, struct abox_error *err);
@@ -19,11 +35,11 @@ int files_check_path(const char *path, struct abox_error *err);
 /* Writes atomically (a temporary file, then rename), creating missing
  * directories, as uid:gid (the sandbox's user on the host): new files are
  * the sandbox's, and the host has no more rights there than it. */
-int files_put(int root, uint32_t uid, uint32_t gid, const char *path, const void *data, size_t len,
-              uint64_t max_bytes, struct abox_error *err);
-/* The others act as uid:gid too. */
-int files_get(int root, uint32_t uid, uint32_t gid, const char *path, uint64_t max_bytes,
-              char **ret, size_t *ret_len, struct abox_error *err);
-int files_list(int root, uint32_t uid, uint32_t gid, struct abox_file **ret, size_t *ret_count,
+int files_put(const struct files_root *root, const char *path, const void *data, size_t len,
+              struct abox_error *err);
+/* The others act as the sandbox's user too. */
+int files_get(const struct files_root *root, const char *path, char **ret, size_t *ret_len,
+              struct abox_error *err);
+int files_list(const struct files_root *root, struct abox_file **ret, size_t *ret_count,
                struct abox_error *err);
-int files_remove(int root, uint32_t uid, uint32_t gid, const char *path, struct abox_error *err);
+int files_remove(const struct files_root *root, const char *path, struct abox_error *err);

@@ -506,21 +506,21 @@ int abox_session_run(struct abox_session *s, const struct abox_request *req,
 }
 
 /* The workspace for a file operation: a dup of its fd (which keeps the
- * workspace alive even if the session ends meanwhile) and the limits. */
-static int workspace(struct abox_session *s, int *ret_fd, uint32_t *uid, uint32_t *gid,
-                     uint64_t *max_bytes, struct abox_error *err)
+ * workspace alive even if the session ends meanwhile), the user to act as,
+ * and the size cap.  Counts as use of the session. */
+static int workspace(struct abox_session *s, struct files_root *ret, struct abox_error *err)
 {
         pthread_mutex_lock(&s->lock);
         int r = 0;
         if (s->ended || !s->box) {
                 r = abox_error_set(err, -ESHUTDOWN, "the session has ended");
         } else {
-                *ret_fd = fcntl(box_workspace_fd(s->box), F_DUPFD_CLOEXEC, 3);
-                box_file_owner(s->box, uid, gid);
-                *max_bytes = box_policy(s->box)->file_size_max_bytes;
+                ret->fd = fcntl(box_workspace_fd(s->box), F_DUPFD_CLOEXEC, 3);
+                box_file_owner(s->box, &ret->uid, &ret->gid);
+                ret->max_bytes = box_policy(s->box)->file_size_max_bytes;
                 if (s->reg)
                         s->last_used_ms = now_of(s->reg);
-                if (*ret_fd < 0)
+                if (ret->fd < 0)
                         r = abox_error_set(err, -errno, "cannot open the workspace: %s",
                                            strerror(errno));
         }
@@ -533,14 +533,9 @@ int abox_session_put_file(struct abox_session *s, const char *path, const void *
 {
         if (!s || (!data && len))
                 return abox_error_set(err, -EINVAL, "missing session or data");
-        uint32_t uid = 0, gid = 0;
-        uint64_t max = 0;
-        int fd = -1, r = workspace(s, &fd, &uid, &gid, &max, err);
-        if (r < 0)
-                return r;
-        r = files_put(fd, uid, gid, path, data ? data : "", len, max, err);
-        close(fd);
-        return r;
+        _cleanup_(files_root_done) struct files_root ws = { .fd = -1 };
+        int r = workspace(s, &ws, err);
+        return r < 0 ? r : files_put(&ws, path, data ? data : "", len, err);
 }
 
 int abox_session_get_file(struct abox_session *s, const char *path, char **ret, size_t *ret_len,
@@ -548,14 +543,9 @@ int abox_session_get_file(struct abox_session *s, const char *path, char **ret, 
 {
         if (!s || !ret || !ret_len)
                 return abox_error_set(err, -EINVAL, "missing session or result pointers");
-        uint32_t uid = 0, gid = 0;
-        uint64_t max = 0;
-        int fd = -1, r = workspace(s, &fd, &uid, &gid, &max, err);
-        if (r < 0)
-                return r;
-        r = files_get(fd, uid, gid, path, max, ret, ret_len, err);
-        close(fd);
-        return r;
+        _cleanup_(files_root_done) struct files_root ws = { .fd = -1 };
+        int r = workspace(s, &ws, err);
+        return r < 0 ? r : files_get(&ws, path, ret, ret_len, err);
 }
 
 int abox_session_list_files(struct abox_session *s, struct abox_file **ret, size_t *ret_count,
@@ -563,26 +553,16 @@ int abox_session_list_files(struct abox_session *s, struct abox_file **ret, size
 {
         if (!s || !ret || !ret_count)
                 return abox_error_set(err, -EINVAL, "missing session or result pointers");
-        uint32_t uid = 0, gid = 0;
-        uint64_t max = 0;
-        int fd = -1, r = workspace(s, &fd, &uid, &gid, &max, err);
-        if (r < 0)
-                return r;
-        r = files_list(fd, uid, gid, ret, ret_count, err);
-        close(fd);
-        return r;
+        _cleanup_(files_root_done) struct files_root ws = { .fd = -1 };
+        int r = workspace(s, &ws, err);
+        return r < 0 ? r : files_list(&ws, ret, ret_count, err);
 }
 
 int abox_session_remove_file(struct abox_session *s, const char *path, struct abox_error *err)
 {
         if (!s)
                 return abox_error_set(err, -EINVAL, "missing session");
-        uint32_t uid = 0, gid = 0;
-        uint64_t max = 0;
-        int fd = -1, r = workspace(s, &fd, &uid, &gid, &max, err);
-        if (r < 0)
-                return r;
-        r = files_remove(fd, uid, gid, path, err);
-        close(fd);
-        return r;
+        _cleanup_(files_root_done) struct files_root ws = { .fd = -1 };
+        int r = workspace(s, &ws, err);
+        return r < 0 ? r : files_remove(&ws, path, err);
 }
