@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 extern const char runtime_python_kernel[];
+extern const char runtime_python_kernel_magic[];
+extern const char runtime_python_kernel_b64[];
 extern const char runtime_python_policy[];
 
 #define MAX_SHELL_BYTES (100u << 10) /* one argv string is capped at 128 KiB */
@@ -51,9 +53,15 @@ static int python_argv(const char *mode, size_t max_value_bytes, const char *mod
                 return -ENOMEM;
         /* The kernel runs under its own file name, so the module guard can
          * tell its frames from the user's (exec'd strings are "<string>",
-         * like a bare -c would be). */
-        static char boot[] = "import sys;k=sys.argv.pop(1);"
-                             "exec(compile(k,'<agentbox-kernel>','exec'))";
+         * like a bare -c would be).  Its code object, compiled at build
+         * time by this interpreter, is loaded when the bytecode magic
+         * matches (no compile on the start path); else the source is
+         * compiled. */
+        static char boot[] = "import sys,marshal,binascii,_frozen_importlib_external as f;"
+                             "m,c,k=sys.argv.pop(1),sys.argv.pop(1),sys.argv.pop(1);"
+                             "exec(marshal.loads(binascii.a2b_base64(c)) "
+                             "if m and m==f.MAGIC_NUMBER.hex() "
+                             "else compile(k,'<agentbox-kernel>','exec'))";
         /* A session's kernel starts without the site module (-S) and sets
          * up what site would, minus .pth import lines and sitecustomize
          * (kernel.py's _lean_site): half of a Python start, on the path of
@@ -63,6 +71,8 @@ static int python_argv(const char *mode, size_t max_value_bytes, const char *mod
                          session ? "-IBS" : "-IB",
                          "-c",
                          boot,
+                         (char *)runtime_python_kernel_magic,
+                         (char *)runtime_python_kernel_b64,
                          (char *)runtime_python_kernel,
                          (char *)mode,
                          ret->owned[0],

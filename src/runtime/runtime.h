@@ -6,7 +6,7 @@
 #include <stddef.h>
 
 struct runtime_launch {
-        char *argv[11];
+        char *argv[13];
         char *owned[2];
         int code_fd;   /* becomes fd 3: the Python source, sealed; -1 if none */
         int result_rd; /* read end of fd 4: the kernel's JSON report; -1 if none */
