@@ -765,10 +765,12 @@ Test(session, soak_leaves_nothing_behind, .timeout = 900)
         int rounds = env ? atoi(env) : 1000;
         struct cgroup_probe probe;
         cgroup_probe(&probe);
+        char mine[32]; /* this process's sandbox groups: abox-<pid>-<random> */
+        snprintf(mine, sizeof mine, "abox-%d-", (int)getpid());
         size_t groups0 = 0;
         for (int c = 0; c < CG__MAX; c++)
                 if (probe.have[c])
-                        groups0 += count_dir(probe.parent[c], "abox-");
+                        groups0 += count_dir(probe.parent[c], mine);
         size_t fds0 = count_dir("/proc/self/fd", ""), mounts0 = lines_of("/proc/self/mountinfo");
         size_t tmp0 = count_dir("/tmp", "agentbox");
         struct abox_policy *p = policy(NULL);
@@ -789,7 +791,7 @@ Test(session, soak_leaves_nothing_behind, .timeout = 900)
         size_t groups = 0;
         for (int c = 0; c < CG__MAX; c++)
                 if (probe.have[c])
-                        groups += count_dir(probe.parent[c], "abox-");
+                        groups += count_dir(probe.parent[c], mine);
         cr_assert_eq(groups, groups0);
         cr_assert_eq(sandbox_processes(), 0);
         cr_assert_eq(count_dir("/proc/self/fd", ""), fds0);
