@@ -57,7 +57,7 @@ static void restore_owner(struct as_owner *old)
         setfsgid((gid_t)old->gid);
 }
 
-#define _cleanup_owner_ __attribute__((cleanup(restore_owner)))
+#define _cleanup_owner_ __attribute__((cleanup(restore_owner), unused))
 
 int files_check_path(const char *path, struct abox_error *err)
 {
