@@ -153,6 +153,11 @@ struct abox_session_options {
         uint64_t idle_timeout_ms;    /* 0: 10 minutes */
         uint64_t max_lifetime_ms;    /* 0: 1 hour */
         bool wait_if_busy;           /* a second execution waits its turn (else -EBUSY) */
+        /* A host directory (absolute; it must not exist yet, its parent
+         * must) that receives a copy of /workspace when the session ends,
+         * however it ends: files and directories, no links.  NULL: the
+         * workspace goes with the session. */
+        const char *keep_workspace;
         struct abox_pool *pool;      /* start from a warm sandbox of this pool if it fits */
 };
 
@@ -170,7 +175,9 @@ int abox_session_find(struct abox_sessions *reg, const char *id, const char *own
 /* Drops the handle; the session lives on until it ends. */
 void abox_session_release(struct abox_session *s);
 /* Ends the session now (after an execution under way): its processes,
- * cgroup, mounts and workspace are gone.  The handle must still be released. */
+ * cgroup, mounts and workspace are gone (the workspace kept first if the
+ * session was made with keep_workspace; an error then says keeping failed,
+ * the session has ended all the same).  The handle must still be released. */
 int abox_session_destroy(struct abox_session *s, struct abox_error *err);
 
 /* Runs Python code or a shell command in the session; the result is shaped
@@ -209,6 +216,7 @@ int abox_session_remove_file(struct abox_session *s, const char *path, struct ab
  * waiting, refilled in the background.  Each is used once — for one
  * one-shot execution or as one new session — and never handed to a request
  * under a different policy. */
+/* size 0: the policy's pool_size. */
 int abox_pool_new(const struct abox_policy *p, size_t size, struct abox_pool **ret,
                   struct abox_error *err);
 void abox_pool_free(struct abox_pool *pool);

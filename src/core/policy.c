@@ -35,6 +35,8 @@ static const struct field fields[] = {
           "a directory whose usr/ replaces the host's /usr" },
         { "allow_degraded", SECTION_SANDBOX, FIELD_LIST, OFF(allow_degraded), 0, 0, NULL,
           "protections that may be missing on this host without refusing to run" },
+        { "pool_size", SECTION_SANDBOX, FIELD_COUNT, OFF(pool_size), 0, 1024, NULL,
+          "sandboxes a long-running agentbox keeps warm for this policy (0: none)" },
         { "mode", SECTION_POLICY, FIELD_ENUM, OFF(module_mode), 0, 0, modes,
           "blacklist: restricted_modules are refused; whitelist: only allowed_modules" },
         { "restricted_modules", SECTION_POLICY, FIELD_LIST, OFF(restricted_modules), 0, 0, NULL,

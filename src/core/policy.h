@@ -69,6 +69,8 @@ struct abox_policy {
         char *audit_path; /* NULL: no audit; "stderr" */
         uint64_t audit_max_bytes;
 
+        uint64_t pool_size; /* warm sandboxes a long-running process keeps; 0: no pool */
+
         uint64_t set_mask; /* bit i: fields[i] was given a value */
 };
 

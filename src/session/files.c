@@ -286,6 +286,72 @@ static int walk(int dirfd, dev_t dev, const char *prefix, int depth, struct list
         return r;
 }
 
+/* One directory level of files_copy_out: from (below the workspace) into to
+ * (on the host). */
+static int copy_tree(int from, int to, dev_t dev, int depth)
+{
+        if (depth > MAX_DEPTH)
+                return 0;
+        int fd = openat(from, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+        if (!d) {
+                safe_close(fd);
+                return -errno;
+        }
+        int r = 0;
+        struct dirent *e;
+        while (r == 0 && (e = readdir(d))) {
+                if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                        continue;
+                /* O_NOFOLLOW and O_NONBLOCK: a link is not opened, a FIFO
+                 * not waited on; what it is is checked on the fd. */
+                _cleanup_close_ int src = openat(
+                        from, e->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+                struct stat st;
+                if (src < 0 || fstat(src, &st) < 0 || st.st_dev != dev)
+                        continue;
+                if (S_ISDIR(st.st_mode)) {
+                        if (mkdirat(to, e->d_name, 0700) < 0) {
+                                r = -errno;
+                                break;
+                        }
+                        _cleanup_close_ int sub =
+                                openat(to, e->d_name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        r = sub < 0 ? -errno : copy_tree(src, sub, dev, depth + 1);
+                } else if (S_ISREG(st.st_mode)) {
+                        _cleanup_close_ int dst =
+                                openat(to, e->d_name,
+                                       O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+                        char buf[65536];
+                        ssize_t k = 0;
+                        while (dst >= 0 && (k = read(src, buf, sizeof buf)) > 0 &&
+                               write_all(dst, buf, (size_t)k) == 0)
+                                ;
+                        if (dst < 0 || k != 0)
+                                r = dst < 0 || k < 0 ? -errno : -EIO;
+                }
+        }
+        closedir(d);
+        return r;
+}
+
+int files_copy_out(const struct files_root *ws, const char *dest, struct abox_error *err)
+{
+        struct stat st;
+        if (fstat(ws->fd, &st) < 0)
+                return abox_error_set(err, -errno, "the workspace: %s", strerror(errno));
+        if (mkdir(dest, 0700) < 0)
+                return abox_error_set(err, -errno, "cannot keep the workspace in %.200s: %s", dest,
+                                      strerror(errno));
+        _cleanup_close_ int to = open(dest, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        _cleanup_close_ int from = openat(ws->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int r = to < 0 || from < 0 ? -errno : copy_tree(from, to, st.st_dev, 0);
+        if (r < 0)
+                return abox_error_set(err, r, "keeping the workspace in %.200s: %s", dest,
+                                      strerror(-r));
+        return 0;
+}
+
 void abox_files_free(struct abox_file *files, size_t n)
 {
         for (size_t i = 0; files && i < n; i++)

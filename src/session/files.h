@@ -43,3 +43,8 @@ int files_get(const struct files_root *root, const char *path, char **ret, size_
 int files_list(const struct files_root *root, struct abox_file **ret, size_t *ret_count,
                struct abox_error *err);
 int files_remove(const struct files_root *root, const char *path, struct abox_error *err);
+/* Copies the workspace to dest, a host directory this makes (0700; it must
+ * not exist): regular files and directories, never following a link (links,
+ * FIFOs and the like are left out), never leaving the workspace's
+ * filesystem.  The copies belong to the caller. */
+int files_copy_out(const struct files_root *root, const char *dest, struct abox_error *err);

@@ -89,8 +89,11 @@ int abox_pool_new(const struct abox_policy *p, size_t size, struct abox_pool **r
 {
         if (!p || !ret)
                 return abox_error_set(err, -EINVAL, "missing policy or result pointer");
+        if (size == 0)
+                size = p->pool_size;
         if (size == 0 || size > 1024)
-                return abox_error_set(err, -EINVAL, "a pool holds 1 to 1024 sandboxes");
+                return abox_error_set(err, -EINVAL,
+                                      "a pool holds 1 to 1024 sandboxes (pool_size is %zu)", size);
         int r = policy_validate(p, err);
         if (r < 0)
                 return r;

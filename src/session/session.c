@@ -32,6 +32,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,6 +49,7 @@ struct abox_session {
         bool listed;   /* in the registry's list (its reference) */
         char id[33];
         char *owner;
+        char *keep; /* a host directory for the workspace at the end, or NULL */
         enum abox_language language;
         uint64_t idle_ms, lifetime_ms, created_ms;
         bool wait_if_busy;
@@ -158,6 +160,7 @@ static void session_free(struct abox_session *s)
         pthread_mutex_destroy(&s->lock);
         pthread_cond_destroy(&s->changed);
         free(s->owner);
+        free(s->keep);
         free(s);
 }
 
@@ -195,9 +198,21 @@ static void release(struct abox_session *s)
                 session_free(s);
 }
 
-/* Ends the session: waits out an execution under way, frees the sandbox,
- * takes it off the list.  Returns false if it had ended already. */
-static bool end_session(struct abox_session *s, const char *reason)
+/* The workspace copied to the host directory the session was created
+ * with, before the sandbox goes. */
+static int keep_workspace(const struct abox_session *s, const struct box *box,
+                          struct abox_error *err)
+{
+        struct files_root ws = { .fd = box_workspace_fd(box) };
+        return files_copy_out(&ws, s->keep, err);
+}
+
+/* Ends the session: waits out an execution under way, keeps the workspace
+ * if asked to, frees the sandbox, takes it off the list.  Returns false if
+ * it had ended already; *ret_kept gets keeping's outcome (0 or -errno, with
+ * err set). */
+static bool end_session(struct abox_session *s, const char *reason, int *ret_kept,
+                        struct abox_error *err)
 {
         pthread_mutex_lock(&s->lock);
         while (s->busy)
@@ -211,8 +226,17 @@ static bool end_session(struct abox_session *s, const char *reason)
         pthread_cond_broadcast(&s->changed);
         pthread_mutex_unlock(&s->lock);
         if (box) {
-                audit_session(s, box, "session_end", reason);
+                struct abox_error kept_err = { 0 };
+                int kept = s->keep ? keep_workspace(s, box, &kept_err) : 0;
+                char why[sizeof kept_err.msg + 64];
+                snprintf(why, sizeof why, "%s%s%s", reason, kept < 0 ? "; " : "",
+                         kept < 0 ? kept_err.msg : "");
+                audit_session(s, box, "session_end", why);
                 box_free(box);
+                if (ret_kept)
+                        *ret_kept = kept;
+                if (kept < 0 && err)
+                        *err = kept_err;
         }
         struct abox_sessions *reg = s->reg;
         bool last = false;
@@ -273,7 +297,7 @@ size_t abox_sessions_reap(struct abox_sessions *reg)
                                 now_end = true;
                 }
                 pthread_mutex_unlock(&s->lock);
-                if (now_end && end_session(s, why))
+                if (now_end && end_session(s, why, NULL, NULL))
                         ended++;
                 release(s);
         }
@@ -311,7 +335,7 @@ void abox_sessions_free(struct abox_sessions *reg)
                 pthread_mutex_unlock(&reg->lock);
                 if (!s)
                         break;
-                if (!end_session(s, "shutdown")) {
+                if (!end_session(s, "shutdown", NULL, NULL)) {
                         /* Still starting: its creator lists it off when done. */
                         pthread_mutex_lock(&reg->lock);
                         if (s->listed)
@@ -330,6 +354,29 @@ void abox_sessions_free(struct abox_sessions *reg)
 }
 
 /* ---- sessions ---- */
+
+/* keep_workspace must be a new directory in an existing one, known now
+ * rather than at the end. */
+static int check_keep(const char *path, struct abox_error *err)
+{
+        struct stat st;
+        if (path[0] != '/')
+                return abox_error_set(err, -EINVAL, "keep_workspace '%.200s' is not absolute",
+                                      path);
+        if (lstat(path, &st) == 0)
+                return abox_error_set(err, -EEXIST, "keep_workspace '%.200s' exists already",
+                                      path);
+        _cleanup_free_ char *parent = strdup(path);
+        if (!parent)
+                return abox_error_set(err, -ENOMEM, "out of memory");
+        char *slash = strrchr(parent, '/');
+        slash[slash == parent ? 1 : 0] = '\0';
+        if (stat(parent, &st) < 0 || !S_ISDIR(st.st_mode))
+                return abox_error_set(err, -ENOENT,
+                                      "keep_workspace '%.200s': its parent is not a directory",
+                                      path);
+        return 0;
+}
 
 static int new_id(char id[33])
 {
@@ -364,6 +411,13 @@ int abox_session_create(struct abox_sessions *reg, const struct abox_policy *p,
         s->idle_ms = opt->idle_timeout_ms ? opt->idle_timeout_ms : DEFAULT_IDLE_MS;
         s->lifetime_ms = opt->max_lifetime_ms ? opt->max_lifetime_ms : DEFAULT_LIFETIME_MS;
         s->wait_if_busy = opt->wait_if_busy;
+        int r = opt->keep_workspace ? check_keep(opt->keep_workspace, err) : 0;
+        if (r == 0 && opt->keep_workspace && !(s->keep = strdup(opt->keep_workspace)))
+                r = abox_error_set(err, -ENOMEM, "out of memory");
+        if (r < 0) {
+                session_free(s);
+                return r;
+        }
         if (new_id(s->id) < 0) {
                 session_free(s);
                 return abox_error_set(err, -EIO, "cannot draw a session id");
@@ -373,7 +427,6 @@ int abox_session_create(struct abox_sessions *reg, const struct abox_policy *p,
         size_t mine = 0;
         for (struct abox_session *o = reg->head; o; o = o->next)
                 mine += strcmp(o->owner, s->owner) == 0;
-        int r = 0;
         if (reg->n >= reg->max_sessions)
                 r = abox_error_set(err, -EAGAIN,
                                    "too many sessions: the maximum of %zu is reached (none is "
@@ -454,9 +507,10 @@ int abox_session_destroy(struct abox_session *s, struct abox_error *err)
 {
         if (!s)
                 return abox_error_set(err, -EINVAL, "missing session");
-        if (!end_session(s, "destroyed"))
+        int kept = 0;
+        if (!end_session(s, "destroyed", &kept, err))
                 return abox_error_set(err, -ESHUTDOWN, "the session has ended already");
-        return 0;
+        return kept;
 }
 
 /* Takes the session for one execution: -EBUSY, -ESHUTDOWN, or 0 with the box. */
@@ -501,7 +555,7 @@ int abox_session_run(struct abox_session *s, const struct abox_request *req,
         pthread_cond_broadcast(&s->changed);
         pthread_mutex_unlock(&s->lock);
         if (end)
-                end_session(s, s->end_after ? "lifetime" : "broken");
+                end_session(s, s->end_after ? "lifetime" : "broken", NULL, NULL);
         return r;
 }
 

@@ -606,6 +606,51 @@ Test(session, traversal_and_planted_links_are_refused)
         rmdir(dir);
 }
 
+Test(session, workspace_kept_by_option)
+{
+        char dir[] = "/tmp/agentbox-keep-XXXXXX", dest[600], path[700];
+        cr_assert(mkdtemp(dir));
+        snprintf(dest, sizeof dest, "%s/kept", dir);
+        struct abox_policy *p = policy(NULL);
+        struct abox_sessions *reg = registry(0, 0);
+        struct abox_session_options bad = { .keep_workspace = dir };
+        struct abox_session *s = NULL;
+        struct abox_error err = { 0 };
+        cr_assert_eq(abox_session_create(reg, p, &bad, &s, &err), -EEXIST, "%s", err.msg);
+        struct abox_session_options keep = { .keep_workspace = dest };
+        s = create(reg, p, &keep);
+        cr_assert_eq(put(s, "a/b.txt", "kept\0bytes", 10), 0);
+        struct abox_result *r =
+                sh(s, "ln -s /etc/passwd link; mkfifo fifo; echo made > made.txt; mkdir empty");
+        cr_assert_eq(abox_result_status(r), ABOX_STATUS_SUCCESS);
+        abox_result_free(r);
+        cr_assert_eq(abox_session_destroy(s, &err), 0, "%s", err.msg);
+        abox_session_release(s);
+        /* Files and directories, byte for byte; no link, no FIFO. */
+        snprintf(path, sizeof path, "%s/a/b.txt", dest);
+        FILE *f = fopen(path, "rb");
+        char buf[32] = { 0 };
+        cr_assert(f);
+        cr_assert_eq(fread(buf, 1, sizeof buf, f), 10);
+        fclose(f);
+        cr_assert_eq(memcmp(buf, "kept\0bytes", 10), 0);
+        struct stat st;
+        snprintf(path, sizeof path, "%s/made.txt", dest);
+        cr_assert_eq(stat(path, &st), 0);
+        cr_assert_eq(st.st_size, 5);
+        snprintf(path, sizeof path, "%s/empty", dest);
+        cr_assert(stat(path, &st) == 0 && S_ISDIR(st.st_mode));
+        snprintf(path, sizeof path, "%s/link", dest);
+        cr_assert_eq(lstat(path, &st), -1);
+        snprintf(path, sizeof path, "%s/fifo", dest);
+        cr_assert_eq(lstat(path, &st), -1);
+        abox_sessions_free(reg);
+        abox_policy_free(p);
+        char rm[700];
+        snprintf(rm, sizeof rm, "rm -rf %s", dir);
+        cr_assert_eq(system(rm), 0);
+}
+
 /* ---- many threads ---- */
 
 struct worker {
@@ -857,7 +902,13 @@ Test(pool, timeout_in_a_pooled_run)
         struct abox_policy *p = policy((const char *[]){ "execution_timeout", "1", NULL });
         struct abox_pool *pool = NULL;
         struct abox_error err = { 0 };
-        cr_assert_eq(abox_pool_new(p, 1, &pool, &err), 0, "%s", err.msg);
+        /* The size comes from the policy's pool_size when not given. */
+        cr_assert_eq(abox_pool_new(p, 0, &pool, &err), -EINVAL);
+        cr_assert(strstr(err.msg, "pool_size"), "%s", err.msg);
+        cr_assert_eq(abox_policy_set(p, "pool_size", "1", &err), 0, "%s", err.msg);
+        cr_assert_eq(abox_pool_new(p, 0, &pool, &err), 0, "%s", err.msg);
+        while (abox_pool_ready(pool) < 1)
+                usleep(10000);
         const char *code = "while True: pass";
         struct abox_request req = { .language = ABOX_LANG_PYTHON,
                                     .code = code,

@@ -361,3 +361,47 @@ Test(policy, field_table_is_consistent)
                         cr_assert_not_null(f[i].choices);
         }
 }
+
+/* The warm pool hands a sandbox only to a request whose policy builds the
+ * same one: every field of the table must make policy_equal differ (a new
+ * field it forgets would let a pool serve the wrong policy). pool_size shapes
+ * the pool, not the sandbox. */
+Test(policy, equal_sees_every_field)
+{
+        size_t n;
+        const struct field *f = policy_fields(&n);
+        for (size_t i = 0; i < n; i++) {
+                struct abox_policy *q = abox_policy_dup(p);
+                void *at = (char *)q + f[i].offset;
+                switch (f[i].type) {
+                case FIELD_SIZE:
+                case FIELD_DURATION:
+                case FIELD_COUNT:
+                case FIELD_CORES: *(uint64_t *)at += 1; break;
+                case FIELD_ENUM: *(int *)at = *(int *)at ? 0 : 1; break;
+                case FIELD_PATH:
+                        free(*(char **)at);
+                        *(char **)at = strdup("/elsewhere");
+                        break;
+                case FIELD_LIST:
+                case FIELD_ENV:
+                case FIELD_SECRETS:
+                case FIELD_HOSTS: cr_assert_eq(strlist_append(at, "X=1"), 0); break;
+                case FIELD_MOUNTS: {
+                        char spec[256];
+                        snprintf(spec, sizeof spec, "%s:/data", srcdir);
+                        cr_assert_eq(abox_policy_set(q, "mounts", spec, &err), 0, "%s", err.msg);
+                        break;
+                }
+                case FIELD_OVERRIDES: {
+                        struct strlist none = { 0 };
+                        cr_assert_eq(policy_set_override(q, "os.path", true, &none, &err), 0);
+                        break;
+                }
+                }
+                bool same = strcmp(f[i].name, "pool_size") == 0;
+                cr_assert_eq(policy_equal(p, q), same, "%s", f[i].name);
+                cr_assert(policy_equal(q, q));
+                abox_policy_free(q);
+        }
+}
