@@ -22,6 +22,8 @@
 
 #include "request.h"
 
+#include "base/fd.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -141,6 +143,13 @@ static bool buf_put(struct buf *b, const void *data, size_t n)
         b->end += n;
         return true;
 }
+
+/* Lookup threads outlive the connection (and the proxy) that started them
+ * until getaddrinfo returns: with a slow resolver a sandbox could pile them
+ * up in the supervisor, outside every cgroup.  So there are at most this many
+ * in the whole process; past it a request is refused (503). */
+#define MAX_LOOKUPS 256
+static atomic_int lookups_running;
 
 static void lookup_put(struct lookup *l);
 
@@ -295,7 +304,12 @@ static void lookup_put(struct lookup *l)
 static void *lookup_run(void *arg)
 {
         struct lookup *l = arg;
-        /* As on the proxy's thread: no search domains (_res is per thread). */
+        /* Names are looked up as given: no search domains appended, so an
+         * allowed wildcard cannot reach "x.allowed.example.<search domain>".
+         * _res is this thread's own and steers glibc's DNS backend; the
+         * other common one, nss-resolve, appends search domains only to
+         * single-label names (which a wildcard never matches).  "name." would
+         * be the general form, but /etc/hosts does not answer it. */
         if (res_init() == 0)
                 _res.options &= ~(unsigned long)(RES_DNSRCH | RES_DEFNAMES);
         struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
@@ -317,16 +331,24 @@ static void *lookup_run(void *arg)
         (void)!send(l->notify_fd, &l->id, sizeof l->id, MSG_NOSIGNAL | MSG_DONTWAIT);
         close(l->notify_fd);
         lookup_put(l);
+        atomic_fetch_sub(&lookups_running, 1);
         return NULL;
 }
 
 static void start_lookup(struct net_proxy *p, struct conn *c)
 {
+        if (atomic_fetch_add(&lookups_running, 1) >= MAX_LOOKUPS) {
+                atomic_fetch_sub(&lookups_running, 1);
+                event(p, &c->target, "too many name lookups under way");
+                refuse(p, c, 503, 1, "too many name lookups under way");
+                return;
+        }
         struct lookup *l = calloc(1, sizeof *l);
         pthread_attr_t attr;
         pthread_t thread;
         if (!l || (l->notify_fd = fcntl(p->lookup_wr, F_DUPFD_CLOEXEC, 3)) < 0) {
                 free(l);
+                atomic_fetch_sub(&lookups_running, 1);
                 refuse(p, c, 502, 4, "cannot resolve now");
                 return;
         }
@@ -340,6 +362,7 @@ static void start_lookup(struct net_proxy *p, struct conn *c)
         if (r != 0) {
                 close(l->notify_fd);
                 free(l);
+                atomic_fetch_sub(&lookups_running, 1);
                 refuse(p, c, 502, 4, "cannot resolve now");
                 return;
         }
@@ -385,6 +408,7 @@ static void open_upstream(struct net_proxy *p, struct conn *c)
         if (p->bytes_exhausted) {
                 snprintf(reason, sizeof reason, "max_network_bytes (%llu) reached",
                          (unsigned long long)p->cfg.max_bytes);
+                event(p, &c->target, "%s", reason);
                 refuse(p, c, 403, 2, reason);
                 return;
         }
@@ -462,7 +486,7 @@ static void head_socks(struct net_proxy *p, struct conn *c)
                 int g = socks_parse_greeting(b, buf_len(&c->in), &len);
                 if (g == REQ_MORE)
                         return;
-                if (g <= 0) {
+                if (g != SOCKS_NO_AUTH) {
                         const unsigned char no[2] = { 5, 0xff };
                         buf_put(&c->out, no, 2);
                         c->state = C_FLUSH;
@@ -720,11 +744,6 @@ static void accept_all(struct net_proxy *p)
 static void *loop(void *arg)
 {
         struct net_proxy *p = arg;
-        /* Names are looked up as given: no search domains appended, so an
-         * allowed wildcard cannot reach "x.allowed.example.<search domain>".
-         * (_res is this thread's own.) */
-        if (res_init() == 0)
-                _res.options &= ~(unsigned long)(RES_DNSRCH | RES_DEFNAMES);
         size_t cap = (size_t)p->cfg.max_concurrent * 2 + 3;
         struct pollfd *pfd = calloc(cap, sizeof *pfd);
         if (!pfd)
@@ -821,9 +840,12 @@ int net_proxy_start(int listen_fd, const struct net_proxy_config *cfg, struct ne
         int r = p->wake_fd < 0 || p->lookup_rd < 0 || !p->rules || !p->pins || !p->conns ? -ENOMEM
                                                                                          : 0;
         /* A service bound to 0.0.0.0 on this host answers on its public
-         * address too: that address is inward as well. */
+         * address too: that address is inward as well.  Without the list
+         * the guard would lapse: the proxy does not start (fail closed). */
         struct ifaddrs *ifs = NULL;
-        if (r == 0 && getifaddrs(&ifs) == 0) {
+        if (r == 0 && getifaddrs(&ifs) < 0)
+                r = -errno;
+        if (r == 0) {
                 size_t count = 0;
                 for (struct ifaddrs *i = ifs; i; i = i->ifa_next)
                         count++;
@@ -843,11 +865,13 @@ int net_proxy_start(int listen_fd, const struct net_proxy_config *cfg, struct ne
                         }
                 }
                 freeifaddrs(ifs);
+                if (!p->own)
+                        r = -ENOMEM;
         }
         if (r == 0) {
                 memcpy(p->rules, cfg->rules, cfg->n_rules * sizeof *p->rules);
                 memcpy(p->pins, cfg->pins, cfg->n_pins * sizeof *p->pins);
-                fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK);
+                fd_set_nonblock(listen_fd);
                 r = -pthread_create(&p->thread, NULL, loop, p);
         }
         if (r < 0) {

@@ -267,7 +267,7 @@ int socks_parse_greeting(const unsigned char *buf, size_t len, size_t *ret_len)
         if (len < 2u + buf[1])
                 return REQ_MORE;
         *ret_len = 2u + buf[1];
-        return memchr(buf + 2, 0, buf[1]) ? 1 : 0;
+        return memchr(buf + 2, 0, buf[1]) ? SOCKS_NO_AUTH : SOCKS_NO_METHOD;
 }
 
 static enum req_result socks_refuse(struct socks_request *r, uint8_t reply, const char *reason)

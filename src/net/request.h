@@ -41,8 +41,10 @@ enum req_result http_parse_request(const char *buf, size_t len, struct http_requ
  * checked).  Returns its length, or -1 if cap is too small. */
 long http_upstream_head(const char *buf, const struct http_request *r, char *out, size_t cap);
 
-/* SOCKS5.  The greeting: 1 if it offers "no authentication", 0 if it does
- * not (refuse), REQ_MORE, or REQ_ERROR (not SOCKS5). *ret_len: its length. */
+/* SOCKS5.  The greeting: SOCKS_NO_AUTH if it offers "no authentication",
+ * SOCKS_NO_METHOD if it does not (refuse), REQ_MORE, or REQ_ERROR (not
+ * SOCKS5).  *ret_len: its length, when complete. */
+enum { SOCKS_NO_AUTH = 1, SOCKS_NO_METHOD = 2 };
 int socks_parse_greeting(const unsigned char *buf, size_t len, size_t *ret_len);
 
 struct socks_request {

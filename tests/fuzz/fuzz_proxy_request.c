@@ -44,9 +44,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                 abort();
                 }
         }
-        size_t glen;
-        if (socks_parse_greeting((const unsigned char *)buf, size, &glen) >= 0 && glen > size &&
-            socks_parse_greeting((const unsigned char *)buf, size, &glen) != REQ_MORE)
+        size_t glen = 0;
+        int g = socks_parse_greeting((const unsigned char *)buf, size, &glen);
+        if ((g == SOCKS_NO_AUTH || g == SOCKS_NO_METHOD) && (glen < 2 || glen > size))
                 abort();
         struct socks_request s;
         if (socks_parse_request((const unsigned char *)buf, size, &s) == REQ_DONE) {

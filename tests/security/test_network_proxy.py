@@ -250,6 +250,21 @@ def test_socks5_with_domain_names_is_checked_like_http(box, canary, origin):
     canary.assert_untouched(doc)
 
 
+def test_socks5_without_no_auth_is_refused_at_once(box, canary, origin):
+    # Only username/password offered: the answer is "no acceptable method"
+    # right away (not a wait for the head deadline), and the connection ends.
+    doc = run_box(box, "python", *restricted(origin, "api.test:PORT"), "-c", py('''
+        import time
+        s = socket.create_connection(("127.0.0.1", 3128), 5)
+        t = time.monotonic()
+        s.sendall(b"\\x05\\x01\\x02")
+        print(s.recv(2).hex(), s.recv(1) == b"", time.monotonic() - t < 4)
+    ''', PORT=origin.port), canary=canary)
+    ok(doc, "05ff True True\n")
+    assert origin.seen == []
+    canary.assert_untouched(doc)
+
+
 def test_host_header_and_pipelining_cannot_smuggle_a_second_destination(box, canary, origin):
     doc = run_box(box, "python", *restricted(origin, "api.test:PORT"), "-c", py('''
         def raw(data):

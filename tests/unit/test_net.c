@@ -247,9 +247,12 @@ Test(http, refusals)
 Test(socks, greeting_and_requests)
 {
         size_t len;
-        cr_assert_eq(socks_parse_greeting((const unsigned char *)"\x05\x02\x02\x00", 4, &len), 1);
+        cr_assert_eq(socks_parse_greeting((const unsigned char *)"\x05\x02\x02\x00", 4, &len),
+                     SOCKS_NO_AUTH);
         cr_assert_eq(len, 4);
-        cr_assert_eq(socks_parse_greeting((const unsigned char *)"\x05\x01\x02", 3, &len), 0);
+        cr_assert_eq(socks_parse_greeting((const unsigned char *)"\x05\x01\x02", 3, &len),
+                     SOCKS_NO_METHOD);
+        cr_assert_neq(SOCKS_NO_METHOD, REQ_MORE);
         cr_assert_eq(socks_parse_greeting((const unsigned char *)"\x05\x02\x00", 3, &len),
                      REQ_MORE);
         cr_assert_eq(socks_parse_greeting((const unsigned char *)"\x04\x01\x00", 3, &len),
