@@ -227,9 +227,15 @@ static bool strlist_eq(const struct strlist *a, const struct strlist *b)
 
 bool policy_equal(const struct abox_policy *a, const struct abox_policy *b)
 {
-        /* Every member that shapes a sandbox, as abox_policy_dup copies them
-         * (set_mask says only how the values got there). */
-        bool eq = a->backend == b->backend && str_eq(a->rootfs, b->rootfs) &&
+        /* Every member that shapes a sandbox, as abox_policy_dup copies them.
+         * set_mask too: whether a key was given at all switches rules on
+         * (an empty allowed_commands refuses every command, a bare "mode"
+         * turns the Python guards on).  Not pool_size, which shapes the
+         * pool, not the sandbox. */
+        const struct field *pool = policy_field_find(SECTION_SANDBOX, "pool_size");
+        uint64_t ignored = 1ULL << (pool - fields);
+        bool eq = (a->set_mask & ~ignored) == (b->set_mask & ~ignored) &&
+                  a->backend == b->backend && str_eq(a->rootfs, b->rootfs) &&
                   a->module_mode == b->module_mode && a->network == b->network &&
                   a->network_max_bytes == b->network_max_bytes &&
                   a->network_max_connections == b->network_max_connections &&

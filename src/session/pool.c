@@ -97,6 +97,12 @@ int abox_pool_new(const struct abox_policy *p, size_t size, struct abox_pool **r
         int r = policy_validate(p, err);
         if (r < 0)
                 return r;
+        /* A sandbox gets its secrets' values when it is built: a warm one
+         * would carry (and redact) values that may have changed since. */
+        if (p->secrets.n)
+                return abox_error_set(err, -EINVAL,
+                                      "a pool cannot keep sandboxes for a policy with secrets: "
+                                      "their values are read when a sandbox is built");
         struct abox_pool *pool = calloc(1, sizeof *pool);
         if (!pool)
                 return abox_error_set(err, -ENOMEM, "out of memory");

@@ -879,6 +879,25 @@ Test(pool, one_shot_runs_are_fresh_and_policies_never_mix)
         cr_assert_eq(abox_pool_run(pool, p, &req, &r, &err), 0, "%s", err.msg);
         cr_assert_null(abox_result_value(r));
         abox_result_free(r);
+        /* A key given with its default value is another policy too: an empty
+         * allowlist refuses every command, and the pool's sandbox (which
+         * allows them all) is not the one that runs it. */
+        struct abox_policy *none = abox_policy_new();
+        static const char yaml[] = "agent_sandbox:\n  security_policy:\n"
+                                   "    allowed_commands: []\n";
+        cr_assert_eq(abox_policy_load_string(none, yaml, sizeof yaml - 1, "inline", &err), 0,
+                     "%s", err.msg);
+        struct abox_request echo = { .language = ABOX_LANG_SHELL, .code = "echo hi", .code_len = 7 };
+        cr_assert_eq(abox_pool_run(pool, none, &echo, &r, &err), 0, "%s", err.msg);
+        cr_assert_eq(abox_result_status(r), ABOX_STATUS_BLOCKED);
+        abox_result_free(r);
+        abox_policy_free(none);
+        /* Secrets are read when a sandbox is built: never pooled. */
+        struct abox_policy *secret = policy((const char *[]){ "secrets", "TOKEN=env:HOME", NULL });
+        struct abox_pool *no = NULL;
+        cr_assert_eq(abox_pool_new(secret, 1, &no, &err), -EINVAL);
+        cr_assert(strstr(err.msg, "secrets"), "%s", err.msg);
+        abox_policy_free(secret);
         /* Shell and a timeout, one-shot semantics. */
         struct abox_request shr = { .language = ABOX_LANG_SHELL, .code = "echo hi", .code_len = 7 };
         cr_assert_eq(abox_pool_run(pool, p, &shr, &r, &err), 0, "%s", err.msg);

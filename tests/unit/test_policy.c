@@ -3,6 +3,7 @@
  * cannot enforce, and errors must name the key so an operator can fix it. */
 #include <criterion/criterion.h>
 
+#include "base/cleanup.h"
 #include "core/policy.h"
 
 #include <errno.h>
@@ -404,4 +405,18 @@ Test(policy, equal_sees_every_field)
                 cr_assert(policy_equal(q, q));
                 abox_policy_free(q);
         }
+        /* Given or not matters even when the value is the default: an empty
+         * allowlist refuses every command, a bare mode turns the guards on. */
+        const char *const set_only[][2] = { { "mode", "blacklist" }, { "pool_size", "3" } };
+        for (size_t i = 0; i < ELEMENTSOF(set_only); i++) {
+                struct abox_policy *q = abox_policy_dup(p);
+                cr_assert_eq(abox_policy_set(q, set_only[i][0], set_only[i][1], &err), 0);
+                cr_assert_eq(policy_equal(p, q), i == 1, "%s", set_only[i][0]);
+                abox_policy_free(q);
+        }
+        struct abox_policy *q = abox_policy_dup(p);
+        policy_field_clear(q, policy_field_find(SECTION_POLICY, "allowed_commands"));
+        cr_assert(policy_is_set(q, "allowed_commands"));
+        cr_assert_not(policy_equal(p, q), "allowed_commands: []");
+        abox_policy_free(q);
 }
