@@ -240,6 +240,9 @@ def _session(max_value, checker):
     me = os.getpid()
     os.set_inheritable(3, False)
     chan = _socket.socket(fileno=3)
+    # A process the user's code forks is not the kernel: it must not hold
+    # the channel (the supervisor tells a dead kernel by its EOF) nor answer.
+    os.register_at_fork(after_in_child=chan.close)
     null = os.open("/dev/null", os.O_RDWR)
     me_fd = os.pidfd_open(me)
     chan.sendmsg([b"h"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, me_fd.to_bytes(4, sys.byteorder))])
@@ -248,7 +251,9 @@ def _session(max_value, checker):
     ns = {"__name__": "__main__", "__builtins__": __builtins__}
     stdout, stderr = sys.stdout, sys.stderr
     while True:
-        msg, anc, _flags, _addr = chan.recvmsg(16, _socket.CMSG_SPACE(4 * 4))
+        # Close-on-exec: a shell command must not inherit the report pipe.
+        msg, anc, _flags, _addr = chan.recvmsg(16, _socket.CMSG_SPACE(4 * 4),
+                                               _socket.MSG_CMSG_CLOEXEC)
         if not msg:
             os._exit(0)
         fds = []

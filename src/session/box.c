@@ -325,8 +325,19 @@ static void watch(struct box *b, int out_fd, int err_fd, int report_fd, uint64_t
                 { err_fd, POLLIN, 0 },         { report_fd, POLLIN, 0 },
         };
         uint64_t start = supervise_now_ms(), deadline = start + p->timeout_ms, grace = 0;
-        while (!x->done && !x->kernel_gone && !x->init_gone) {
+        uint64_t killed_at = 0;
+        /* init's word that the kernel ended counts as much as the socket's
+         * EOF: a process the code forked may hold the socket open. */
+        while (!x->done && !x->kernel_gone && !x->have_payload_status && !x->init_gone) {
                 uint64_t now = supervise_now_ms();
+                if (x->killed && !killed_at)
+                        killed_at = now;
+                /* Killed and still no word (init stopped answering): done
+                 * waiting; the restart that follows kills everything. */
+                if (killed_at && now >= killed_at + GONE_WAIT_MS) {
+                        x->kernel_gone = true;
+                        break;
+                }
                 if (!x->interrupted && now >= deadline) {
                         /* A one-shot box has no state to save: no grace. */
                         x->interrupted = x->sup.timed_out = true;
@@ -362,6 +373,8 @@ static void watch(struct box *b, int out_fd, int err_fd, int report_fd, uint64_t
                 if (pfd[P_KERNEL].revents)
                         take_answer(b, x);
         }
+        if (x->have_payload_status)
+                x->kernel_gone = true;
         if (x->kernel_gone && !x->init_gone) {
                 /* init tells how the kernel ended. */
                 uint64_t until = supervise_now_ms() + GONE_WAIT_MS;

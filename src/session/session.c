@@ -288,10 +288,13 @@ size_t abox_sessions_reap(struct abox_sessions *reg)
                 const char *why = NULL;
                 bool now_end = false;
                 pthread_mutex_lock(&s->lock);
-                if (s->ready && !s->ended && expired(s, now_of(reg), &why)) {
+                /* A session running an execution is not idle: only its
+                 * lifetime can run out meanwhile, and then it is not killed
+                 * mid-execution — it ends when the execution returns, and
+                 * the result says so. */
+                if (s->ready && !s->ended && expired(s, now_of(reg), &why) &&
+                    !(s->busy && strcmp(why, "idle") == 0)) {
                         if (s->busy)
-                                /* Not killed mid-execution: it ends when the
-                                 * execution returns, and its result says so. */
                                 s->end_after = true;
                         else
                                 now_end = true;
@@ -545,17 +548,18 @@ int abox_session_run(struct abox_session *s, const struct abox_request *req,
         if (s->reg)
                 s->last_used_ms = now_of(s->reg);
         bool end = s->end_after || box_broken(box);
+        const char *why = s->end_after ? "lifetime" : "broken";
         if (end && r == 0) {
                 struct abox_result *res = *ret;
                 size_t len = strlen(res->message);
                 snprintf(res->message + len, sizeof res->message - len, "%s%s", len ? "; " : "",
-                         s->end_after ? "the session reached its time limit and has ended"
+                         s->end_after ? "the session reached its maximum lifetime and has ended"
                                       : "the session's sandbox ended");
         }
         pthread_cond_broadcast(&s->changed);
         pthread_mutex_unlock(&s->lock);
         if (end)
-                end_session(s, s->end_after ? "lifetime" : "broken", NULL, NULL);
+                end_session(s, why, NULL, NULL);
         return r;
 }
 

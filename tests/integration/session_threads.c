@@ -26,7 +26,9 @@ static void fail(const char *what, const char *msg)
         __atomic_add_fetch(&failures, 1, __ATOMIC_SEQ_CST);
 }
 
-static void expect(struct abox_result *r, int rc, const struct abox_error *err, const char *value)
+/* rc first, then r: the call fills r, so it must have returned before r is
+ * read (an argument list has no order). */
+static void expect(int rc, struct abox_result *r, const struct abox_error *err, const char *value)
 {
         if (rc < 0) {
                 fail("run", err->msg);
@@ -51,7 +53,8 @@ static void *sessions_main(void *data)
                         fail("create", err.msg);
                         continue;
                 }
-                expect(r, abox_session_run(s, &req, &r, &err), &err, "42");
+                int rc = abox_session_run(s, &req, &r, &err);
+                expect(rc, r, &err, "42");
                 if (abox_session_find(reg, abox_session_id(s), "t", &again, &err) < 0)
                         fail("find", err.msg);
                 else if (abox_session_put_file(again, "f", "x", 1, &err) < 0)
@@ -79,7 +82,8 @@ static void *pool_main(void *data)
         for (int i = 0; i < ROUNDS; i++) {
                 struct abox_result *r = NULL;
                 struct abox_error err = { 0 };
-                expect(r, abox_pool_run(pool, policy, &req, &r, &err), &err, "4");
+                int rc = abox_pool_run(pool, policy, &req, &r, &err);
+                expect(rc, r, &err, "4");
         }
         return NULL;
 }
@@ -113,7 +117,8 @@ int main(void)
         struct abox_request n = { .language = ABOX_LANG_PYTHON, .code = "n", .code_len = 1 };
         char want[16];
         snprintf(want, sizeof want, "%d", THREADS * ROUNDS);
-        expect(r, abox_session_run(shared, &n, &r, &err), &err, want);
+        int rc = abox_session_run(shared, &n, &r, &err);
+        expect(rc, r, &err, want);
         abox_session_release(shared);
         abox_sessions_free(reg);
         abox_pool_free(pool);

@@ -395,10 +395,63 @@ Test(session, reaper_does_not_kill_mid_execution)
         cr_assert_eq(a.r, 0, "%s", a.err.msg);
         cr_assert_eq(abox_result_status(a.res), ABOX_STATUS_SUCCESS);
         cr_assert_str_eq(abox_result_value(a.res), "'done'");
-        cr_assert(strstr(abox_result_message(a.res), "has ended"), "%s",
+        cr_assert(strstr(abox_result_message(a.res), "maximum lifetime and has ended"), "%s",
                   abox_result_message(a.res));
         abox_result_free(a.res);
         cr_assert_eq(abox_sessions_count(reg, NULL), 0);
+        abox_session_release(s);
+        abox_sessions_free(reg);
+        abox_policy_free(p);
+}
+
+Test(session, a_long_execution_is_not_idleness)
+{
+        struct abox_policy *p = policy(NULL);
+        struct abox_sessions *reg = registry(0, 0);
+        struct abox_session_options idle = { .idle_timeout_ms = 1000 };
+        struct abox_session *s = create(reg, p, &idle);
+        struct async_run a = { .s = s, .code = "import time; open('started', 'w').close(); "
+                                                "time.sleep(1); 'done'" };
+        pthread_t t;
+        pthread_create(&t, NULL, run_async, &a);
+        wait_busy(s);
+        advance(5000);
+        cr_assert_eq(abox_sessions_reap(reg), 0);
+        pthread_join(t, NULL);
+        cr_assert_eq(a.r, 0, "%s", a.err.msg);
+        cr_assert_null(abox_result_message(a.res), "%s", abox_result_message(a.res));
+        abox_result_free(a.res);
+        /* Used just now: not idle either. */
+        cr_assert_eq(abox_sessions_reap(reg), 0);
+        expect_value(s, "1", "1");
+        advance(1000);
+        cr_assert_eq(abox_sessions_reap(reg), 1);
+        abox_session_release(s);
+        abox_sessions_free(reg);
+        abox_policy_free(p);
+}
+
+Test(session, a_forked_child_does_not_hold_a_dead_interpreter_up)
+{
+        /* A child the code forked keeps running; the interpreter that must be
+         * killed (it ignores the interrupt) is still seen to die and is
+         * restarted; the child dies with the restart. */
+        struct abox_policy *p = policy((const char *[]){ "execution_timeout", "1", NULL });
+        struct abox_sessions *reg = registry(0, 0);
+        struct abox_session *s = create(reg, p, NULL);
+        struct abox_result *r = py(s, "import os, time\nif os.fork() == 0:\n    time.sleep(120)");
+        cr_assert_eq(abox_result_status(r), ABOX_STATUS_SUCCESS);
+        abox_result_free(r);
+        r = py(s, "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True: pass");
+        cr_assert_eq(abox_result_status(r), ABOX_STATUS_TIMEOUT);
+        cr_assert(abox_result_state_lost(r));
+        abox_result_free(r);
+        expect_value(s, "1 + 1", "2");
+        r = py(s, "import os, time\nif os.fork() == 0:\n    time.sleep(120)\nos._exit(3)");
+        cr_assert_eq(abox_result_exit_code(r), 3);
+        cr_assert(abox_result_state_lost(r));
+        abox_result_free(r);
+        expect_value(s, "2 + 2", "4");
         abox_session_release(s);
         abox_sessions_free(reg);
         abox_policy_free(p);
