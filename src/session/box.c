@@ -502,7 +502,10 @@ int box_exec(struct box *b, const struct abox_request *req, const char *session_
         after.pids_max_hits -= before.pids_max_hits;
         x.sup.exited = true;
         x.sup.exit.wstatus = x.done ? x.status : x.have_payload_status ? x.payload_status : SIGKILL;
-        run_inspect_disk(&b->run, b->policy, b->scratch_fd, &x.sup);
+        /* A file that reached max_file_size failed a write (EFBIG, or
+         * SIGXFSZ for a program that does not ignore it): an execution that
+         * ended well did not, and its round trip skips the walk. */
+        run_inspect_disk(&b->run, b->policy, b->scratch_fd, x.sup.exit.wstatus != 0, &x.sup);
         if (disk_full_before && x.sup.exit.wstatus == 0)
                 x.sup.disk_full = false; /* full already, and this execution was fine */
         res->time_ms = x.sup.elapsed_ms;

@@ -41,6 +41,7 @@ static int open_below(int root, const char *path, uint64_t flags, mode_t mode)
  * more rights there than the code inside. */
 struct as_owner {
         int uid, gid;
+        bool ok; /* the switch took: setfs*id report the old id either way */
 };
 
 static struct as_owner become_owner(uint32_t uid, uint32_t gid)
@@ -48,6 +49,8 @@ static struct as_owner become_owner(uint32_t uid, uint32_t gid)
         struct as_owner old;
         old.gid = setfsgid(gid);
         old.uid = setfsuid(uid);
+        /* An invalid id changes nothing and answers the current one. */
+        old.ok = setfsuid((uid_t)-1) == (int)uid && setfsgid((gid_t)-1) == (int)gid;
         return old;
 }
 
@@ -165,6 +168,8 @@ int files_put(const struct files_root *ws, const char *path, const void *data, s
         if ((r = split(path, &dir, &leaf, err)) < 0)
                 return r;
         _cleanup_owner_ struct as_owner old = become_owner(ws->uid, ws->gid);
+        if (!old.ok)
+                return abox_error_set(err, -EPERM, "cannot act as the sandbox's user here");
         _cleanup_close_ int at = make_dirs(ws->fd, dir);
         if (at < 0)
                 return path_error(err, at, path);
@@ -196,6 +201,8 @@ int files_get(const struct files_root *ws, const char *path, char **ret, size_t 
         if (r < 0)
                 return r;
         _cleanup_owner_ struct as_owner old = become_owner(ws->uid, ws->gid);
+        if (!old.ok)
+                return abox_error_set(err, -EPERM, "cannot act as the sandbox's user here");
         /* Non-blocking: a FIFO the sandbox planted must not hang us. */
         _cleanup_close_ int fd = open_below(ws->fd, path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0);
         if (fd < 0)
@@ -286,9 +293,14 @@ static int walk(int dirfd, dev_t dev, const char *prefix, int depth, struct list
         return r;
 }
 
+struct copy_budget {
+        uint64_t file_max, bytes_left; /* apparent sizes: a sparse file counts whole */
+        size_t entries_left;
+};
+
 /* One directory level of files_copy_out: from (below the workspace) into to
  * (on the host). */
-static int copy_tree(int from, int to, dev_t dev, int depth)
+static int copy_tree(int from, int to, dev_t dev, int depth, struct copy_budget *b)
 {
         if (depth > MAX_DEPTH)
                 return 0;
@@ -310,6 +322,17 @@ static int copy_tree(int from, int to, dev_t dev, int depth)
                 struct stat st;
                 if (src < 0 || fstat(src, &st) < 0 || st.st_dev != dev)
                         continue;
+                if (b->entries_left-- == 0) {
+                        r = -E2BIG;
+                        break;
+                }
+                if (S_ISREG(st.st_mode) && ((uint64_t)st.st_size > b->file_max ||
+                                            (uint64_t)st.st_size > b->bytes_left)) {
+                        r = -EFBIG;
+                        break;
+                }
+                if (S_ISREG(st.st_mode))
+                        b->bytes_left -= (uint64_t)st.st_size;
                 if (S_ISDIR(st.st_mode)) {
                         if (mkdirat(to, e->d_name, 0700) < 0) {
                                 r = -errno;
@@ -317,25 +340,29 @@ static int copy_tree(int from, int to, dev_t dev, int depth)
                         }
                         _cleanup_close_ int sub =
                                 openat(to, e->d_name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                        r = sub < 0 ? -errno : copy_tree(src, sub, dev, depth + 1);
+                        r = sub < 0 ? -errno : copy_tree(src, sub, dev, depth + 1, b);
                 } else if (S_ISREG(st.st_mode)) {
                         _cleanup_close_ int dst =
                                 openat(to, e->d_name,
                                        O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+                        /* At most the size checked above, however it grows meanwhile. */
                         char buf[65536];
+                        uint64_t left = (uint64_t)st.st_size;
                         ssize_t k = 0;
-                        while (dst >= 0 && (k = read(src, buf, sizeof buf)) > 0 &&
+                        while (dst >= 0 && left > 0 &&
+                               (k = read(src, buf, left < sizeof buf ? left : sizeof buf)) > 0 &&
                                write_all(dst, buf, (size_t)k) == 0)
-                                ;
-                        if (dst < 0 || k != 0)
-                                r = dst < 0 || k < 0 ? -errno : -EIO;
+                                left -= (uint64_t)k;
+                        if (dst < 0 || k < 0)
+                                r = -errno;
                 }
         }
         closedir(d);
         return r;
 }
 
-int files_copy_out(const struct files_root *ws, const char *dest, struct abox_error *err)
+int files_copy_out(const struct files_root *ws, const char *dest, uint64_t max_total,
+                   struct abox_error *err)
 {
         struct stat st;
         if (fstat(ws->fd, &st) < 0)
@@ -345,7 +372,14 @@ int files_copy_out(const struct files_root *ws, const char *dest, struct abox_er
                                       strerror(errno));
         _cleanup_close_ int to = open(dest, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         _cleanup_close_ int from = openat(ws->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        int r = to < 0 || from < 0 ? -errno : copy_tree(from, to, st.st_dev, 0);
+        struct copy_budget b = { ws->max_bytes, max_total, MAX_LIST };
+        int r = to < 0 || from < 0 ? -errno : copy_tree(from, to, st.st_dev, 0, &b);
+        if (r == -EFBIG || r == -E2BIG)
+                return abox_error_set(err, r,
+                                      "keeping the workspace in %.200s: stopped at a file over "
+                                      "max_file_size, past the disk limit in all, or past %d "
+                                      "entries (what came before is there)",
+                                      dest, MAX_LIST);
         if (r < 0)
                 return abox_error_set(err, r, "keeping the workspace in %.200s: %s", dest,
                                       strerror(-r));
@@ -363,6 +397,8 @@ int files_list(const struct files_root *ws, struct abox_file **ret, size_t *ret_
                struct abox_error *err)
 {
         _cleanup_owner_ struct as_owner old = become_owner(ws->uid, ws->gid);
+        if (!old.ok)
+                return abox_error_set(err, -EPERM, "cannot act as the sandbox's user here");
         struct stat st;
         if (fstat(ws->fd, &st) < 0)
                 return abox_error_set(err, -errno, "the workspace: %s", strerror(errno));
@@ -387,6 +423,8 @@ int files_remove(const struct files_root *ws, const char *path, struct abox_erro
         if (r < 0)
                 return r;
         _cleanup_owner_ struct as_owner old = become_owner(ws->uid, ws->gid);
+        if (!old.ok)
+                return abox_error_set(err, -EPERM, "cannot act as the sandbox's user here");
         _cleanup_free_ char *dir = NULL;
         const char *leaf;
         if ((r = split(path, &dir, &leaf, err)) < 0 || !dir)

@@ -46,5 +46,8 @@ int files_remove(const struct files_root *root, const char *path, struct abox_er
 /* Copies the workspace to dest, a host directory this makes (0700; it must
  * not exist): regular files and directories, never following a link (links,
  * FIFOs and the like are left out), never leaving the workspace's
- * filesystem.  The copies belong to the caller. */
-int files_copy_out(const struct files_root *root, const char *dest, struct abox_error *err);
+ * filesystem.  The copies belong to the caller.  Bounded by the root's
+ * max_bytes per file and max_total in all (apparent sizes: a sparse file
+ * the code made is not blown up on the host past the disk limit). */
+int files_copy_out(const struct files_root *root, const char *dest, uint64_t max_total,
+                   struct abox_error *err);

@@ -203,8 +203,9 @@ static void release(struct abox_session *s)
 static int keep_workspace(const struct abox_session *s, const struct box *box,
                           struct abox_error *err)
 {
-        struct files_root ws = { .fd = box_workspace_fd(box) };
-        return files_copy_out(&ws, s->keep, err);
+        const struct abox_policy *p = box_policy(box);
+        struct files_root ws = { .fd = box_workspace_fd(box), .max_bytes = p->file_size_max_bytes };
+        return files_copy_out(&ws, s->keep, p->disk_max_bytes, err);
 }
 
 /* Ends the session: waits out an execution under way, keeps the workspace

@@ -112,7 +112,7 @@ static int supervise_run(struct run *run, const struct abox_policy *p,
                 started = jail_take_started(child.sync_fd, child.pidfd, 0, &scratch, &listener);
         safe_close(listener);
         if (started && sup.exited)
-                run_inspect_disk(run, p, scratch, &sup);
+                run_inspect_disk(run, p, scratch, /* walk= */ true, &sup);
         struct net_proxy_report net = { 0 };
         if (proxy)
                 net_proxy_stop(proxy, &net);

@@ -479,7 +479,7 @@ int run_report_network(const struct net_proxy_report *net, struct abox_result *r
 /* The disk checks, once the sandbox is gone: the scratch filesystem
  * through the fd its pid 1 handed over, :rw mounts through their host
  * paths. */
-void run_inspect_disk(const struct run *run, const struct abox_policy *p, int scratch,
+void run_inspect_disk(const struct run *run, const struct abox_policy *p, int scratch, bool walk,
                       struct supervise_output *sup)
 {
         static const char *const dirs[] = { "tmp", "workspace", "shm" };
@@ -488,17 +488,22 @@ void run_inspect_disk(const struct run *run, const struct abox_policy *p, int sc
         struct statvfs sv;
         if (scratch >= 0 && fstatvfs(scratch, &sv) == 0 && (sv.f_bavail == 0 || sv.f_favail == 0))
                 sup->disk_full = true;
+        if (!walk)
+                return;
         for (size_t i = 0; scratch >= 0 && i < ELEMENTSOF(dirs); i++)
                 fds[n++] =
                         openat(scratch, dirs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        unsigned n_scratch = n;
         /* :rw sources through the fds opened before the sandbox existed: by
-         * now the sandbox may have put a link where a nested source was. */
+         * now the sandbox may have put a link where a nested source was.
+         * Reopened through "." for a fresh directory offset: a session scans
+         * them again after every execution. */
         for (size_t i = 0; i < run->n_rw_fds; i++)
-                fds[n++] = run->rw_fds[i];
+                fds[n++] = run->rw_fds[i] < 0 ? -1
+                                              : openat(run->rw_fds[i], ".",
+                                                       O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         sup->file_size_hit =
                 rlimit_file_size_hit(run->plan.rlimits.fsize_bytes, run->since, fds, n);
-        for (unsigned i = 0; i < n_scratch; i++)
+        for (unsigned i = 0; i < n; i++)
                 safe_close(fds[i]);
 }
 

@@ -77,8 +77,9 @@ int run_take_output(struct strbuf *sb, char **ret, size_t *ret_len, uint64_t *re
 int run_start_proxy(const struct abox_policy *p, int listener, struct net_proxy **ret,
                     struct abox_error *err);
 int run_report_network(const struct net_proxy_report *net, struct abox_result *res);
-/* The disk checks through the scratch filesystem's fd and the :rw mounts. */
-void run_inspect_disk(const struct run *run, const struct abox_policy *p, int scratch,
+/* The disk checks through the scratch filesystem's fd and the :rw mounts;
+ * walk: also look for a file that reached max_file_size (a tree walk). */
+void run_inspect_disk(const struct run *run, const struct abox_policy *p, int scratch, bool walk,
                       struct supervise_output *sup);
 int run_redact_result(const struct redactor *rd, struct abox_result *res);
 /* The audit line of one execution; session is its id, or NULL. */

@@ -697,6 +697,19 @@ Test(session, workspace_kept_by_option)
         cr_assert_eq(lstat(path, &st), -1);
         snprintf(path, sizeof path, "%s/fifo", dest);
         cr_assert_eq(lstat(path, &st), -1);
+        /* A sparse file far past the disk limit is not blown up on the host. */
+        struct abox_policy *small = policy((const char *[]){ "disk_limit", "1m", NULL });
+        snprintf(dest, sizeof dest, "%s/sparse", dir);
+        s = create(reg, small, &keep);
+        r = sh(s, "truncate -s 50m big && echo ok");
+        cr_assert_str_eq(out_of(r), "ok\n");
+        abox_result_free(r);
+        cr_assert_eq(abox_session_destroy(s, &err), -EFBIG);
+        cr_assert(strstr(err.msg, "disk limit"), "%s", err.msg);
+        abox_session_release(s);
+        snprintf(path, sizeof path, "%s/big", dest);
+        cr_assert_eq(lstat(path, &st), -1);
+        abox_policy_free(small);
         abox_sessions_free(reg);
         abox_policy_free(p);
         char rm[700];
