@@ -138,7 +138,9 @@ struct abox_sessions_config {
 int abox_sessions_new(const struct abox_sessions_config *cfg, struct abox_sessions **ret,
                       struct abox_error *err);
 /* Ends every session (an execution under way finishes first) and frees the
- * registry.  Handles still held must not be used after this. */
+ * registry.  No other call on the registry or its sessions may overlap it
+ * (a creation under way included); handles still held may only be
+ * released afterwards. */
 void abox_sessions_free(struct abox_sessions *reg);
 /* Ends the sessions whose idle timeout or lifetime has passed; returns how
  * many it ended.  A session in the middle of an execution is not ended
@@ -158,7 +160,7 @@ struct abox_session_options {
          * however it ends: files and directories, no links.  NULL: the
          * workspace goes with the session. */
         const char *keep_workspace;
-        struct abox_pool *pool;      /* start from a warm sandbox of this pool if it fits */
+        struct abox_pool *pool; /* start from a warm sandbox of this pool if it fits */
 };
 
 /* Starts a session under policy p (copied).  -EAGAIN when the owner or the

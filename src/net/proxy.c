@@ -22,6 +22,7 @@
 
 #include "request.h"
 
+#include "base/clock.h"
 #include "base/fd.h"
 
 #include <arpa/inet.h>
@@ -90,13 +91,6 @@ struct net_proxy {
         bool bytes_exhausted;
         struct net_proxy_report report;
 };
-
-static uint64_t now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void event(struct net_proxy *p, const struct net_target *t, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
@@ -185,7 +179,7 @@ static void answer_http(struct conn *c, int status, const char *reason)
         c->out.start = c->out.end = 0;
         buf_put(&c->out, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
         c->state = C_FLUSH;
-        c->deadline_ms = now_ms() + 2000;
+        c->deadline_ms = monotonic_ms() + 2000;
         if (c->ufd >= 0) {
                 close(c->ufd);
                 c->ufd = -1;
@@ -199,7 +193,7 @@ static void answer_socks(struct conn *c, uint8_t code)
         const unsigned char reply[10] = { 5, code, 0, 1 };
         buf_put(&c->out, reply, sizeof reply);
         c->state = code == 0 ? C_RELAY : C_FLUSH;
-        c->deadline_ms = now_ms() + 2000;
+        c->deadline_ms = monotonic_ms() + 2000;
         if (code != 0 && c->ufd >= 0) {
                 close(c->ufd);
                 c->ufd = -1;
@@ -276,7 +270,7 @@ static void connect_to(struct net_proxy *p, struct conn *c, const struct net_add
                 return;
         }
         c->state = C_CONNECTING;
-        c->deadline_ms = now_ms() + p->cfg.connect_timeout_ms;
+        c->deadline_ms = monotonic_ms() + p->cfg.connect_timeout_ms;
 }
 
 /* Name lookups run on short-lived threads of their own, so a slow DNS server
@@ -368,7 +362,7 @@ static void start_lookup(struct net_proxy *p, struct conn *c)
         }
         c->lookup = l;
         c->state = C_RESOLVING;
-        c->deadline_ms = now_ms() + p->cfg.connect_timeout_ms;
+        c->deadline_ms = monotonic_ms() + p->cfg.connect_timeout_ms;
 }
 
 /* A lookup finished: its connection (if still there) goes on. */
@@ -490,7 +484,7 @@ static void head_socks(struct net_proxy *p, struct conn *c)
                         const unsigned char no[2] = { 5, 0xff };
                         buf_put(&c->out, no, 2);
                         c->state = C_FLUSH;
-                        c->deadline_ms = now_ms() + 2000;
+                        c->deadline_ms = monotonic_ms() + 2000;
                         return;
                 }
                 const unsigned char yes[2] = { 5, 0 };
@@ -731,10 +725,10 @@ static void accept_all(struct net_proxy *p)
                 setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
                 c->cfd = fd;
                 c->ufd = -1;
-                c->deadline_ms = now_ms() + p->cfg.head_timeout_ms;
+                c->deadline_ms = monotonic_ms() + p->cfg.head_timeout_ms;
                 /* The head has often arrived with the connection: read it
                  * now rather than after another poll. */
-                if (step(p, c, POLLIN, 0, now_ms()))
+                if (step(p, c, POLLIN, 0, monotonic_ms()))
                         p->conns[p->n_conns++] = c;
                 else
                         conn_close(c);
@@ -749,7 +743,7 @@ static void *loop(void *arg)
         if (!pfd)
                 return NULL;
         for (;;) {
-                uint64_t now = now_ms();
+                uint64_t now = monotonic_ms();
                 int wait = 1000;
                 pfd[0] = (struct pollfd){ p->wake_fd, POLLIN, 0 };
                 pfd[1] = (struct pollfd){ p->listen_fd, POLLIN, 0 };
@@ -796,7 +790,7 @@ static void *loop(void *arg)
                 while (n > 0 && (pfd[2].revents & POLLIN) &&
                        recv(p->lookup_rd, &id, sizeof id, MSG_DONTWAIT) == (ssize_t)sizeof id)
                         lookup_done(p, id);
-                now = now_ms();
+                now = monotonic_ms();
                 size_t n_before = p->n_conns;
                 for (size_t i = 0, j = 0; i < n_before; i++) {
                         struct conn *c = p->conns[i];

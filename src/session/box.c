@@ -22,6 +22,7 @@
 #include "box.h"
 
 #include "base/cleanup.h"
+#include "base/clock.h"
 #include "base/fd.h"
 #include "core/error.h"
 #include "core/policy.h"
@@ -324,12 +325,12 @@ static void watch(struct box *b, int out_fd, int err_fd, int report_fd, uint64_t
                 { b->child.pidfd, POLLIN, 0 }, { out_fd, POLLIN, 0 },
                 { err_fd, POLLIN, 0 },         { report_fd, POLLIN, 0 },
         };
-        uint64_t start = supervise_now_ms(), deadline = start + p->timeout_ms, grace = 0;
+        uint64_t start = monotonic_ms(), deadline = start + p->timeout_ms, grace = 0;
         uint64_t killed_at = 0;
         /* init's word that the kernel ended counts as much as the socket's
          * EOF: a process the code forked may hold the socket open. */
         while (!x->done && !x->kernel_gone && !x->have_payload_status && !x->init_gone) {
-                uint64_t now = supervise_now_ms();
+                uint64_t now = monotonic_ms();
                 if (x->killed && !killed_at)
                         killed_at = now;
                 /* Killed and still no word (init stopped answering): done
@@ -377,9 +378,9 @@ static void watch(struct box *b, int out_fd, int err_fd, int report_fd, uint64_t
                 x->kernel_gone = true;
         if (x->kernel_gone && !x->init_gone) {
                 /* init tells how the kernel ended. */
-                uint64_t until = supervise_now_ms() + GONE_WAIT_MS;
+                uint64_t until = monotonic_ms() + GONE_WAIT_MS;
                 struct pollfd mp = { b->child.msg_fd, POLLIN, 0 };
-                while (!x->have_payload_status && !x->init_gone && supervise_now_ms() < until) {
+                while (!x->have_payload_status && !x->init_gone && monotonic_ms() < until) {
                         if (poll(&mp, 1, 100) > 0)
                                 take_init_messages(b, x);
                 }
@@ -389,7 +390,7 @@ static void watch(struct box *b, int out_fd, int err_fd, int report_fd, uint64_t
         for (int i = P_OUT; i < P__MAX; i++)
                 if (pfd[i].fd >= 0)
                         supervise_pump(pfd[i].fd, sinks[i]);
-        x->sup.elapsed_ms = supervise_now_ms() - start;
+        x->sup.elapsed_ms = monotonic_ms() - start;
 }
 
 static int send_order(struct box *b, const struct abox_request *req, const int fds[4])

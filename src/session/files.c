@@ -317,8 +317,8 @@ static int copy_tree(int from, int to, dev_t dev, int depth, struct copy_budget 
                         continue;
                 /* O_NOFOLLOW and O_NONBLOCK: a link is not opened, a FIFO
                  * not waited on; what it is is checked on the fd. */
-                _cleanup_close_ int src = openat(
-                        from, e->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+                _cleanup_close_ int src =
+                        openat(from, e->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
                 struct stat st;
                 if (src < 0 || fstat(src, &st) < 0 || st.st_dev != dev)
                         continue;
@@ -326,8 +326,8 @@ static int copy_tree(int from, int to, dev_t dev, int depth, struct copy_budget 
                         r = -E2BIG;
                         break;
                 }
-                if (S_ISREG(st.st_mode) && ((uint64_t)st.st_size > b->file_max ||
-                                            (uint64_t)st.st_size > b->bytes_left)) {
+                if (S_ISREG(st.st_mode) &&
+                    ((uint64_t)st.st_size > b->file_max || (uint64_t)st.st_size > b->bytes_left)) {
                         r = -EFBIG;
                         break;
                 }
@@ -338,8 +338,8 @@ static int copy_tree(int from, int to, dev_t dev, int depth, struct copy_budget 
                                 r = -errno;
                                 break;
                         }
-                        _cleanup_close_ int sub =
-                                openat(to, e->d_name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        _cleanup_close_ int sub = openat(
+                                to, e->d_name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                         r = sub < 0 ? -errno : copy_tree(src, sub, dev, depth + 1, b);
                 } else if (S_ISREG(st.st_mode)) {
                         _cleanup_close_ int dst =

@@ -70,12 +70,15 @@ static void *worker(void *data)
                                 pool->failing = true;
                         }
                         pthread_cond_broadcast(&pool->changed);
-                        if (r < 0 && !pool->stopping) {
-                                struct timespec until;
-                                clock_gettime(CLOCK_REALTIME, &until);
-                                until.tv_sec += RETRY_DELAY;
-                                pthread_cond_timedwait(&pool->changed, &pool->lock, &until);
-                        }
+                        /* After a failure, a pause before the next try (other
+                         * wake-ups must not turn it into a spin). */
+                        struct timespec until;
+                        clock_gettime(CLOCK_REALTIME, &until);
+                        until.tv_sec += RETRY_DELAY;
+                        while (r < 0 && !pool->stopping &&
+                               pthread_cond_timedwait(&pool->changed, &pool->lock, &until) !=
+                                       ETIMEDOUT)
+                                ;
                         continue;
                 }
                 pthread_cond_wait(&pool->changed, &pool->lock);

@@ -16,6 +16,7 @@
 #include "agentbox.h"
 
 #include "base/cleanup.h"
+#include "base/clock.h"
 #include "box.h"
 #include "core/audit.h"
 #include "core/error.h"
@@ -76,9 +77,7 @@ struct abox_sessions {
 static uint64_t real_clock_ms(void *data)
 {
         (void)data;
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+        return monotonic_ms();
 }
 
 static uint64_t now_of(const struct abox_sessions *reg)
@@ -339,13 +338,7 @@ void abox_sessions_free(struct abox_sessions *reg)
                 pthread_mutex_unlock(&reg->lock);
                 if (!s)
                         break;
-                if (!end_session(s, "shutdown", NULL, NULL)) {
-                        /* Still starting: its creator lists it off when done. */
-                        pthread_mutex_lock(&reg->lock);
-                        if (s->listed)
-                                unlist_locked(reg, s), s->refs--;
-                        pthread_mutex_unlock(&reg->lock);
-                }
+                end_session(s, "shutdown", NULL, NULL);
                 /* Handles the caller still holds outlive the registry. */
                 pthread_mutex_lock(&reg->lock);
                 s->reg = NULL;
@@ -368,8 +361,7 @@ static int check_keep(const char *path, struct abox_error *err)
                 return abox_error_set(err, -EINVAL, "keep_workspace '%.200s' is not absolute",
                                       path);
         if (lstat(path, &st) == 0)
-                return abox_error_set(err, -EEXIST, "keep_workspace '%.200s' exists already",
-                                      path);
+                return abox_error_set(err, -EEXIST, "keep_workspace '%.200s' exists already", path);
         _cleanup_free_ char *parent = strdup(path);
         if (!parent)
                 return abox_error_set(err, -ENOMEM, "out of memory");
@@ -459,7 +451,8 @@ int abox_session_create(struct abox_sessions *reg, const struct abox_policy *p,
                 r = box_start(p, &box, err);
         pthread_mutex_lock(&s->lock);
         s->box = box;
-        s->ready = r == 0;
+        /* find() reads it under the registry's lock only. */
+        __atomic_store_n(&s->ready, r == 0, __ATOMIC_RELEASE);
         s->ended = r < 0;
         s->created_ms = s->last_used_ms = now_of(reg);
         pthread_mutex_unlock(&s->lock);

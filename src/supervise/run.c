@@ -14,6 +14,7 @@
 #include "agentbox.h"
 
 #include "base/cleanup.h"
+#include "base/clock.h"
 #include "base/parse.h"
 #include "core/error.h"
 #include "core/policy.h"
@@ -38,7 +39,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -60,14 +60,11 @@ static int supervise_run(struct run *run, const struct abox_policy *p,
         r = run_ensure_redactor(run, p, err);
         if (r == 0 && run->plan.proxy_port) {
                 /* The proxy must serve before the payload's first connect. */
-                struct timespec t0, t1;
-                clock_gettime(CLOCK_MONOTONIC, &t0);
+                uint64_t t0 = monotonic_ms();
                 started = jail_take_started(child.sync_fd, child.pidfd,
                                             p->timeout_ms < INT_MAX ? (int)p->timeout_ms : INT_MAX,
                                             &scratch, &listener);
-                clock_gettime(CLOCK_MONOTONIC, &t1);
-                waited_ms = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000 +
-                            (uint64_t)(t1.tv_nsec / 1000000) - (uint64_t)(t0.tv_nsec / 1000000);
+                waited_ms = monotonic_ms() - t0;
                 taken = true;
                 if (started && listener >= 0) {
                         r = run_start_proxy(p, listener, &proxy, err);

@@ -11,6 +11,7 @@
  */
 #include "supervise.h"
 
+#include "base/clock.h"
 #include "base/fd.h"
 
 #include <errno.h>
@@ -22,13 +23,6 @@
 #include <unistd.h>
 
 #define CPU_POLL_MS 20
-
-uint64_t supervise_now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 int supervise_pump(int fd, struct strbuf *sb)
 {
@@ -99,11 +93,11 @@ int supervise(const struct supervise_input *in, struct supervise_output *out)
         for (int i = P_MSG; i < P__MAX; i++)
                 if (pfd[i].fd >= 0)
                         fd_set_nonblock(pfd[i].fd);
-        uint64_t start = supervise_now_ms(), deadline = start + in->timeout_ms;
+        uint64_t start = monotonic_ms(), deadline = start + in->timeout_ms;
         bool init_alive = true;
         int msg_open = 1;
         while (init_alive) {
-                uint64_t now = supervise_now_ms();
+                uint64_t now = monotonic_ms();
                 if (!out->timed_out && now >= deadline) {
                         out->timed_out = true;
                         kill_sandbox(in->pidfd);
@@ -129,7 +123,7 @@ int supervise(const struct supervise_input *in, struct supervise_output *out)
                         init_alive = false;
         }
         /* Every process of the sandbox is gone: drain to EOF, boundedly. */
-        uint64_t drain_deadline = supervise_now_ms() + 2000;
+        uint64_t drain_deadline = monotonic_ms() + 2000;
         for (;;) {
                 bool open = false;
                 for (int i = P_OUT; i < P__MAX; i++)
@@ -141,13 +135,13 @@ int supervise(const struct supervise_input *in, struct supervise_output *out)
                         }
                 if (msg_open)
                         take_messages(in->msg_fd, out, &msg_open);
-                if ((!open && !msg_open) || supervise_now_ms() > drain_deadline)
+                if ((!open && !msg_open) || monotonic_ms() > drain_deadline)
                         break;
                 pfd[P_INIT].fd = -1;
                 pfd[P_MSG].fd = msg_open ? in->msg_fd : -1;
                 poll(pfd, P__MAX, 50);
         }
-        out->elapsed_ms = supervise_now_ms() - start;
+        out->elapsed_ms = monotonic_ms() - start;
         return 0;
 }
 

@@ -38,4 +38,3 @@ void supervise_output_done(struct supervise_output *out);
 /* Reads what is there into sb (past its cap: counted as dropped); returns 0
  * at EOF, 1 if more may come.  fd must be non-blocking. */
 int supervise_pump(int fd, struct strbuf *sb);
-uint64_t supervise_now_ms(void);
