@@ -181,10 +181,11 @@ static long take_order(char *tag, int *fd)
         struct msghdr_ mh = { 0, 0, &iov, 1, ctl.buf, sizeof ctl.buf, 0 };
         *fd = -1;
         long n = sys4(__NR_recvmsg, CTRL_FD, (long)&mh, MSG_CMSG_CLOEXEC_, 0);
+        if (n <= 0 || mh.controllen < 20)
+                return n; /* no control data to look at */
         unsigned long clen = *(unsigned long *)ctl.buf;
         int level = *(int *)(ctl.buf + 8), type = *(int *)(ctl.buf + 12);
-        if (n > 0 && mh.controllen >= 20 && clen >= 20 && level == SOL_SOCKET_ &&
-            type == SCM_RIGHTS_) {
+        if (clen >= 20 && level == SOL_SOCKET_ && type == SCM_RIGHTS_) {
                 *fd = *(int *)(ctl.buf + 16);
                 /* More than one fd is a broken supervisor: close the rest. */
                 for (unsigned long off = 20; off + 4 <= clen && off + 4 <= sizeof ctl.buf; off += 4)
@@ -232,15 +233,20 @@ __attribute__((noreturn)) static void session(long payload, char **argv, char **
         unsigned long chld = 1UL << (SIGCHLD_ - 1);
         sys4(__NR_rt_sigprocmask, SIG_BLOCK_, (long)&chld, 0, 8);
         long sfd = sys4(__NR_signalfd4, -1, (long)&chld, 8, SFD_CLOEXEC_ | SFD_NONBLOCK_);
+        /* Without a signalfd nothing wakes us for a child: look every 100 ms. */
+        struct timespec_ {
+                long sec, nsec;
+        } tick = { 0, 100000000 };
         int final = 0;
         for (;;) {
                 struct pollfd_ pfd[2] = { { CTRL_FD, POLLIN_, 0 }, { (int)sfd, POLLIN_, 0 } };
-                long n = sys6(__NR_ppoll, (long)pfd, sfd >= 0 ? 2 : 1, 0, 0, 8, 0);
+                long n = sys6(__NR_ppoll, (long)pfd, sfd >= 0 ? 2 : 1, sfd >= 0 ? 0 : (long)&tick,
+                              0, 8, 0);
                 if (n == -EINTR_)
                         continue;
                 if (n < 0)
                         break;
-                if (pfd[1].revents) {
+                if (sfd >= 0 && pfd[1].revents) {
                         char drain[128 * 4];
                         while (sys4(__NR_read, sfd, (long)drain, sizeof drain, 0) > 0)
                                 ;
@@ -271,6 +277,10 @@ __attribute__((noreturn)) static void session(long payload, char **argv, char **
                 if (fd >= 0) {
                         payload = respawn(argv, envp, fd);
                         sys4(__NR_close, fd, 0, 0, 0);
+                        /* No new payload: say so, or the supervisor waits
+                         * for a hello that will not come. */
+                        if (payload < 0)
+                                say(JAIL_MSG_PAYLOAD, 127 << 8);
                 }
         }
         clear_out(&payload, &final);

@@ -290,15 +290,17 @@ static void exec_init(const struct jail_plan *plan, int init_fd, int msg_fd, pid
 {
         char pid[16];
         format_pid(pid, payload_pid);
-        char *argv[20] = { "agentbox-init", pid, NULL };
+        char *argv[3 + JAIL_SESSION_ARGV + 1] = { "agentbox-init", pid, NULL };
         char *const no_env[] = { NULL };
         char *const *envp = no_env;
         int session_fd = plan->session_fd;
         if (session_fd >= 0) {
                 size_t n = 0;
                 argv[2] = "-s";
-                while (plan->argv[n] && n + 4 < ELEMENTSOF(argv))
+                while (plan->argv[n] && n < JAIL_SESSION_ARGV)
                         argv[3 + n] = plan->argv[n], n++;
+                if (plan->argv[n])
+                        return; /* would not fit: fail, never cut */
                 argv[3 + n] = NULL;
                 envp = plan->envp;
         }

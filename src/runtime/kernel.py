@@ -188,12 +188,9 @@ def _shell(command, checker):
 
 
 def _set_spawning(checker, on):
-    # The policy object lives in the checker's closure; the guards let the
-    # kernel's own spawn pass while this is set.
-    for cell in (checker.__closure__ or ()) if checker is not None else ():
-        contents = cell.cell_contents
-        if hasattr(contents, "kernel_spawning"):
-            contents.kernel_spawning = on
+    # The guards let the kernel's own spawn of a checked command pass.
+    if checker is not None:
+        checker.policy.kernel_spawning = on
 
 
 def _lean_site():

@@ -283,4 +283,5 @@ def make_checker(spec):
             installed.append(True)
         return policy
 
+    check.policy = policy  # the session kernel flags its own shell spawns on it
     return check

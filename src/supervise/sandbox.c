@@ -228,6 +228,9 @@ int run_after_clone(void *data, pid_t pid)
         return seccomp_plan_build(&run->plan.seccomp, ctx->err);
 }
 
+_Static_assert(ELEMENTSOF(((struct runtime_launch *)0)->argv) <= JAIL_SESSION_ARGV,
+               "a session's interpreter argv fits through agentbox-init's");
+
 int run_prepare(struct run *run, const struct abox_policy *p, const struct abox_request *req,
                 struct abox_error *err)
 {

@@ -440,9 +440,11 @@ def test_caller_ignoring_sigchld_and_sigpipe_changes_nothing_inside(box):
             "signal.signal(signal.SIGCHLD, signal.SIG_IGN)\n"
             "signal.signal(signal.SIGPIPE, signal.SIG_IGN)\n"
             "os.execv(sys.argv[1], sys.argv[1:])\n")
-    script = "sleep 300 & grep -E '^SigIgn' /proc/self/status; exit 7"
+    mark = unique_sleep_arg()
+    script = f"sleep {mark} & grep -E '^SigIgn' /proc/self/status; exit 7"
     p = subprocess.run(["/usr/bin/python3", "-c", code, box.path, "sh", "--json", "-c", script],
                        capture_output=True, timeout=60)
     doc = json.loads(p.stdout)
     assert (doc["status"], doc["exit_code"], p.returncode) == ("error", 7, 7), doc
     assert doc["stdout"] == "SigIgn:\t0000000000000000\n", doc
+    assert host_processes_with(mark) == []
