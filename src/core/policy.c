@@ -651,8 +651,8 @@ int policy_validate(const struct abox_policy *p, struct abox_error *err)
                                               "(private_key, aws_access_key, github_token, "
                                               "slack_token, anthropic_key, openai_key, jwt)",
                                               p->redact_disable.items[i]);
-        static const char *const degradable[] = { "landlock", "cgroup", "cgroup:memory",
-                                                  "cgroup:pids", "cgroup:cpu" };
+        static const char *const degradable[] = { "landlock",    "cgroup",     "cgroup:memory",
+                                                  "cgroup:pids", "cgroup:cpu", "sealed_init" };
         for (size_t i = 0; i < p->allow_degraded.n; i++) {
                 bool known = false;
                 for (size_t j = 0; j < ELEMENTSOF(degradable); j++)
@@ -660,7 +660,8 @@ int policy_validate(const struct abox_policy *p, struct abox_error *err)
                 if (!known)
                         return abox_error_set(err, -EINVAL,
                                               "allow_degraded: '%s' is not one of landlock, "
-                                              "cgroup, cgroup:memory, cgroup:pids, cgroup:cpu",
+                                              "cgroup, cgroup:memory, cgroup:pids, cgroup:cpu, "
+                                              "sealed_init",
                                               p->allow_degraded.items[i]);
         }
         if (p->backend != BACKEND_JAIL)

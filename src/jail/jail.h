@@ -104,9 +104,9 @@ struct jail_plan {
         int cgroup_fd;            /* v2: clone straight into it; -1: none */
         int join_fds[4];          /* opened by the parent; the child writes "0" */
         unsigned n_join_fds;
-        int extra_fds[2]; /* become 3 and 4 when >= 0 */
-        int init_fd;      /* agentbox-init's sealed memfd; -1: the child stays init */
-        int session_fd;   /* a session: agentbox-init's order socket (its fd 4); -1: none */
+        int extra_fds[2];    /* become 3 and 4 when >= 0 */
+        int init_fd;         /* agentbox-init's sealed memfd; -1: the child stays init */
+        int session_fd;      /* a session: agentbox-init's order socket (its fd 4); -1: none */
 #define JAIL_SESSION_ARGV 16 /* a session's payload argv passes through init's: at most this */
 };
 

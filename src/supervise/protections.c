@@ -85,7 +85,10 @@ void protections_evaluate(const struct abox_policy *p, const struct jail_probe *
         /* CPU time is measured whenever the host can; v2 has it in every group. */
         s->want_cg[CG_CPUACCT] = cg->version && cg->have[CG_CPUACCT];
         add(s, "rlimits", true, true, "file size, open files, core dumps");
-        add(s, "sealed_init", probe->sealed_init, false,
+        /* CVE-2019-5736: no agentbox code in the sandbox but from a sealed
+         * memfd.  Without one, pid 1 is a (non-dumpable) copy of agentbox:
+         * only when the operator says so. */
+        add(s, "sealed_init", probe->sealed_init, !degraded(p, "sealed_init", NULL),
             probe->sealed_init ? "pid 1 runs from a sealed memfd, not the agentbox binary"
                                : "no executable memfds here: pid 1 is a non-dumpable copy "
                                  "of agentbox");

@@ -42,13 +42,24 @@ def test_sealed_init_is_listed_when_the_host_allows_it(box):
     assert "sealed_init" in doc["protections"]
 
 
+def test_without_executable_memfds_runs_are_refused_unless_degraded(box):
+    p = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "sh", "-c",
+                        'echo 2 > /proc/sys/vm/memfd_noexec && exec "$@"', "sh",
+                        box.path, "python", "-c", "print(1)"], capture_output=True, timeout=60)
+    assert p.returncode == 125, p
+    assert p.stdout == b""
+    assert b"required protection 'sealed_init' is not available" in p.stderr, p.stderr
+    assert b"allow_degraded" in p.stderr
+
+
 @pytest.mark.parametrize("code, want", [
     ("print(6 * 7)", ("success", 0, None, "42\n")),
     ("import os; os.abort()", ("error", None, "SIGABRT", "")),
     ("import os, signal; os.kill(os.getpid(), signal.SIGTERM)", ("error", None, "SIGTERM", "")),
 ])
 def test_without_executable_memfds_pid_1_stays_agentbox_and_runs_are_unchanged(box, code, want):
-    rc, doc = run_in_noexec_pidns(box, "python", "--json", "-c", code)
+    rc, doc = run_in_noexec_pidns(box, "python", "--json", "--allow-degraded", "sealed_init",
+                                  "-c", code)
     assert (doc["status"], doc["exit_code"], doc["signal"], doc["stdout"]) == want, doc
     assert "sealed_init" not in doc["protections"], doc["protections"]
     assert "seccomp" in doc["protections"]
@@ -57,7 +68,7 @@ def test_without_executable_memfds_pid_1_stays_agentbox_and_runs_are_unchanged(b
 def test_without_executable_memfds_leftover_daemons_are_still_killed(box):
     mark = _unique_sleep()
     rc, doc = run_in_noexec_pidns(
-        box, "sh", "--json", "-c",
+        box, "sh", "--json", "--allow-degraded", "sealed_init", "-c",
         f"(setsid sleep {mark} &) ; sleep 0.1; grep -l {mark} /proc/[0-9]*/cmdline | wc -l")
     assert (rc, doc["status"], doc["exit_code"]) == (0, "success", 0), doc
     # The daemon was running inside (sh and grep carry the mark too)...
