@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -22,7 +23,7 @@
 extern const char jail_init_binary[];
 extern const unsigned long jail_init_binary_len;
 
-int jail_init_memfd(void)
+static int make_memfd(void)
 {
         if (jail_init_binary_len == 0)
                 return -ENOSYS;
@@ -50,6 +51,25 @@ int jail_init_memfd(void)
                 return r;
         }
         return fd;
+}
+
+/* Made once per process: sealed, the file cannot change, so every sandbox
+ * may exec the same one; each gets its own descriptor of it. */
+static int shared_fd;
+static pthread_once_t shared_once = PTHREAD_ONCE_INIT;
+
+static void make_shared(void)
+{
+        shared_fd = make_memfd();
+}
+
+int jail_init_memfd(void)
+{
+        pthread_once(&shared_once, make_shared);
+        if (shared_fd < 0)
+                return shared_fd;
+        int fd = fcntl(shared_fd, F_DUPFD_CLOEXEC, 3);
+        return fd < 0 ? -errno : fd;
 }
 
 bool jail_init_available(void)
