@@ -135,6 +135,8 @@ struct abox_sessions_config {
         bool reaper;
 };
 
+/* Raises this process's soft RLIMIT_NOFILE to its hard limit: each session
+ * holds a handful of descriptors. */
 int abox_sessions_new(const struct abox_sessions_config *cfg, struct abox_sessions **ret,
                       struct abox_error *err);
 /* Ends every session (an execution under way finishes first) and frees the

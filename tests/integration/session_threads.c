@@ -75,6 +75,68 @@ static void *sessions_main(void *data)
         return NULL;
 }
 
+/* Sessions that expire while others use them: a fake clock jumps and the
+ * reaper runs, racing runs, finds and files, which may fairly answer
+ * "ended" or "not found" — but nothing else, and never crash. */
+static uint64_t fake_now;
+
+static uint64_t fake_clock(void *data)
+{
+        (void)data;
+        return __atomic_load_n(&fake_now, __ATOMIC_SEQ_CST);
+}
+
+static struct abox_sessions *short_reg;
+static volatile int expiring_done;
+
+static void *expiring_main(void *data)
+{
+        (void)data;
+        struct abox_request req = { .language = ABOX_LANG_PYTHON, .code = "1", .code_len = 1 };
+        for (int i = 0; i < ROUNDS; i++) {
+                struct abox_session *s = NULL, *again = NULL;
+                struct abox_result *r = NULL;
+                struct abox_error err = { 0 };
+                struct abox_session_options opt = { .owner = "x", .idle_timeout_ms = 1 };
+                if (abox_session_create(short_reg, policy, &opt, &s, &err) < 0) {
+                        fail("create (expiring)", err.msg);
+                        continue;
+                }
+                for (int k = 0; k < 3; k++) {
+                        int rc = abox_session_run(s, &req, &r, &err);
+                        if (rc == 0)
+                                abox_result_free(r);
+                        else if (rc != -ESHUTDOWN)
+                                fail("run (expiring)", err.msg);
+                        rc = abox_session_find(short_reg, abox_session_id(s), "x", &again, &err);
+                        if (rc == 0) {
+                                rc = abox_session_put_file(again, "f", "x", 1, &err);
+                                if (rc < 0 && rc != -ESHUTDOWN)
+                                        fail("put (expiring)", err.msg);
+                                abox_session_release(again);
+                        } else if (rc != -ENOENT) {
+                                fail("find (expiring)", err.msg);
+                        }
+                }
+                int rc = abox_session_destroy(s, &err);
+                if (rc < 0 && rc != -ESHUTDOWN)
+                        fail("destroy (expiring)", err.msg);
+                abox_session_release(s);
+        }
+        __atomic_store_n(&expiring_done, 1, __ATOMIC_SEQ_CST);
+        return NULL;
+}
+
+static void *reaper_main(void *data)
+{
+        (void)data;
+        while (!__atomic_load_n(&expiring_done, __ATOMIC_SEQ_CST)) {
+                __atomic_add_fetch(&fake_now, 5, __ATOMIC_SEQ_CST);
+                abox_sessions_reap(short_reg);
+        }
+        return NULL;
+}
+
 static void *pool_main(void *data)
 {
         (void)data;
@@ -107,13 +169,21 @@ int main(void)
         if (abox_session_run(shared, &zero, &r, &err) < 0)
                 fail("shared", err.msg);
         abox_result_free(r);
-        pthread_t t[THREADS * 2];
+        struct abox_sessions_config fake = { .clock_ms = fake_clock };
+        if (abox_sessions_new(&fake, &short_reg, &err) < 0) {
+                fprintf(stderr, "session_threads: %s\n", err.msg);
+                return 1;
+        }
+        pthread_t t[THREADS * 2 + 2];
         for (int i = 0; i < THREADS; i++) {
                 pthread_create(&t[i], NULL, sessions_main, NULL);
                 pthread_create(&t[THREADS + i], NULL, pool_main, NULL);
         }
-        for (int i = 0; i < THREADS * 2; i++)
+        pthread_create(&t[THREADS * 2], NULL, expiring_main, NULL);
+        pthread_create(&t[THREADS * 2 + 1], NULL, reaper_main, NULL);
+        for (int i = 0; i < THREADS * 2 + 2; i++)
                 pthread_join(t[i], NULL);
+        abox_sessions_free(short_reg);
         struct abox_request n = { .language = ABOX_LANG_PYTHON, .code = "n", .code_len = 1 };
         char want[16];
         snprintf(want, sizeof want, "%d", THREADS * ROUNDS);
