@@ -192,6 +192,7 @@ def test_listed_name_resolving_to_an_internal_address_is_refused(box, canary, or
     assert "(loopback), which is not allowed" in doc["stdout"], brief(doc)
     assert origin.seen == []
     assert violations(doc)[0][:2] == ("network", f"localhost:{origin.port}")
+    assert (doc["status"], doc["_exit"]) == ("success", 0), brief(doc)
     canary.assert_untouched(doc)
 
 
@@ -209,6 +210,7 @@ def test_ip_literals_match_only_ip_rules_as_written(box, canary, origin):
     assert lines[2].startswith("decimal form: 400"), brief(doc)
     assert lines[3] == f"v6 form: 403 [::ffff:127.0.0.1]:{origin.port} is not in allowed_domains"
     assert [s[1] for s in origin.seen] == ["/ip"]
+    assert (doc["status"], doc["_exit"]) == ("success", 0), brief(doc)
     canary.assert_untouched(doc)
 
 
@@ -305,6 +307,7 @@ def test_raw_connect_to_the_hosts_listener_fails_in_restricted_too(box, canary, 
                              "listener: ECONNREFUSED\norigin: ECONNREFUSED\nudp: ECONNREFUSED\n"
                              "dns: no answer\n"), brief(doc)
     assert listener.contacts() == [] and origin.seen == []
+    assert (doc["status"], doc["_exit"]) == ("success", 0), brief(doc)
     canary.assert_untouched(doc)
 
 
@@ -321,6 +324,7 @@ def test_connection_limit_refuses_and_reports(box, canary, origin, tmp_path):
     assert len(origin.seen) == 2
     assert ("network", f"api.test:{origin.port}", "max_network_connections (2) reached") in \
         violations(doc)
+    assert (doc["status"], doc["_exit"]) == ("success", 0), brief(doc)
     canary.assert_untouched(doc)
 
 
@@ -417,6 +421,7 @@ def test_byte_limit_cuts_the_transfer_and_later_requests(box, canary, origin, tm
     assert lines[1] == "after: 403 max_network_bytes (65536) reached", brief(doc)
     assert [s[1] for s in origin.seen] == ["/big"]
     assert any(v[2].startswith("max_network_bytes (65536) reached") for v in violations(doc))
+    assert (doc["status"], doc["_exit"]) == ("success", 0), brief(doc)
     canary.assert_untouched(doc)
 
 
