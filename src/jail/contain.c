@@ -297,7 +297,7 @@ static void exec_init(const struct jail_plan *plan, int init_fd, int msg_fd, pid
         if (session_fd >= 0) {
                 size_t n = 0;
                 argv[2] = "-s";
-                while (plan->argv[n] && n < JAIL_SESSION_ARGV)
+                while (n < JAIL_SESSION_ARGV && plan->argv[n])
                         argv[3 + n] = plan->argv[n], n++;
                 if (plan->argv[n])
                         return; /* would not fit: fail, never cut */

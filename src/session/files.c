@@ -258,107 +258,108 @@ static int list_add(struct listing *l, const char *prefix, const char *name, con
         return 0;
 }
 
-/* Depth-first, through fds, never through a link, never off the workspace's
- * filesystem. */
-static int walk(int dirfd, dev_t dev, const char *prefix, int depth, struct listing *l)
+/* Calls fn for every entry of the directory dirfd but "." and "..", until
+ * one returns non-zero. */
+static int each_entry(int dirfd, int (*fn)(int dirfd, const char *name, void *data), void *data)
 {
-        if (depth > MAX_DEPTH)
-                return 0;
         int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        DIR *d = fdopendir(fd);
+        DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
         if (!d) {
-                close(fd);
-                return -errno;
+                int r = -errno;
+                safe_close(fd);
+                return r;
         }
         int r = 0;
         struct dirent *e;
-        while (r == 0 && (e = readdir(d))) {
-                if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                        continue;
-                struct stat st;
-                if (fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                        continue; /* gone meanwhile */
-                r = list_add(l, prefix, e->d_name, &st);
-                if (r < 0 || !S_ISDIR(st.st_mode) || st.st_dev != dev)
-                        continue;
-                int sub = openat(dirfd, e->d_name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                if (sub < 0)
-                        continue;
-                r = walk(sub, dev, l->items[l->n - 1].path, depth + 1, l);
-                close(sub);
-        }
+        while (r == 0 && (e = readdir(d)))
+                if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+                        r = fn(dirfd, e->d_name, data);
         closedir(d);
         return r;
 }
 
-struct copy_budget {
-        uint64_t file_max, bytes_left; /* apparent sizes: a sparse file counts whole */
-        size_t entries_left;
+/* Listing: depth-first, through fds, never through a link, never off the
+ * workspace's filesystem. */
+struct walk {
+        dev_t dev;
+        const char *prefix;
+        int depth;
+        struct listing *l;
 };
 
-/* One directory level of files_copy_out: from (below the workspace) into to
- * (on the host). */
-static int copy_tree(int from, int to, dev_t dev, int depth, struct copy_budget *b)
+static int walk_entry(int dirfd, const char *name, void *data)
 {
-        if (depth > MAX_DEPTH)
+        const struct walk *w = data;
+        struct stat st;
+        if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return 0; /* gone meanwhile */
+        int r = list_add(w->l, w->prefix, name, &st);
+        if (r < 0 || !S_ISDIR(st.st_mode) || st.st_dev != w->dev || w->depth >= MAX_DEPTH)
+                return r;
+        _cleanup_close_ int sub =
+                openat(dirfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sub < 0)
                 return 0;
-        int fd = openat(from, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-        if (!d) {
-                safe_close(fd);
+        struct walk below = { w->dev, w->l->items[w->l->n - 1].path, w->depth + 1, w->l };
+        return each_entry(sub, walk_entry, &below);
+}
+
+/* Copying out: from (below the workspace) into to (on the host). */
+struct copy {
+        dev_t dev;
+        int to, depth;
+        uint64_t file_max, *bytes_left; /* apparent sizes: a sparse file counts whole */
+        size_t *entries_left;
+};
+
+static int copy_file(int src, int dst, uint64_t size)
+{
+        /* At most the size checked, however the file grows meanwhile. */
+        char buf[65536];
+        ssize_t k = 0;
+        while (size > 0 && (k = read(src, buf, size < sizeof buf ? size : sizeof buf)) > 0) {
+                int r = write_all(dst, buf, (size_t)k);
+                if (r < 0)
+                        return r;
+                size -= (uint64_t)k;
+        }
+        return k < 0 ? -errno : 0;
+}
+
+static int copy_entry(int from, const char *name, void *data)
+{
+        const struct copy *c = data;
+        /* O_NOFOLLOW and O_NONBLOCK: a link is not opened, a FIFO not
+         * waited on; what it is is checked on the fd. */
+        _cleanup_close_ int src =
+                openat(from, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        struct stat st;
+        if (src < 0 || fstat(src, &st) < 0 || st.st_dev != c->dev ||
+            !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)))
+                return 0;
+        if ((*c->entries_left)-- == 0)
+                return -E2BIG;
+        uint64_t size = S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
+        if (size > c->file_max || size > *c->bytes_left)
+                return -EFBIG;
+        *c->bytes_left -= size;
+        if (S_ISREG(st.st_mode)) {
+                _cleanup_close_ int dst = openat(
+                        c->to, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+                return dst < 0 ? -errno : copy_file(src, dst, size);
+        }
+        if (c->depth >= MAX_DEPTH)
+                return 0;
+        if (mkdirat(c->to, name, 0700) < 0)
                 return -errno;
-        }
-        int r = 0;
-        struct dirent *e;
-        while (r == 0 && (e = readdir(d))) {
-                if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                        continue;
-                /* O_NOFOLLOW and O_NONBLOCK: a link is not opened, a FIFO
-                 * not waited on; what it is is checked on the fd. */
-                _cleanup_close_ int src =
-                        openat(from, e->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-                struct stat st;
-                if (src < 0 || fstat(src, &st) < 0 || st.st_dev != dev)
-                        continue;
-                if (b->entries_left-- == 0) {
-                        r = -E2BIG;
-                        break;
-                }
-                if (S_ISREG(st.st_mode) &&
-                    ((uint64_t)st.st_size > b->file_max || (uint64_t)st.st_size > b->bytes_left)) {
-                        r = -EFBIG;
-                        break;
-                }
-                if (S_ISREG(st.st_mode))
-                        b->bytes_left -= (uint64_t)st.st_size;
-                if (S_ISDIR(st.st_mode)) {
-                        if (mkdirat(to, e->d_name, 0700) < 0) {
-                                r = -errno;
-                                break;
-                        }
-                        _cleanup_close_ int sub = openat(
-                                to, e->d_name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                        r = sub < 0 ? -errno : copy_tree(src, sub, dev, depth + 1, b);
-                } else if (S_ISREG(st.st_mode)) {
-                        _cleanup_close_ int dst =
-                                openat(to, e->d_name,
-                                       O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-                        /* At most the size checked above, however it grows meanwhile. */
-                        char buf[65536];
-                        uint64_t left = (uint64_t)st.st_size;
-                        ssize_t k = 0;
-                        while (dst >= 0 && left > 0 &&
-                               (k = read(src, buf, left < sizeof buf ? left : sizeof buf)) > 0 &&
-                               write_all(dst, buf, (size_t)k) == 0)
-                                left -= (uint64_t)k;
-                        if (dst < 0 || k < 0)
-                                r = -errno;
-                }
-        }
-        closedir(d);
-        return r;
+        _cleanup_close_ int sub =
+                openat(c->to, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sub < 0)
+                return -errno;
+        struct copy below = *c;
+        below.to = sub;
+        below.depth++;
+        return each_entry(src, copy_entry, &below);
 }
 
 int files_copy_out(const struct files_root *ws, const char *dest, uint64_t max_total,
@@ -372,8 +373,10 @@ int files_copy_out(const struct files_root *ws, const char *dest, uint64_t max_t
                                       strerror(errno));
         _cleanup_close_ int to = open(dest, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         _cleanup_close_ int from = openat(ws->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        struct copy_budget b = { ws->max_bytes, max_total, MAX_LIST };
-        int r = to < 0 || from < 0 ? -errno : copy_tree(from, to, st.st_dev, 0, &b);
+        uint64_t bytes_left = max_total;
+        size_t entries_left = MAX_LIST;
+        struct copy c = { st.st_dev, to, 0, ws->max_bytes, &bytes_left, &entries_left };
+        int r = to < 0 || from < 0 ? -errno : each_entry(from, copy_entry, &c);
         if (r == -EFBIG || r == -E2BIG)
                 return abox_error_set(err, r,
                                       "keeping the workspace in %.200s: stopped at a file over "
@@ -403,7 +406,8 @@ int files_list(const struct files_root *ws, struct abox_file **ret, size_t *ret_
         if (fstat(ws->fd, &st) < 0)
                 return abox_error_set(err, -errno, "the workspace: %s", strerror(errno));
         struct listing l = { 0 };
-        int r = walk(ws->fd, st.st_dev, "", 0, &l);
+        struct walk w = { st.st_dev, "", 0, &l };
+        int r = each_entry(ws->fd, walk_entry, &w);
         if (r < 0) {
                 abox_files_free(l.items, l.n);
                 return r == -E2BIG

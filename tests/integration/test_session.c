@@ -31,14 +31,27 @@ static void advance(uint64_t ms)
         __atomic_add_fetch(&fake_now, ms, __ATOMIC_SEQ_CST);
 }
 
+/* Each test's policy and registry: set by the test, freed after it. */
+static struct abox_policy *p;
+static struct abox_sessions *reg;
+
+static void teardown(void)
+{
+        abox_sessions_free(reg);
+        abox_policy_free(p);
+}
+
+TestSuite(session, .fini = teardown);
+TestSuite(pool, .fini = teardown);
+
 static struct abox_policy *policy(const char *const *settings)
 {
-        struct abox_policy *p = abox_policy_new();
+        struct abox_policy *made = abox_policy_new();
         struct abox_error err = { 0 };
         for (size_t i = 0; settings && settings[i]; i += 2)
-                cr_assert_eq(abox_policy_set(p, settings[i], settings[i + 1], &err), 0, "%s",
+                cr_assert_eq(abox_policy_set(made, settings[i], settings[i + 1], &err), 0, "%s",
                              err.msg);
-        return p;
+        return made;
 }
 
 static struct abox_sessions *registry(size_t max, size_t per_owner)
@@ -46,18 +59,18 @@ static struct abox_sessions *registry(size_t max, size_t per_owner)
         struct abox_sessions_config cfg = { .max_sessions = max,
                                             .max_per_owner = per_owner,
                                             .clock_ms = fake_clock };
-        struct abox_sessions *reg = NULL;
+        struct abox_sessions *made = NULL;
         struct abox_error err = { 0 };
-        cr_assert_eq(abox_sessions_new(&cfg, &reg, &err), 0, "%s", err.msg);
-        return reg;
+        cr_assert_eq(abox_sessions_new(&cfg, &made, &err), 0, "%s", err.msg);
+        return made;
 }
 
-static struct abox_session *create(struct abox_sessions *reg, const struct abox_policy *p,
+static struct abox_session *create(struct abox_sessions *in, const struct abox_policy *under,
                                    const struct abox_session_options *opt)
 {
         struct abox_session *s = NULL;
         struct abox_error err = { 0 };
-        cr_assert_eq(abox_session_create(reg, p, opt, &s, &err), 0, "%s", err.msg);
+        cr_assert_eq(abox_session_create(in, under, opt, &s, &err), 0, "%s", err.msg);
         return s;
 }
 
@@ -99,8 +112,8 @@ static const char *out_of(struct abox_result *r)
 
 Test(session, state_persists_and_survives_errors)
 {
-        struct abox_policy *p = policy(NULL);
-        struct abox_sessions *reg = registry(0, 0);
+        p = policy(NULL);
+        reg = registry(0, 0);
         struct abox_session *s = create(reg, p, NULL);
         cr_assert_eq(strlen(abox_session_id(s)), 32);
         abox_result_free(py(s, "x = 41"));
@@ -130,14 +143,12 @@ Test(session, state_persists_and_survives_errors)
         abox_result_free(r);
         expect_value(s, "x", "41");
         abox_session_release(s);
-        abox_sessions_free(reg);
-        abox_policy_free(p);
 }
 
 Test(session, pandas_over_a_put_file)
 {
-        struct abox_policy *p = policy((const char *[]){ "memory_limit", "512m", NULL });
-        struct abox_sessions *reg = registry(0, 0);
+        p = policy((const char *[]){ "memory_limit", "512m", NULL });
+        reg = registry(0, 0);
         struct abox_session *s = create(reg, p, NULL);
         static const char csv[] = "name,value\na,100\nb,200\n";
         struct abox_error err = { 0 };
@@ -151,14 +162,12 @@ Test(session, pandas_over_a_put_file)
         abox_result_free(r);
         expect_value(s, "df['value'].mean()", "150.0");
         abox_session_release(s);
-        abox_sessions_free(reg);
-        abox_policy_free(p);
 }
 
 Test(session, shell_and_python_share_the_workspace)
 {
-        struct abox_policy *p = policy(NULL);
-        struct abox_sessions *reg = registry(0, 0);
+        p = policy(NULL);
+        reg = registry(0, 0);
         struct abox_session *s = create(reg, p, NULL);
         abox_result_free(py(s, "open('from_py.txt', 'w').write('hello')"));
         struct abox_result *r = sh(s, "pwd; cat from_py.txt; echo bye > from_sh.txt");
@@ -178,14 +187,12 @@ Test(session, shell_and_python_share_the_workspace)
         cr_assert_eq(memcmp(got, "bye\n", 4), 0);
         free(got);
         abox_session_release(s);
-        abox_sessions_free(reg);
-        abox_policy_free(p);
 }
 
 Test(session, shell_allowlist_is_checked_in_sessions)
 {
-        struct abox_policy *p = policy((const char *[]){ "allowed_commands", "echo", NULL });
-        struct abox_sessions *reg = registry(0, 0);
+        p = policy((const char *[]){ "allowed_commands", "echo", NULL });
+        reg = registry(0, 0);
         struct abox_session *s = create(reg, p, NULL);
         struct abox_result *r = sh(s, "echo ok; cat /etc/passwd");
         cr_assert_eq(abox_result_status(r), ABOX_STATUS_BLOCKED);
@@ -196,14 +203,12 @@ Test(session, shell_allowlist_is_checked_in_sessions)
         cr_assert_str_eq(out_of(r), "ok\n");
         abox_result_free(r);
         abox_session_release(s);
-        abox_sessions_free(reg);
-        abox_policy_free(p);
 }
 
 Test(session, timeout_interrupts_and_keeps_state)
 {
-        struct abox_policy *p = policy((const char *[]){ "execution_timeout", "1", NULL });
-        struct abox_sessions *reg = registry(0, 0);
+        p = policy((const char *[]){ "execution_timeout", "1", NULL });
+        reg = registry(0, 0);
         struct abox_session *s = create(reg, p, NULL);
         abox_result_free(py(s, "import time; x = 5"));
         struct abox_result *r = py(s, "time.sleep(30)");
@@ -220,14 +225,12 @@ Test(session, timeout_interrupts_and_keeps_state)
         abox_result_free(r);
         expect_value(s, "x", "5");
         abox_session_release(s);
-        abox_sessions_free(reg);
-        abox_policy_free(p);
 }
 
 Test(session, kill_and_restart_loses_state_keeps_files)
 {
-        struct abox_policy *p = policy((const char *[]){ "execution_timeout", "1", NULL });
-        struct abox_sessions *reg = registry(0, 0);
+        p = policy((const char *[]){ "execution_timeout", "1", NULL });
+        reg = registry(0, 0);
         struct abox_session *s = create(reg, p, NULL);
         abox_result_free(py(s, "x = 5; open('kept.txt', 'w').write('kept')"));
         struct abox_result *r = py(s, "import time\nwhile True:\n    try:\n        time.sleep(5)\n"
@@ -252,14 +255,12 @@ Test(session, kill_and_restart_loses_state_keeps_files)
         abox_result_free(r);
         expect_value(s, "1 + 1", "2");
         abox_session_release(s);
-        abox_sessions_free(reg);
-        abox_policy_free(p);
 }
 
 Test(session, memory_limit_kills_restarts_and_is_named)
 {
-        struct abox_policy *p = policy((const char *[]){ "memory_limit", "128m", NULL });
-        struct abox_sessions *reg = registry(0, 0);
+        p = policy((const char *[]){ "memory_limit", "128m", NULL });
+        reg = registry(0, 0);
         struct abox_session *s = create(reg, p, NULL);
         abox_result_free(py(s, "x = 1"));
         struct abox_result *r = py(s, "import os\nb = []\nwhile True:\n"
@@ -271,16 +272,13 @@ Test(session, memory_limit_kills_restarts_and_is_named)
         abox_result_free(r);
         expect_value(s, "'x' in globals()", "False");
         abox_session_release(s);
-        abox_sessions_free(reg);
-        abox_policy_free(p);
 }
 
 Test(session, a_burning_session_is_still_interrupted_and_destroyed)
 {
         /* All its CPU and most of its memory: the control path is outside. */
-        struct abox_policy *p =
-                policy((const char *[]){ "memory_limit", "128m", "execution_timeout", "1", NULL });
-        struct abox_sessions *reg = registry(0, 0);
+        p = policy((const char *[]){ "memory_limit", "128m", "execution_timeout", "1", NULL });
+        reg = registry(0, 0);
         struct abox_session *s = create(reg, p, NULL);
         struct abox_result *r =
                 py(s, "import threading\nb = bytearray(100 << 20)\n"
@@ -294,14 +292,12 @@ Test(session, a_burning_session_is_still_interrupted_and_destroyed)
         struct abox_request req = { .language = ABOX_LANG_PYTHON, .code = "1", .code_len = 1 };
         cr_assert_eq(abox_session_run(s, &req, &r, &err), -ESHUTDOWN);
         abox_session_release(s);
-        abox_sessions_free(reg);
-        abox_policy_free(p);
 }
 
 Test(session, idle_and_lifetime_expiry_by_the_registry_clock)
 {
-        struct abox_policy *p = policy(NULL);
-        struct abox_sessions *reg = registry(0, 0);
+        p = policy(NULL);
+        reg = registry(0, 0);
         struct abox_session_options idle = { .owner = "a", .idle_timeout_ms = 1000 };
         struct abox_session_options life = { .owner = "a", .max_lifetime_ms = 5000 };
         struct abox_session *s1 = create(reg, p, &idle);
@@ -332,8 +328,6 @@ Test(session, idle_and_lifetime_expiry_by_the_registry_clock)
         cr_assert_eq(abox_sessions_count(reg, NULL), 0);
         abox_session_release(s1);
         abox_session_release(s2);
-        abox_sessions_free(reg);
-        abox_policy_free(p);
 }
 
 struct async_run {
@@ -380,8 +374,8 @@ static void wait_busy(struct abox_session *s)
 
 Test(session, reaper_does_not_kill_mid_execution)
 {
-        struct abox_policy *p = policy(NULL);
-        struct abox_sessions *reg = registry(0, 0);
+        p = policy(NULL);
+        reg = registry(0, 0);
         struct abox_session_options life = { .max_lifetime_ms = 1000 };
         struct abox_session *s = create(reg, p, &life);
         struct async_run a = {
@@ -401,14 +395,12 @@ Test(session, reaper_does_not_kill_mid_execution)
         abox_result_free(a.res);
         cr_assert_eq(abox_sessions_count(reg, NULL), 0);
         abox_session_release(s);
-        abox_sessions_free(reg);
-        abox_policy_free(p);
 }
 
 Test(session, a_long_execution_is_not_idleness)
 {
-        struct abox_policy *p = policy(NULL);
-        struct abox_sessions *reg = registry(0, 0);
+        p = policy(NULL);
+        reg = registry(0, 0);
         struct abox_session_options idle = { .idle_timeout_ms = 1000 };
         struct abox_session *s = create(reg, p, &idle);
         struct async_run a = { .s = s,
@@ -429,8 +421,6 @@ Test(session, a_long_execution_is_not_idleness)
         advance(1000);
         cr_assert_eq(abox_sessions_reap(reg), 1);
         abox_session_release(s);
-        abox_sessions_free(reg);
-        abox_policy_free(p);
 }
 
 Test(session, a_forked_child_does_not_hold_a_dead_interpreter_up)
@@ -438,8 +428,8 @@ Test(session, a_forked_child_does_not_hold_a_dead_interpreter_up)
         /* A child the code forked keeps running; the interpreter that must be
          * killed (it ignores the interrupt) is still seen to die and is
          * restarted; the child dies with the restart. */
-        struct abox_policy *p = policy((const char *[]){ "execution_timeout", "1", NULL });
-        struct abox_sessions *reg = registry(0, 0);
+        p = policy((const char *[]){ "execution_timeout", "1", NULL });
+        reg = registry(0, 0);
         struct abox_session *s = create(reg, p, NULL);
         struct abox_result *r = py(s, "import os, time\nif os.fork() == 0:\n    time.sleep(120)");
         cr_assert_eq(abox_result_status(r), ABOX_STATUS_SUCCESS);
@@ -455,14 +445,12 @@ Test(session, a_forked_child_does_not_hold_a_dead_interpreter_up)
         abox_result_free(r);
         expect_value(s, "2 + 2", "4");
         abox_session_release(s);
-        abox_sessions_free(reg);
-        abox_policy_free(p);
 }
 
 Test(session, busy_or_wait)
 {
-        struct abox_policy *p = policy(NULL);
-        struct abox_sessions *reg = registry(0, 0);
+        p = policy(NULL);
+        reg = registry(0, 0);
         struct abox_session *s = create(reg, p, NULL);
         struct async_run a = {
                 .s = s, .code = "import time; open('started', 'w').close(); time.sleep(1); 1"
@@ -489,14 +477,12 @@ Test(session, busy_or_wait)
                 abox_result_free(b[i].res);
         }
         abox_session_release(s);
-        abox_sessions_free(reg);
-        abox_policy_free(p);
 }
 
 Test(session, count_limits_refuse_and_never_evict)
 {
-        struct abox_policy *p = policy(NULL);
-        struct abox_sessions *reg = registry(3, 2);
+        p = policy(NULL);
+        reg = registry(3, 2);
         struct abox_session_options a = { .owner = "alice" }, b = { .owner = "bob" };
         struct abox_session *s1 = create(reg, p, &a), *s2 = create(reg, p, &a);
         struct abox_session *s3 = NULL;
@@ -524,8 +510,6 @@ Test(session, count_limits_refuse_and_never_evict)
         abox_session_release(s1);
         abox_session_release(s2);
         abox_session_release(s3);
-        abox_sessions_free(reg);
-        abox_policy_free(p);
 }
 
 /* ---- files ---- */
@@ -545,8 +529,8 @@ static int get(struct abox_session *s, const char *path, char **ret, size_t *len
 
 Test(session, file_round_trips)
 {
-        struct abox_policy *p = policy(NULL);
-        struct abox_sessions *reg = registry(0, 0);
+        p = policy(NULL);
+        reg = registry(0, 0);
         struct abox_session *s = create(reg, p, NULL);
         char bin[512];
         for (size_t i = 0; i < sizeof bin; i++)
@@ -612,8 +596,6 @@ Test(session, file_round_trips)
         abox_session_release(t);
         abox_policy_free(small);
         abox_session_release(s);
-        abox_sessions_free(reg);
-        abox_policy_free(p);
 }
 
 Test(session, traversal_and_planted_links_are_refused)
@@ -630,8 +612,8 @@ Test(session, traversal_and_planted_links_are_refused)
         FILE *f = fopen(secret, "w");
         fputs(token, f);
         fclose(f);
-        struct abox_policy *p = policy(NULL);
-        struct abox_sessions *reg = registry(0, 0);
+        p = policy(NULL);
+        reg = registry(0, 0);
         struct abox_session *s = create(reg, p, NULL);
         char *got;
         size_t len;
@@ -687,8 +669,6 @@ Test(session, traversal_and_planted_links_are_refused)
         cr_assert_eq(stat(planted, &st), 0);
         cr_assert_eq(st.st_size, 32);
         abox_session_release(s);
-        abox_sessions_free(reg);
-        abox_policy_free(p);
         unlink(secret);
         rmdir(dir);
 }
@@ -698,8 +678,8 @@ Test(session, workspace_kept_by_option)
         char dir[] = "/tmp/agentbox-keep-XXXXXX", dest[600], path[700];
         cr_assert(mkdtemp(dir));
         snprintf(dest, sizeof dest, "%s/kept", dir);
-        struct abox_policy *p = policy(NULL);
-        struct abox_sessions *reg = registry(0, 0);
+        p = policy(NULL);
+        reg = registry(0, 0);
         struct abox_session_options bad = { .keep_workspace = dir };
         struct abox_session *s = NULL;
         struct abox_error err = { 0 };
@@ -744,8 +724,6 @@ Test(session, workspace_kept_by_option)
         snprintf(path, sizeof path, "%s/big", dest);
         cr_assert_eq(lstat(path, &st), -1);
         abox_policy_free(small);
-        abox_sessions_free(reg);
-        abox_policy_free(p);
         char rm[700];
         snprintf(rm, sizeof rm, "rm -rf %s", dir);
         cr_assert_eq(system(rm), 0);
@@ -801,8 +779,8 @@ static void *churn(void *data)
 
 Test(session, concurrent_sessions_from_threads)
 {
-        struct abox_policy *p = policy(NULL);
-        struct abox_sessions *reg = registry(0, 0);
+        p = policy(NULL);
+        reg = registry(0, 0);
         /* One shared session that every thread also uses. */
         struct abox_session_options shared = { .owner = "threads", .wait_if_busy = true };
         struct abox_session *s = create(reg, p, &shared);
@@ -827,8 +805,6 @@ Test(session, concurrent_sessions_from_threads)
         }
         expect_value(s, "n", "4");
         abox_session_release(s);
-        abox_sessions_free(reg);
-        abox_policy_free(p);
 }
 
 /* ---- nothing left behind ---- */
@@ -907,11 +883,20 @@ Test(session, soak_leaves_nothing_behind, .timeout = 900)
                 if (probe.have[c])
                         groups0 += count_dir(probe.parent[c], mine);
         /* (Mounts need no check here: a sandbox's live in its own mount
-         * namespace, and its scratch tmpfs is held by an fd, counted below.) */
+         * namespace, and its scratch tmpfs is held by an fd, counted below.)
+         * One sandbox first: the process keeps one descriptor for good, of
+         * agentbox-init's sealed memfd, made once and shared. */
+        struct abox_result *warm = NULL;
+        struct abox_error werr = { 0 };
+        cr_assert_eq(abox_run(p = policy(NULL),
+                              &(struct abox_request){
+                                      .language = ABOX_LANG_SHELL, .code = "true", .code_len = 4 },
+                              &warm, &werr),
+                     0, "%s", werr.msg);
+        abox_result_free(warm);
         size_t fds0 = count_dir("/proc/self/fd", "");
         size_t tmp0 = count_dir("/tmp", "agentbox");
-        struct abox_policy *p = policy(NULL);
-        struct abox_sessions *reg = registry(0, 0);
+        reg = registry(0, 0);
         for (int i = 0; i < rounds; i++) {
                 struct abox_session *s = create(reg, p, NULL);
                 if (i % 50 == 0) {
@@ -923,8 +908,9 @@ Test(session, soak_leaves_nothing_behind, .timeout = 900)
                 cr_assert_eq(abox_session_destroy(s, &err), 0, "%s", err.msg);
                 abox_session_release(s);
         }
+        /* The registry's end is part of what must leave nothing behind. */
         abox_sessions_free(reg);
-        abox_policy_free(p);
+        reg = NULL;
         size_t groups = 0;
         for (int c = 0; c < CG__MAX; c++)
                 if (probe.have[c])
@@ -939,7 +925,7 @@ Test(session, soak_leaves_nothing_behind, .timeout = 900)
 
 Test(pool, one_shot_runs_are_fresh_and_policies_never_mix)
 {
-        struct abox_policy *p = policy(NULL);
+        p = policy(NULL);
         struct abox_pool *pool = NULL;
         struct abox_error err = { 0 };
         cr_assert_eq(abox_pool_new(p, 2, &pool, &err), 0, "%s", err.msg);
@@ -997,21 +983,19 @@ Test(pool, one_shot_runs_are_fresh_and_policies_never_mix)
         cr_assert_str_eq(out_of(r), "hi\n");
         abox_result_free(r);
         /* A session can start from the pool. */
-        struct abox_sessions *reg = registry(0, 0);
+        reg = registry(0, 0);
         struct abox_session_options opt = { .pool = pool };
         struct abox_session *s = create(reg, p, &opt);
         abox_result_free(py(s, "z = 3"));
         expect_value(s, "z * 2", "6");
         abox_session_release(s);
-        abox_sessions_free(reg);
         abox_pool_free(pool);
         abox_policy_free(q);
-        abox_policy_free(p);
 }
 
 Test(pool, timeout_in_a_pooled_run)
 {
-        struct abox_policy *p = policy((const char *[]){ "execution_timeout", "1", NULL });
+        p = policy((const char *[]){ "execution_timeout", "1", NULL });
         struct abox_pool *pool = NULL;
         struct abox_error err = { 0 };
         /* The size comes from the policy's pool_size when not given. */
@@ -1031,5 +1015,4 @@ Test(pool, timeout_in_a_pooled_run)
         cr_assert_eq(abox_result_cli_status(r), 124);
         abox_result_free(r);
         abox_pool_free(pool);
-        abox_policy_free(p);
 }
