@@ -426,6 +426,7 @@ static const struct jail_probe good_host = {
         .userns = true,
         .landlock_abi = 7,
         .seccomp = true,
+        .sealed_init = true,
         .cgroup = { .version = 2, .have = { true, true, true, true }, .detail = "v2" },
 };
 
@@ -459,6 +460,17 @@ Test(protections, good_host_runs)
         cr_assert_eq(abox_policy_set(p, "cpu_limit", "1", &err), 0);
         cr_assert_eq(require(&good_host, &set), 0);
         cr_assert(listed(&set, "cgroup2:cpu"));
+}
+
+Test(protections, missing_sealed_init_refused_unless_degraded)
+{
+        struct jail_probe probe = good_host;
+        probe.sealed_init = false;
+        struct protection_set set;
+        cr_assert_eq(require(&probe, &set), -EPERM);
+        cr_assert(strstr(err.msg, "'sealed_init'"), "%s", err.msg);
+        cr_assert_eq(abox_policy_set(p, "allow_degraded", "sealed_init", &err), 0, "%s", err.msg);
+        cr_assert_eq(require(&probe, &set), 0, "%s", err.msg);
 }
 
 Test(protections, missing_landlock_refused_unless_degraded)
