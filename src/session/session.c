@@ -449,6 +449,10 @@ int abox_session_create(struct abox_sessions *reg, const struct abox_policy *p,
         r = opt->pool ? pool_take_box(opt->pool, p, &box, err) : 0;
         if (r == 0 && !box)
                 r = box_start(p, &box, err);
+        /* Before the box is published: from then on the reaper may end the
+         * session and free the box at any moment. */
+        if (r == 0)
+                audit_session(s, box, "session_start", NULL);
         pthread_mutex_lock(&s->lock);
         s->box = box;
         /* find() reads it under the registry's lock only. */
@@ -464,7 +468,6 @@ int abox_session_create(struct abox_sessions *reg, const struct abox_policy *p,
                 release(s);
                 return r;
         }
-        audit_session(s, box, "session_start", NULL);
         *ret = s;
         return 0;
 }

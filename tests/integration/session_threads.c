@@ -12,7 +12,9 @@
 #include <string.h>
 
 #define THREADS 4
-#define ROUNDS  6
+#ifndef ROUNDS
+#define ROUNDS 6 /* real sandboxes are slow; the stand-in box runs more */
+#endif
 
 static struct abox_sessions *reg;
 static struct abox_pool *pool;
@@ -48,17 +50,26 @@ static void *sessions_main(void *data)
                 struct abox_session *s = NULL, *again = NULL;
                 struct abox_result *r = NULL;
                 struct abox_error err = { 0 };
-                struct abox_session_options opt = { .owner = "t", .wait_if_busy = true };
+                /* Every other session is drawn from the pool. */
+                struct abox_session_options opt = { .owner = "t",
+                                                    .wait_if_busy = true,
+                                                    .pool = i % 2 ? pool : NULL };
                 if (abox_session_create(reg, policy, &opt, &s, &err) < 0) {
                         fail("create", err.msg);
                         continue;
                 }
                 int rc = abox_session_run(s, &req, &r, &err);
                 expect(rc, r, &err, "42");
+                char *got = NULL;
+                size_t got_len = 0;
                 if (abox_session_find(reg, abox_session_id(s), "t", &again, &err) < 0)
                         fail("find", err.msg);
-                else if (abox_session_put_file(again, "f", "x", 1, &err) < 0)
-                        fail("put", err.msg);
+                else if (abox_session_put_file(again, "f", "x", 1, &err) < 0 ||
+                         abox_session_get_file(s, "f", &got, &got_len, &err) < 0)
+                        fail("put and get", err.msg);
+                else if (got_len != 1 || got[0] != 'x')
+                        fail("get", "not what was put");
+                free(got);
                 abox_session_release(again);
                 /* The shared session, busy with the others' cells too. */
                 struct abox_request inc = { .language = ABOX_LANG_PYTHON,
@@ -137,6 +148,29 @@ static void *reaper_main(void *data)
         return NULL;
 }
 
+/* A session that refuses a second caller instead of making it wait: each
+ * run either counts or is told "busy", never both, never anything else. */
+static struct abox_session *impatient;
+static int impatient_ran;
+
+static void *impatient_main(void *data)
+{
+        (void)data;
+        struct abox_request inc = { .language = ABOX_LANG_PYTHON, .code = "m += 1", .code_len = 6 };
+        for (int i = 0; i < ROUNDS; i++) {
+                struct abox_result *r = NULL;
+                struct abox_error err = { 0 };
+                int rc = abox_session_run(impatient, &inc, &r, &err);
+                if (rc == 0) {
+                        __atomic_add_fetch(&impatient_ran, 1, __ATOMIC_SEQ_CST);
+                        abox_result_free(r);
+                } else if (rc != -EBUSY) {
+                        fail("impatient", err.msg);
+                }
+        }
+        return NULL;
+}
+
 static void *pool_main(void *data)
 {
         (void)data;
@@ -169,19 +203,31 @@ int main(void)
         if (abox_session_run(shared, &zero, &r, &err) < 0)
                 fail("shared", err.msg);
         abox_result_free(r);
+        struct abox_session_options hasty = { .owner = "i" };
+        struct abox_request mzero = { .language = ABOX_LANG_PYTHON,
+                                      .code = "m = 0",
+                                      .code_len = 5 };
+        if (abox_session_create(reg, policy, &hasty, &impatient, &err) < 0 ||
+            abox_session_run(impatient, &mzero, &r, &err) < 0) {
+                fprintf(stderr, "session_threads: %s\n", err.msg);
+                return 1;
+        }
+        abox_result_free(r);
         struct abox_sessions_config fake = { .clock_ms = fake_clock };
         if (abox_sessions_new(&fake, &short_reg, &err) < 0) {
                 fprintf(stderr, "session_threads: %s\n", err.msg);
                 return 1;
         }
-        pthread_t t[THREADS * 2 + 2];
+        pthread_t t[THREADS * 2 + 4];
         for (int i = 0; i < THREADS; i++) {
                 pthread_create(&t[i], NULL, sessions_main, NULL);
                 pthread_create(&t[THREADS + i], NULL, pool_main, NULL);
         }
         pthread_create(&t[THREADS * 2], NULL, expiring_main, NULL);
         pthread_create(&t[THREADS * 2 + 1], NULL, reaper_main, NULL);
-        for (int i = 0; i < THREADS * 2 + 2; i++)
+        pthread_create(&t[THREADS * 2 + 2], NULL, impatient_main, NULL);
+        pthread_create(&t[THREADS * 2 + 3], NULL, impatient_main, NULL);
+        for (int i = 0; i < THREADS * 2 + 4; i++)
                 pthread_join(t[i], NULL);
         abox_sessions_free(short_reg);
         struct abox_request n = { .language = ABOX_LANG_PYTHON, .code = "n", .code_len = 1 };
@@ -190,6 +236,11 @@ int main(void)
         int rc = abox_session_run(shared, &n, &r, &err);
         expect(rc, r, &err, want);
         abox_session_release(shared);
+        struct abox_request m = { .language = ABOX_LANG_PYTHON, .code = "m", .code_len = 1 };
+        snprintf(want, sizeof want, "%d", impatient_ran);
+        rc = abox_session_run(impatient, &m, &r, &err);
+        expect(rc, r, &err, want);
+        abox_session_release(impatient);
         abox_sessions_free(reg);
         abox_pool_free(pool);
         abox_policy_free(policy);
