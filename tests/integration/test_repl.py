@@ -107,3 +107,15 @@ def test_audit_names_the_session(box):
     assert len(sid) == 32 and all(e["session"] == sid for e in events)
     assert [e.get("language") for e in events[1:3]] == ["python", "shell"]
     assert events[-1]["reason"] == "destroyed"
+
+
+def test_the_builtins_site_gives_are_there(box):
+    # The session kernel starts without site.py (a lean site instead):
+    # help() and friends must still be there, as in any Python.
+    p = box.run("repl", "--json",
+                input=cells("help(len)", "repr(copyright)[:9], callable(exit), str(license)[:3]"),
+                timeout=T)
+    helped, names = results(p)
+    assert helped["status"] == "success", helped["stderr"]
+    assert "len(obj, /)" in helped["stdout"]
+    assert names["value"] == "('Copyright', True, 'See')", names
