@@ -37,6 +37,9 @@ static const struct field fields[] = {
           "protections that may be missing on this host without refusing to run" },
         { "pool_size", SECTION_SANDBOX, FIELD_COUNT, OFF(pool_size), 0, 1024, NULL,
           "sandboxes a long-running agentbox keeps warm for this policy (0: none)" },
+        { "python_preload", SECTION_SANDBOX, FIELD_LIST, OFF(python_preload), 0, 0, NULL,
+          "Python modules a session's interpreter imports before its first cell (in the warm "
+          "pool: ahead of the request)" },
         { "mode", SECTION_POLICY, FIELD_ENUM, OFF(module_mode), 0, 0, modes,
           "blacklist: restricted_modules are refused; whitelist: only allowed_modules" },
         { "restricted_modules", SECTION_POLICY, FIELD_LIST, OFF(restricted_modules), 0, 0, NULL,
@@ -164,6 +167,17 @@ bool strlist_contains(const struct strlist *l, const char *s)
         return false;
 }
 
+char *strlist_join(const struct strlist *l, char sep)
+{
+        struct strbuf sb = { 0 };
+        for (size_t i = 0; i < l->n; i++) {
+                if (i)
+                        strbuf_append(&sb, &sep, 1);
+                strbuf_append(&sb, l->items[i], strlen(l->items[i]));
+        }
+        return strbuf_steal(&sb);
+}
+
 void strlist_done(struct strlist *l)
 {
         for (size_t i = 0; i < l->n; i++)
@@ -187,6 +201,7 @@ void abox_policy_free(struct abox_policy *p)
                 return;
         free(p->rootfs);
         strlist_done(&p->allow_degraded);
+        strlist_done(&p->python_preload);
         strlist_done(&p->restricted_modules);
         strlist_done(&p->allowed_modules);
         for (size_t i = 0; i < p->n_overrides; i++) {
@@ -248,6 +263,7 @@ bool policy_equal(const struct abox_policy *a, const struct abox_policy *b)
                   a->open_files_max == b->open_files_max &&
                   a->audit_max_bytes == b->audit_max_bytes && str_eq(a->audit_path, b->audit_path);
         const struct strlist *la[] = { &a->allow_degraded,
+                                       &a->python_preload,
                                        &a->restricted_modules,
                                        &a->allowed_modules,
                                        &a->allowed_commands,
@@ -258,6 +274,7 @@ bool policy_equal(const struct abox_policy *a, const struct abox_policy *b)
                                        &a->redact_patterns,
                                        &a->redact_disable };
         const struct strlist *lb[] = { &b->allow_degraded,
+                                       &b->python_preload,
                                        &b->restricted_modules,
                                        &b->allowed_modules,
                                        &b->allowed_commands,
@@ -290,6 +307,7 @@ struct abox_policy *abox_policy_dup(const struct abox_policy *src)
         /* Deep-copy every owned member; on any failure free what was made. */
         p->rootfs = NULL;
         p->allow_degraded = p->restricted_modules = p->allowed_modules = (struct strlist){ 0 };
+        p->python_preload = (struct strlist){ 0 };
         p->allowed_commands = p->allowed_domains = p->network_hosts = p->env =
                 (struct strlist){ 0 };
         p->secrets = p->redact_patterns = p->redact_disable = (struct strlist){ 0 };
@@ -300,6 +318,7 @@ struct abox_policy *abox_policy_dup(const struct abox_policy *src)
         if (src->rootfs && !(p->rootfs = strdup(src->rootfs)))
                 r = -ENOMEM;
         r = r ?: strlist_copy(&p->allow_degraded, &src->allow_degraded);
+        r = r ?: strlist_copy(&p->python_preload, &src->python_preload);
         r = r ?: strlist_copy(&p->restricted_modules, &src->restricted_modules);
         r = r ?: strlist_copy(&p->allowed_modules, &src->allowed_modules);
         r = r ?: strlist_copy(&p->allowed_commands, &src->allowed_commands);
@@ -642,6 +661,8 @@ int abox_policy_set(struct abox_policy *p, const char *key, const char *value,
         return r < 0 ? r : 0;
 }
 
+#define MAX_PRELOAD 32
+
 int policy_validate(const struct abox_policy *p, struct abox_error *err)
 {
         for (size_t i = 0; i < p->redact_disable.n; i++)
@@ -664,6 +685,15 @@ int policy_validate(const struct abox_policy *p, struct abox_error *err)
                                               "sealed_init",
                                               p->allow_degraded.items[i]);
         }
+        if (p->python_preload.n > MAX_PRELOAD)
+                return abox_error_set(err, -E2BIG, "python_preload: more than %d modules",
+                                      MAX_PRELOAD);
+        for (size_t i = 0; i < p->python_preload.n; i++)
+                if (!policy_module_name_valid(p->python_preload.items[i]))
+                        return abox_error_set(err, -EINVAL,
+                                              "python_preload: '%s' is not a module name "
+                                              "(dotted Python identifiers, at most 200 bytes)",
+                                              p->python_preload.items[i]);
         if (p->backend != BACKEND_JAIL)
                 return abox_error_set(err, -EOPNOTSUPP,
                                       "backend 'process' is not available yet; use 'jail'");

@@ -69,7 +69,8 @@ struct abox_policy {
         char *audit_path; /* NULL: no audit; "stderr" */
         uint64_t audit_max_bytes;
 
-        uint64_t pool_size; /* warm sandboxes a long-running process keeps; 0: no pool */
+        uint64_t pool_size;            /* warm sandboxes a long-running process keeps; 0: no pool */
+        struct strlist python_preload; /* modules a session kernel imports before its first cell */
 
         uint64_t set_mask; /* bit i: fields[i] was given a value */
 };
@@ -116,6 +117,8 @@ int policy_set_override(struct abox_policy *p, const char *module, bool allowed,
 int strlist_append(struct strlist *l, const char *s);
 bool strlist_contains(const struct strlist *l, const char *s);
 void strlist_done(struct strlist *l);
+/* The items joined by sep, as a new string; NULL when out of memory. */
+char *strlist_join(const struct strlist *l, char sep);
 /* Whether two policies build the same sandbox (the warm pool's test). */
 bool policy_equal(const struct abox_policy *a, const struct abox_policy *b);
 /* Checks that hold across fields (cpu time vs timeout, ...). */

@@ -135,9 +135,10 @@ def _report(fd, fields):
 
 def main():
     max_value = int(sys.argv[2])
-    checker = _load_policy(sys.argv[3], sys.argv[4]) if len(sys.argv) > 4 else None
+    preload = sys.argv[3]
+    checker = _load_policy(sys.argv[4], sys.argv[5]) if len(sys.argv) > 5 else None
     if sys.argv[1] == "session":
-        _session(max_value, checker)
+        _session(max_value, checker, preload)
     with open(3, "rb", closefd=True) as f:
         source = f.read()
     ns = {"__name__": "__main__", "__builtins__": __builtins__}
@@ -236,7 +237,21 @@ def _lean_site():
                     sys.path.append(extra)
 
 
-def _session(max_value, checker):
+def _preload(names, checker):
+    """The policy's python_preload, each imported as a cell `import name`
+    would be (through the module rules, if any).  Returns what went wrong."""
+    for name in names.split(","):
+        if checker is not None and checker(compile("import " + name, CELL, "exec",
+                                                   _ast.PyCF_ONLY_AST)).violations:
+            return "python_preload: %s is refused by the policy's module rules" % name
+        try:
+            __import__(name)
+        except BaseException as e:
+            return "python_preload: cannot import %s: %s: %s" % (name, type(e).__name__, e)
+    return None
+
+
+def _session(max_value, checker, preload):
     import _socket
 
     if "site" not in sys.modules:
@@ -244,6 +259,12 @@ def _session(max_value, checker):
     me = os.getpid()
     os.set_inheritable(3, False)
     chan = _socket.socket(fileno=3)
+    # Before the hello: a box is ready only with its modules loaded.  A
+    # failure is the box's start failing ("e" and why), not a cell's.
+    failed = _preload(preload, checker) if preload else None
+    if failed:
+        chan.send(b"e" + failed.encode("utf-8", "replace")[:400])
+        os._exit(1)
     # A process the user's code forks is not the kernel: it must not hold
     # the channel (the supervisor tells a dead kernel by its EOF) nor answer.
     os.register_at_fork(after_in_child=chan.close)

@@ -40,16 +40,18 @@ static int sealed_memfd(const char *data, size_t len)
 }
 
 /* The interpreter's argv: the kernel, its mode ("cell" or "session"), the
- * value cap, and — only when there are module rules — the policy and its
- * code. */
-static int python_argv(const char *mode, size_t max_value_bytes, const char *module_spec,
-                       struct runtime_launch *ret)
+ * value cap, the modules to preload ("a,b.c"; empty for none), and — only
+ * when there are module rules — the policy and its code. */
+static int python_argv(const char *mode, size_t max_value_bytes, const char *preload,
+                       const char *module_spec, struct runtime_launch *ret)
 {
         if (asprintf(&ret->owned[0], "%zu", max_value_bytes) < 0) {
                 ret->owned[0] = NULL;
                 return -ENOMEM;
         }
         if (module_spec && !(ret->owned[1] = strdup(module_spec)))
+                return -ENOMEM;
+        if (!(ret->owned[2] = strdup(preload ? preload : "")))
                 return -ENOMEM;
         /* The kernel runs under its own file name, so the module guard can
          * tell its frames from the user's (exec'd strings are "<string>",
@@ -76,6 +78,7 @@ static int python_argv(const char *mode, size_t max_value_bytes, const char *mod
                          (char *)runtime_python_kernel,
                          (char *)mode,
                          ret->owned[0],
+                         ret->owned[2],
                          ret->owned[1],
                          ret->owned[1] ? (char *)runtime_python_policy : NULL,
                          NULL,
@@ -85,11 +88,11 @@ static int python_argv(const char *mode, size_t max_value_bytes, const char *mod
         return 0;
 }
 
-int runtime_prepare_session(size_t max_value_bytes, const char *module_spec,
+int runtime_prepare_session(size_t max_value_bytes, const char *preload, const char *module_spec,
                             struct runtime_launch *ret, struct abox_error *err)
 {
         *ret = (struct runtime_launch){ .code_fd = -1, .result_rd = -1, .result_wr = -1 };
-        int r = python_argv("session", max_value_bytes, module_spec, ret);
+        int r = python_argv("session", max_value_bytes, preload, module_spec, ret);
         if (r < 0) {
                 runtime_done(ret);
                 return abox_error_set(err, r, "out of memory");
@@ -131,7 +134,7 @@ int runtime_prepare(const struct abox_request *req, size_t max_value_bytes, cons
                 }
                 ret->result_rd = p[0];
                 ret->result_wr = p[1];
-                int r = python_argv("cell", max_value_bytes, module_spec, ret);
+                int r = python_argv("cell", max_value_bytes, NULL, module_spec, ret);
                 if (r < 0) {
                         runtime_done(ret);
                         return abox_error_set(err, r, "out of memory");
@@ -166,7 +169,7 @@ void runtime_done(struct runtime_launch *l)
         safe_close(l->code_fd);
         safe_close(l->result_rd);
         safe_close(l->result_wr);
-        free(l->owned[0]);
-        free(l->owned[1]);
+        for (size_t i = 0; i < ELEMENTSOF(l->owned); i++)
+                free(l->owned[i]);
         *l = (struct runtime_launch){ .code_fd = -1, .result_rd = -1, .result_wr = -1 };
 }

@@ -6,8 +6,8 @@
 #include <stddef.h>
 
 struct runtime_launch {
-        char *argv[13];
-        char *owned[2];
+        char *argv[14];
+        char *owned[3];
         int code_fd;   /* becomes fd 3: the Python source, sealed; -1 if none */
         int result_rd; /* read end of fd 4: the kernel's JSON report; -1 if none */
         int result_wr;
@@ -16,8 +16,9 @@ struct runtime_launch {
 /* module_spec: the policy's module rules for the Python kernel, or NULL. */
 int runtime_prepare(const struct abox_request *req, size_t max_value_bytes, const char *module_spec,
                     struct runtime_launch *ret, struct abox_error *err);
-/* A session's interpreter: the kernel in its session loop (see kernel.py). */
-int runtime_prepare_session(size_t max_value_bytes, const char *module_spec,
+/* A session's interpreter: the kernel in its session loop (see kernel.py),
+ * having imported the modules in preload ("a,b.c", or NULL) first. */
+int runtime_prepare_session(size_t max_value_bytes, const char *preload, const char *module_spec,
                             struct runtime_launch *ret, struct abox_error *err);
 /* A shell command line must be text (no NUL) and fit one argv string. */
 int runtime_check_shell(const char *code, size_t len, struct abox_error *err);

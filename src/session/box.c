@@ -94,8 +94,9 @@ static int signal_fd(int pidfd, int sig)
         return pidfd >= 0 ? (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) : -1;
 }
 
-/* The kernel's hello: "h" and its pidfd. */
-static int await_hello(int kernel_fd, int timeout_ms, int *ret_pidfd)
+/* The kernel's hello: "h" and its pidfd; or "e" and why it cannot start
+ * (a python_preload that failed), which goes to err. */
+static int await_hello(int kernel_fd, int timeout_ms, int *ret_pidfd, struct abox_error *err)
 {
         struct pollfd pfd = { kernel_fd, POLLIN, 0 };
         int n;
@@ -103,11 +104,20 @@ static int await_hello(int kernel_fd, int timeout_ms, int *ret_pidfd)
                 ;
         if (n == 0)
                 return -ETIMEDOUT;
-        char tag = 0;
+        char msg[512];
         int fd = -1;
         unsigned got = 0;
-        ssize_t k = fd_recv_with(kernel_fd, &tag, 1, MSG_DONTWAIT, &fd, 1, &got);
-        if (k != 1 || tag != 'h' || got != 1) {
+        ssize_t k = fd_recv_with(kernel_fd, msg, sizeof msg, MSG_DONTWAIT, &fd, 1, &got);
+        if (k > 1 && msg[0] == 'e' && got == 0) {
+                /* The kernel's words: shown as text, never trusted as such. */
+                char why[sizeof msg];
+                size_t len = 0;
+                for (ssize_t i = 1; i < k && len < sizeof why - 1; i++)
+                        why[len++] = msg[i] >= 0x20 && msg[i] < 0x7f ? msg[i] : '?';
+                why[len] = '\0';
+                return abox_error_set(err, -EINVAL, "%s", why);
+        }
+        if (k != 1 || msg[0] != 'h' || got != 1) {
                 if (got)
                         close(fd);
                 return -EPROTO;
@@ -222,13 +232,14 @@ int box_start(const struct abox_policy *p, struct box **ret, struct abox_error *
         b->child.sync_fd = safe_close(b->child.sync_fd);
         if (listener >= 0 && (r = run_start_proxy(b->policy, listener, &b->proxy, err)) < 0)
                 goto fail;
-        r = await_hello(b->kernel_fd, START_TIMEOUT_MS, &b->kernel_pidfd);
+        r = await_hello(b->kernel_fd, START_TIMEOUT_MS, &b->kernel_pidfd, err);
         if (r < 0) {
-                r = r == -ETIMEDOUT ? abox_error_set(err, r,
-                                                     "the session's interpreter did not start "
-                                                     "within %d s",
-                                                     START_TIMEOUT_MS / 1000)
-                                    : start_failure(b, err);
+                if (r == -ETIMEDOUT)
+                        abox_error_set(err, r,
+                                       "the session's interpreter did not start within %d s",
+                                       START_TIMEOUT_MS / 1000);
+                else if (r != -EINVAL)
+                        r = start_failure(b, err);
                 goto fail;
         }
         b->workspace_fd =
@@ -265,7 +276,8 @@ static int restart(struct box *b)
         b->kernel_fd = safe_close(b->kernel_fd);
         b->kernel_pidfd = safe_close(b->kernel_pidfd);
         b->kernel_fd = kern[0];
-        int r = n == 1 ? await_hello(b->kernel_fd, START_TIMEOUT_MS, &b->kernel_pidfd) : -EPIPE;
+        int r = n == 1 ? await_hello(b->kernel_fd, START_TIMEOUT_MS, &b->kernel_pidfd, NULL)
+                       : -EPIPE;
         if (r < 0)
                 b->broken = true;
         return r;

@@ -235,7 +235,12 @@ int run_prepare(struct run *run, const struct abox_policy *p, const struct abox_
                 struct abox_error *err)
 {
         _cleanup_free_ char *spec = policy_module_spec(p);
-        int r = run->session ? runtime_prepare_session(p->output_max_bytes, spec, &run->launch, err)
+        _cleanup_free_ char *preload = NULL;
+        if (run->session && p->python_preload.n > 0 &&
+            !(preload = strlist_join(&p->python_preload, ',')))
+                return abox_error_set(err, -ENOMEM, "out of memory");
+        int r = run->session ? runtime_prepare_session(p->output_max_bytes, preload, spec,
+                                                       &run->launch, err)
                              : runtime_prepare(req, p->output_max_bytes, spec, &run->launch, err);
         r = r ?: rootfs_plan_build(&run->plan.rootfs, p, err);
         if (r < 0)

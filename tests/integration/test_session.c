@@ -1016,3 +1016,59 @@ Test(pool, timeout_in_a_pooled_run)
         abox_result_free(r);
         abox_pool_free(pool);
 }
+
+/* python_preload: the modules are there before the first cell, in a pooled
+ * box, a fresh session and an interpreter restarted after state_lost; a
+ * module that cannot be imported or that the module rules refuse makes the
+ * start fail with the reason, never a box without it. */
+Test(pool, python_preload)
+{
+        p = policy((const char *[]){ "python_preload", "json", "python_preload", "xml.dom.minidom",
+                                     NULL });
+        struct abox_pool *pool = NULL;
+        struct abox_error err = { 0 };
+        cr_assert_eq(abox_pool_new(p, 1, &pool, &err), 0, "%s", err.msg);
+        const char *loaded =
+                "import sys; 'json' in sys.modules and 'xml.dom.minidom' in sys.modules";
+        struct abox_request req = { .language = ABOX_LANG_PYTHON,
+                                    .code = loaded,
+                                    .code_len = strlen(loaded) };
+        struct abox_result *r = NULL;
+        cr_assert_eq(abox_pool_run(pool, p, &req, &r, &err), 0, "%s", err.msg);
+        cr_assert_str_eq(abox_result_value(r), "True");
+        abox_result_free(r);
+        abox_pool_free(pool);
+
+        reg = registry(0, 0);
+        struct abox_session *s = create(reg, p, NULL);
+        expect_value(s, loaded, "True");
+        /* Not imported into the cell's names: only ready to be. */
+        expect_value(s, "'json' in dir()", "False");
+        r = py(s, "import os; os._exit(3)");
+        cr_assert(abox_result_state_lost(r));
+        abox_result_free(r);
+        expect_value(s, loaded, "True");
+        cr_assert_eq(abox_session_destroy(s, &err), 0, "%s", err.msg);
+        abox_session_release(s);
+
+        struct abox_policy *missing = policy((const char *[]){
+                "python_preload", "json", "python_preload", "no_such_mod_x", NULL });
+        s = NULL;
+        cr_assert_eq(abox_session_create(reg, missing, NULL, &s, &err), -EINVAL);
+        cr_assert_null(s);
+        cr_assert_str_eq(err.msg, "python_preload: cannot import no_such_mod_x: "
+                                  "ModuleNotFoundError: No module named 'no_such_mod_x'");
+        cr_assert_eq(abox_pool_new(missing, 1, &pool, &err), 0, "%s", err.msg);
+        cr_assert_lt(abox_pool_run(pool, missing, &req, &r, &err), 0);
+        cr_assert(strstr(err.msg, "no_such_mod_x"), "%s", err.msg);
+        abox_pool_free(pool);
+        abox_policy_free(missing);
+
+        struct abox_policy *refused = policy((const char *[]){
+                "python_preload", "subprocess", "restricted_modules", "subprocess", NULL });
+        cr_assert_eq(abox_session_create(reg, refused, NULL, &s, &err), -EINVAL);
+        cr_assert_str_eq(err.msg,
+                         "python_preload: subprocess is refused by the policy's module rules");
+        abox_policy_free(refused);
+        cr_assert_eq(abox_sessions_count(reg, NULL), 0, "nothing left of the failed starts");
+}

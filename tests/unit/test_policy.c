@@ -159,6 +159,37 @@ Test(policy, validate_refuses_what_is_not_built)
         cr_assert_lt(policy_validate(p, &err), 0);
 }
 
+Test(policy, python_preload_names_are_module_names)
+{
+        set_ok("python_preload", "json");
+        set_ok("python_preload", "xml.etree.ElementTree");
+        set_ok("python_preload", "_private2");
+        cr_assert_eq(policy_validate(p, &err), 0, "%s", err.msg);
+        const char *const bad[] = { "", "2json", "a..b", ".a", "a.", "os; import x", "a-b", "é" };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                struct abox_policy *q = abox_policy_dup(p);
+                /* Refused when set (an empty item) or when validated. */
+                if (abox_policy_set(q, "python_preload", bad[i], &err) == 0) {
+                        cr_assert_eq(policy_validate(q, &err), -EINVAL, "%s", bad[i]);
+                        cr_assert(strstr(err.msg, "python_preload: '") && strstr(err.msg, bad[i]),
+                                  "%s", err.msg);
+                } else {
+                        cr_assert(strstr(err.msg, "python_preload"), "%s", err.msg);
+                }
+                abox_policy_free(q);
+        }
+        char long_name[202];
+        memset(long_name, 'a', sizeof long_name - 1);
+        long_name[sizeof long_name - 1] = '\0';
+        set_ok("python_preload", long_name);
+        cr_assert_eq(policy_validate(p, &err), -EINVAL);
+        strlist_done(&p->python_preload);
+        for (int i = 0; i < 33; i++)
+                set_ok("python_preload", "json");
+        cr_assert_eq(policy_validate(p, &err), -E2BIG);
+        cr_assert(strstr(err.msg, "more than 32"), "%s", err.msg);
+}
+
 Test(policy, network_entries_are_checked_when_set)
 {
         set_ok("allowed_domains", "api.example.com");
