@@ -170,10 +170,15 @@ bool strlist_contains(const struct strlist *l, const char *s)
 char *strlist_join(const struct strlist *l, char sep)
 {
         struct strbuf sb = { 0 };
-        for (size_t i = 0; i < l->n; i++) {
+        int r = 0;
+        for (size_t i = 0; r == 0 && i < l->n; i++) {
                 if (i)
-                        strbuf_append(&sb, &sep, 1);
-                strbuf_append(&sb, l->items[i], strlen(l->items[i]));
+                        r = strbuf_append(&sb, &sep, 1);
+                r = r ?: strbuf_append(&sb, l->items[i], strlen(l->items[i]));
+        }
+        if (r < 0) {
+                strbuf_done(&sb);
+                return NULL;
         }
         return strbuf_steal(&sb);
 }

@@ -8,8 +8,10 @@
 #            (sealed memfd), stdout, stderr and the report pipe.  The cell runs
 #            with those as fds 1 and 2, its JSON report goes to the pipe, and
 #            b"d<status>" on the socket says it is over.  Variables persist
-#            between cells; at start the kernel sends b"h" with a pidfd of
-#            itself, which the supervisor interrupts (SIGINT) and kills by.
+#            between cells; at start the kernel imports the policy's
+#            python_preload modules and sends b"h" with a pidfd of itself,
+#            which the supervisor interrupts (SIGINT) and kills by — or
+#            b"e<why>" if a preload failed, and exits.
 # Tracebacks are cut to the user's frames ("<cell>"), so they point at the
 # user's lines and never at this file.  Nothing here is a security boundary:
 # the jail around the interpreter is.
@@ -241,10 +243,12 @@ def _preload(names, checker):
     """The policy's python_preload, each imported as a cell `import name`
     would be (through the module rules, if any).  Returns what went wrong."""
     for name in names.split(","):
-        if checker is not None and checker(compile("import " + name, CELL, "exec",
-                                                   _ast.PyCF_ONLY_AST)).violations:
-            return "python_preload: %s is refused by the policy's module rules" % name
         try:
+            # A name the policy check let through may still not parse
+            # ("import class"): said like any other failure.
+            tree = compile("import " + name, CELL, "exec", _ast.PyCF_ONLY_AST)
+            if checker is not None and checker(tree).violations:
+                return "python_preload: %s is refused by the policy's module rules" % name
             __import__(name)
         except BaseException as e:
             return "python_preload: cannot import %s: %s: %s" % (name, type(e).__name__, e)
@@ -259,15 +263,16 @@ def _session(max_value, checker, preload):
     me = os.getpid()
     os.set_inheritable(3, False)
     chan = _socket.socket(fileno=3)
+    # A process the user's code (or a preloaded module) forks is not the
+    # kernel: it must not hold the channel (the supervisor tells a dead
+    # kernel by its EOF) nor answer.
+    os.register_at_fork(after_in_child=chan.close)
     # Before the hello: a box is ready only with its modules loaded.  A
     # failure is the box's start failing ("e" and why), not a cell's.
     failed = _preload(preload, checker) if preload else None
     if failed:
         chan.send(b"e" + failed.encode("utf-8", "replace")[:400])
         os._exit(1)
-    # A process the user's code forks is not the kernel: it must not hold
-    # the channel (the supervisor tells a dead kernel by its EOF) nor answer.
-    os.register_at_fork(after_in_child=chan.close)
     null = os.open("/dev/null", os.O_RDWR)
     me_fd = os.pidfd_open(me)
     chan.sendmsg([b"h"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, me_fd.to_bytes(4, sys.byteorder))])

@@ -9,7 +9,8 @@
  *   kernel_fd   a seqpacket socket to the kernel: one order per execution,
  *               carrying the code and fresh stdout/stderr/report pipes; the
  *               kernel answers "d<wait status>".  At start the kernel sends
- *               "h" with a pidfd of itself: interrupts and kills go by it.
+ *               "h" with a pidfd of itself: interrupts and kills go by it;
+ *               or "e" and why its python_preload failed (shown as text).
  *   order_fd    a seqpacket socket to init: "r" + a new kernel socket
  *               restarts the interpreter (everything else in the sandbox is
  *               killed, the workspace stays); EOF ends the sandbox.
@@ -265,8 +266,9 @@ fail:
 }
 
 /* Starts the interpreter again, empty; the rest of the sandbox was killed
- * by init on the way.  On failure the box is broken. */
-static int restart(struct box *b)
+ * by init on the way.  On failure the box is broken, and err says why when
+ * the kernel did. */
+static int restart(struct box *b, struct abox_error *err)
 {
         int kern[2];
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, kern) < 0)
@@ -276,7 +278,7 @@ static int restart(struct box *b)
         b->kernel_fd = safe_close(b->kernel_fd);
         b->kernel_pidfd = safe_close(b->kernel_pidfd);
         b->kernel_fd = kern[0];
-        int r = n == 1 ? await_hello(b->kernel_fd, START_TIMEOUT_MS, &b->kernel_pidfd, NULL)
+        int r = n == 1 ? await_hello(b->kernel_fd, START_TIMEOUT_MS, &b->kernel_pidfd, err)
                        : -EPIPE;
         if (r < 0)
                 b->broken = true;
@@ -421,12 +423,18 @@ static int finish(struct box *b, const struct abox_request *req, const char *ses
         return 0;
 }
 
-static void note_lost(struct abox_result *res)
+/* why: the restart's failure, or NULL when it worked. */
+static void note_lost(struct abox_result *res, const char *why)
 {
         size_t len = strlen(res->message);
-        snprintf(res->message + len, sizeof res->message - len, "%s%s", len ? "; " : "",
-                 "the interpreter was restarted: its variables are lost, the workspace's "
-                 "files are kept");
+        if (why)
+                snprintf(res->message + len, sizeof res->message - len,
+                         "%sthe interpreter could not be restarted%s%s", len ? "; " : "",
+                         why[0] ? ": " : "", why);
+        else
+                snprintf(res->message + len, sizeof res->message - len, "%s%s", len ? "; " : "",
+                         "the interpreter was restarted: its variables are lost, the workspace's "
+                         "files are kept");
 }
 
 int box_exec(struct box *b, const struct abox_request *req, const char *session_id, bool once,
@@ -488,11 +496,19 @@ int box_exec(struct box *b, const struct abox_request *req, const char *session_
         if (r < 0) {
                 /* The kernel died between executions (a process it left
                  * behind, a limit): start it again, and say so. */
-                if (restart(b) < 0) {
-                        r = abox_error_set(err, -ESHUTDOWN, "the session's sandbox has ended");
+                struct abox_error why = { 0 };
+                if (restart(b, &why) < 0) {
+                        r = abox_error_set(err, -ESHUTDOWN, "the session's sandbox has ended%s%s",
+                                           why.msg[0] ? ": " : "", why.msg);
                         goto out;
                 }
                 lost = true;
+                /* The new interpreter's start (and its python_preload) is
+                 * not the cell's: its CPU, memory and budget start here. */
+                if (b->run.cg) {
+                        cgroup_stats(b->run.cg, &before);
+                        cgroup_reset_peak(b->run.cg);
+                }
                 r = send_order(b, req, fds);
                 if (r < 0) {
                         r = abox_error_set(err, r, "cannot reach the session's interpreter: %s",
@@ -539,6 +555,7 @@ int box_exec(struct box *b, const struct abox_request *req, const char *session_
                 abox_error_set(err, r, "out of memory");
                 goto out;
         }
+        struct abox_error why = { 0 };
         if (once) {
                 b->broken = true; /* used once: never restarted, never reused */
         } else if (x.init_gone) {
@@ -546,12 +563,12 @@ int box_exec(struct box *b, const struct abox_request *req, const char *session_
                 lost = true;
         } else if (!x.done) {
                 lost = true;
-                if (restart(b) < 0)
+                if (restart(b, &why) < 0)
                         b->broken = true;
         }
         if (lost) {
                 res->state_lost = true;
-                note_lost(res);
+                note_lost(res, b->broken ? why.msg : NULL);
         }
         r = finish(b, req, session_id, res, err);
         if (r == 0)

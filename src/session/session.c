@@ -522,6 +522,9 @@ static int acquire(struct abox_session *s, struct box **ret, struct abox_error *
         int r = 0;
         if (s->ended || !s->box)
                 r = abox_error_set(err, -ESHUTDOWN, "the session has ended");
+        else if (s->end_after) /* being ended by the caller that just finished */
+                r = abox_error_set(err, -ESHUTDOWN,
+                                   "the session reached its maximum lifetime and has ended");
         else if (s->busy)
                 r = abox_error_set(err, -EBUSY, "the session is busy running another execution");
         else

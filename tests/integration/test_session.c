@@ -397,6 +397,44 @@ Test(session, reaper_does_not_kill_mid_execution)
         abox_session_release(s);
 }
 
+/* A caller waiting (wait_if_busy) behind an execution that outlived the
+ * session's lifetime is refused, never run in the ending session.  (The
+ * window acquire() closes — between the finishing caller's unlock and its
+ * end_session() — is too narrow to hit on purpose; this holds the contract
+ * around it.) */
+Test(session, a_waiting_caller_is_refused_once_the_lifetime_is_over)
+{
+        p = policy(NULL);
+        reg = registry(0, 0);
+        struct abox_session_options life = { .max_lifetime_ms = 1000, .wait_if_busy = true };
+        struct abox_session *s = create(reg, p, &life);
+        struct async_run a = {
+                .s = s, .code = "import time; open('started', 'w').close(); time.sleep(1.5); 'done'"
+        };
+        struct async_run b = { .s = s, .code = "'second'" };
+        pthread_t ta, tb;
+        pthread_create(&ta, NULL, run_async, &a);
+        struct abox_error err = { 0 };
+        char *got = NULL;
+        size_t len;
+        for (int i = 0; i < 4000 && abox_session_get_file(s, "started", &got, &len, &err) < 0; i++)
+                usleep(5000);
+        free(got);
+        advance(5000);
+        cr_assert_eq(abox_sessions_reap(reg), 0); /* marked: ends when the execution returns */
+        pthread_create(&tb, NULL, run_async, &b);
+        pthread_join(ta, NULL);
+        pthread_join(tb, NULL);
+        cr_assert_eq(a.r, 0, "%s", a.err.msg);
+        cr_assert_str_eq(abox_result_value(a.res), "'done'");
+        abox_result_free(a.res);
+        cr_assert_eq(b.r, -ESHUTDOWN, "the waiting caller ran: %s",
+                     b.r == 0 ? abox_result_value(b.res) : b.err.msg);
+        cr_assert(strstr(b.err.msg, "ended"), "%s", b.err.msg);
+        cr_assert_eq(abox_sessions_count(reg, NULL), 0);
+        abox_session_release(s);
+}
+
 Test(session, a_long_execution_is_not_idleness)
 {
         p = policy(NULL);
@@ -1070,5 +1108,12 @@ Test(pool, python_preload)
         cr_assert_str_eq(err.msg,
                          "python_preload: subprocess is refused by the policy's module rules");
         abox_policy_free(refused);
+        /* A name that passes the policy's check but does not parse. */
+        struct abox_policy *keyword = policy((const char *[]){
+                "python_preload", "class", "restricted_modules", "subprocess", NULL });
+        cr_assert_eq(abox_session_create(reg, keyword, NULL, &s, &err), -EINVAL);
+        cr_assert(strncmp(err.msg, "python_preload: cannot import class: SyntaxError", 48) == 0,
+                  "%s", err.msg);
+        abox_policy_free(keyword);
         cr_assert_eq(abox_sessions_count(reg, NULL), 0, "nothing left of the failed starts");
 }

@@ -29,7 +29,7 @@
 
 #define VARS 8
 
-static char parent[] = "/tmp/agentbox-fake-boxes-XXXXXX";
+static char parent[] = "/tmp/fake-box-XXXXXX";
 static pthread_once_t parent_once = PTHREAD_ONCE_INIT;
 static bool parent_made;
 
@@ -78,9 +78,9 @@ int box_start(const struct abox_policy *p, struct box **ret, struct abox_error *
         b->policy = abox_policy_dup(p);
         if (!b->policy || !parent_made || !mkdtemp(b->dir) ||
             (b->workspace_fd = open(b->dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
-                int r = -errno;
+                int r = b->policy && parent_made ? -errno : -ENOMEM;
                 box_free(b);
-                return abox_error_set(err, r ? r : -ENOMEM, "fake box: %s", strerror(-r));
+                return abox_error_set(err, r, "fake box: %s", strerror(-r));
         }
         pause_us(500); /* a build takes a while: the pool's clients overtake it */
         *ret = b;
