@@ -59,6 +59,19 @@ static void die(const char *what, const struct abox_error *err)
         exit(1);
 }
 
+/* A pool of n, waited for until all n are ready (so the first requests do
+ * not measure the build). */
+static struct abox_pool *warm_pool(const struct abox_policy *p, size_t n)
+{
+        struct abox_pool *pool = NULL;
+        struct abox_error err = { 0 };
+        if (abox_pool_new(p, n, &pool, &err) < 0)
+                die("pool", &err);
+        while (abox_pool_ready(pool) < n)
+                usleep(10000);
+        return pool;
+}
+
 /* A command's wall time, its stdout read to EOF (as a caller would). */
 static double spawn_ms(char *const argv[])
 {
@@ -199,12 +212,7 @@ static void *client_main(void *data)
 
 static void throughput(const struct abox_policy *p, double seconds)
 {
-        struct abox_pool *pool = NULL;
-        struct abox_error err = { 0 };
-        if (abox_pool_new(p, 16, &pool, &err) < 0)
-                die("pool", &err);
-        while (abox_pool_ready(pool) < 16)
-                usleep(10000);
+        struct abox_pool *pool = warm_pool(p, 16);
         struct client c[4];
         pthread_t t[4];
         double t0 = now_ms();
@@ -340,12 +348,12 @@ static void memory_and_roundtrip(const struct abox_policy *p, size_t idle, size_
  * refills before each request. */
 static double first_pandas_ms(const struct abox_policy *p, size_t n)
 {
-        struct abox_pool *pool = NULL;
+        struct abox_pool *pool = warm_pool(p, 1);
         struct abox_sessions *reg = NULL;
         struct abox_error err = { 0 };
         struct abox_sessions_config cfg = { 0 };
-        if (abox_pool_new(p, 1, &pool, &err) < 0 || abox_sessions_new(&cfg, &reg, &err) < 0)
-                die("pool", &err);
+        if (abox_sessions_new(&cfg, &reg, &err) < 0)
+                die("registry", &err);
         const char *code = "import pandas as pd\npd.DataFrame({'v': [100, 200]})['v'].mean()";
         struct abox_request req = { .language = ABOX_LANG_PYTHON,
                                     .code = code,
@@ -394,12 +402,7 @@ int main(int argc, char **argv)
 {
         bool quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
         struct abox_policy *p = abox_policy_new();
-        struct abox_pool *pool = NULL;
-        struct abox_error err = { 0 };
-        if (abox_pool_new(p, 4, &pool, &err) < 0)
-                die("pool", &err);
-        while (abox_pool_ready(pool) < 4)
-                usleep(10000);
+        struct abox_pool *pool = warm_pool(p, 4);
         printf("## agentbox sessions and warm pool (%ld cores)\n", sysconf(_SC_NPROCESSORS_ONLN));
         oneshot(pool, p, quick ? 40 : 200);
         abox_pool_free(pool);

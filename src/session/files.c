@@ -41,21 +41,31 @@ static int open_below(int root, const char *path, uint64_t flags, mode_t mode)
  * more rights there than the code inside. */
 struct as_owner {
         int uid, gid;
-        bool ok; /* the switch took: setfs*id report the old id either way */
+        bool switched; /* uid and gid hold what to go back to */
 };
 
-static struct as_owner become_owner(uint32_t uid, uint32_t gid)
+/* The start of every file operation: the path checked (unless NULL), then
+ * this thread switched to the workspace's owner; -EPERM if the switch did
+ * not take (setfs*id report the old id either way, and an invalid id
+ * changes nothing).  *old is restored by _cleanup_owner_ in any case. */
+static int act_as_owner(const struct files_root *ws, const char *path, struct as_owner *old,
+                        struct abox_error *err)
 {
-        struct as_owner old;
-        old.gid = setfsgid(gid);
-        old.uid = setfsuid(uid);
-        /* An invalid id changes nothing and answers the current one. */
-        old.ok = setfsuid((uid_t)-1) == (int)uid && setfsgid((gid_t)-1) == (int)gid;
-        return old;
+        int r = path ? files_check_path(path, err) : 0;
+        if (r < 0)
+                return r;
+        old->gid = setfsgid(ws->gid);
+        old->uid = setfsuid(ws->uid);
+        old->switched = true;
+        if (setfsuid((uid_t)-1) != (int)ws->uid || setfsgid((gid_t)-1) != (int)ws->gid)
+                return abox_error_set(err, -EPERM, "cannot act as the sandbox's user here");
+        return 0;
 }
 
 static void restore_owner(struct as_owner *old)
 {
+        if (!old->switched)
+                return;
         setfsuid((uid_t)old->uid);
         setfsgid((gid_t)old->gid);
 }
@@ -158,7 +168,8 @@ static int make_dirs(int root, const char *dir)
 int files_put(const struct files_root *ws, const char *path, const void *data, size_t len,
               struct abox_error *err)
 {
-        int r = files_check_path(path, err);
+        _cleanup_owner_ struct as_owner old = { 0 };
+        int r = act_as_owner(ws, path, &old, err);
         if (r < 0)
                 return r;
         if (len > ws->max_bytes)
@@ -167,9 +178,6 @@ int files_put(const struct files_root *ws, const char *path, const void *data, s
         const char *leaf;
         if ((r = split(path, &dir, &leaf, err)) < 0)
                 return r;
-        _cleanup_owner_ struct as_owner old = become_owner(ws->uid, ws->gid);
-        if (!old.ok)
-                return abox_error_set(err, -EPERM, "cannot act as the sandbox's user here");
         _cleanup_close_ int at = make_dirs(ws->fd, dir);
         if (at < 0)
                 return path_error(err, at, path);
@@ -197,12 +205,10 @@ int files_put(const struct files_root *ws, const char *path, const void *data, s
 int files_get(const struct files_root *ws, const char *path, char **ret, size_t *ret_len,
               struct abox_error *err)
 {
-        int r = files_check_path(path, err);
+        _cleanup_owner_ struct as_owner old = { 0 };
+        int r = act_as_owner(ws, path, &old, err);
         if (r < 0)
                 return r;
-        _cleanup_owner_ struct as_owner old = become_owner(ws->uid, ws->gid);
-        if (!old.ok)
-                return abox_error_set(err, -EPERM, "cannot act as the sandbox's user here");
         /* Non-blocking: a FIFO the sandbox planted must not hang us. */
         _cleanup_close_ int fd = open_below(ws->fd, path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0);
         if (fd < 0)
@@ -399,15 +405,16 @@ void abox_files_free(struct abox_file *files, size_t n)
 int files_list(const struct files_root *ws, struct abox_file **ret, size_t *ret_count,
                struct abox_error *err)
 {
-        _cleanup_owner_ struct as_owner old = become_owner(ws->uid, ws->gid);
-        if (!old.ok)
-                return abox_error_set(err, -EPERM, "cannot act as the sandbox's user here");
+        _cleanup_owner_ struct as_owner old = { 0 };
+        int r = act_as_owner(ws, NULL, &old, err);
+        if (r < 0)
+                return r;
         struct stat st;
         if (fstat(ws->fd, &st) < 0)
                 return abox_error_set(err, -errno, "the workspace: %s", strerror(errno));
         struct listing l = { 0 };
         struct walk w = { st.st_dev, "", 0, &l };
-        int r = each_entry(ws->fd, walk_entry, &w);
+        r = each_entry(ws->fd, walk_entry, &w);
         if (r < 0) {
                 abox_files_free(l.items, l.n);
                 return r == -E2BIG
@@ -423,12 +430,10 @@ int files_list(const struct files_root *ws, struct abox_file **ret, size_t *ret_
 
 int files_remove(const struct files_root *ws, const char *path, struct abox_error *err)
 {
-        int r = files_check_path(path, err);
+        _cleanup_owner_ struct as_owner old = { 0 };
+        int r = act_as_owner(ws, path, &old, err);
         if (r < 0)
                 return r;
-        _cleanup_owner_ struct as_owner old = become_owner(ws->uid, ws->gid);
-        if (!old.ok)
-                return abox_error_set(err, -EPERM, "cannot act as the sandbox's user here");
         _cleanup_free_ char *dir = NULL;
         const char *leaf;
         if ((r = split(path, &dir, &leaf, err)) < 0 || !dir)

@@ -74,6 +74,16 @@ static struct abox_session *create(struct abox_sessions *in, const struct abox_p
         return s;
 }
 
+/* The usual start of a test: its policy (settings as for policy()), a
+ * registry with the default caps on the fake clock, and one session. */
+static struct abox_session *start(const char *const *settings,
+                                  const struct abox_session_options *opt)
+{
+        p = policy(settings);
+        reg = registry(0, 0);
+        return create(reg, p, opt);
+}
+
 static struct abox_result *exec_in(struct abox_session *s, enum abox_language lang,
                                    const char *code)
 {
@@ -104,6 +114,18 @@ static void expect_value(struct abox_session *s, const char *code, const char *v
         abox_result_free(r);
 }
 
+/* An execution that cost the interpreter: its status (and its exit code,
+ * when exit is not -1), and state_lost. */
+static void expect_lost(struct abox_session *s, const char *code, enum abox_status status, int exit)
+{
+        struct abox_result *r = py(s, code);
+        cr_assert_eq(abox_result_status(r), status, "%s: %s", code, abox_result_message(r));
+        if (exit != -1)
+                cr_assert_eq(abox_result_exit_code(r), exit, "%s", code);
+        cr_assert(abox_result_state_lost(r), "%s", code);
+        abox_result_free(r);
+}
+
 static const char *out_of(struct abox_result *r)
 {
         size_t n;
@@ -112,9 +134,7 @@ static const char *out_of(struct abox_result *r)
 
 Test(session, state_persists_and_survives_errors)
 {
-        p = policy(NULL);
-        reg = registry(0, 0);
-        struct abox_session *s = create(reg, p, NULL);
+        struct abox_session *s = start(NULL, NULL);
         cr_assert_eq(strlen(abox_session_id(s)), 32);
         abox_result_free(py(s, "x = 41"));
         expect_value(s, "x + 1", "42");
@@ -147,9 +167,7 @@ Test(session, state_persists_and_survives_errors)
 
 Test(session, pandas_over_a_put_file)
 {
-        p = policy((const char *[]){ "memory_limit", "512m", NULL });
-        reg = registry(0, 0);
-        struct abox_session *s = create(reg, p, NULL);
+        struct abox_session *s = start((const char *[]){ "memory_limit", "512m", NULL }, NULL);
         static const char csv[] = "name,value\na,100\nb,200\n";
         struct abox_error err = { 0 };
         cr_assert_eq(abox_session_put_file(s, "data.csv", csv, strlen(csv), &err), 0, "%s",
@@ -166,9 +184,7 @@ Test(session, pandas_over_a_put_file)
 
 Test(session, shell_and_python_share_the_workspace)
 {
-        p = policy(NULL);
-        reg = registry(0, 0);
-        struct abox_session *s = create(reg, p, NULL);
+        struct abox_session *s = start(NULL, NULL);
         abox_result_free(py(s, "open('from_py.txt', 'w').write('hello')"));
         struct abox_result *r = sh(s, "pwd; cat from_py.txt; echo bye > from_sh.txt");
         cr_assert_eq(abox_result_status(r), ABOX_STATUS_SUCCESS);
@@ -191,9 +207,7 @@ Test(session, shell_and_python_share_the_workspace)
 
 Test(session, shell_allowlist_is_checked_in_sessions)
 {
-        p = policy((const char *[]){ "allowed_commands", "echo", NULL });
-        reg = registry(0, 0);
-        struct abox_session *s = create(reg, p, NULL);
+        struct abox_session *s = start((const char *[]){ "allowed_commands", "echo", NULL }, NULL);
         struct abox_result *r = sh(s, "echo ok; cat /etc/passwd");
         cr_assert_eq(abox_result_status(r), ABOX_STATUS_BLOCKED);
         cr_assert_str_eq(out_of(r), "");
@@ -207,9 +221,7 @@ Test(session, shell_allowlist_is_checked_in_sessions)
 
 Test(session, timeout_interrupts_and_keeps_state)
 {
-        p = policy((const char *[]){ "execution_timeout", "1", NULL });
-        reg = registry(0, 0);
-        struct abox_session *s = create(reg, p, NULL);
+        struct abox_session *s = start((const char *[]){ "execution_timeout", "1", NULL }, NULL);
         abox_result_free(py(s, "import time; x = 5"));
         struct abox_result *r = py(s, "time.sleep(30)");
         cr_assert_eq(abox_result_status(r), ABOX_STATUS_TIMEOUT);
@@ -229,9 +241,7 @@ Test(session, timeout_interrupts_and_keeps_state)
 
 Test(session, kill_and_restart_loses_state_keeps_files)
 {
-        p = policy((const char *[]){ "execution_timeout", "1", NULL });
-        reg = registry(0, 0);
-        struct abox_session *s = create(reg, p, NULL);
+        struct abox_session *s = start((const char *[]){ "execution_timeout", "1", NULL }, NULL);
         abox_result_free(py(s, "x = 5; open('kept.txt', 'w').write('kept')"));
         struct abox_result *r = py(s, "import time\nwhile True:\n    try:\n        time.sleep(5)\n"
                                       "    except KeyboardInterrupt:\n        pass");
@@ -249,19 +259,14 @@ Test(session, kill_and_restart_loses_state_keeps_files)
         abox_result_free(r);
         expect_value(s, "open('kept.txt').read()", "'kept'");
         /* The interpreter ending itself is a restart too. */
-        r = py(s, "import os; os._exit(4)");
-        cr_assert_eq(abox_result_exit_code(r), 4);
-        cr_assert(abox_result_state_lost(r));
-        abox_result_free(r);
+        expect_lost(s, "import os; os._exit(4)", ABOX_STATUS_ERROR, 4);
         expect_value(s, "1 + 1", "2");
         abox_session_release(s);
 }
 
 Test(session, memory_limit_kills_restarts_and_is_named)
 {
-        p = policy((const char *[]){ "memory_limit", "128m", NULL });
-        reg = registry(0, 0);
-        struct abox_session *s = create(reg, p, NULL);
+        struct abox_session *s = start((const char *[]){ "memory_limit", "128m", NULL }, NULL);
         abox_result_free(py(s, "x = 1"));
         struct abox_result *r = py(s, "import os\nb = []\nwhile True:\n"
                                       "    b.append(bytearray(os.urandom(1 << 20)))");
@@ -277,9 +282,8 @@ Test(session, memory_limit_kills_restarts_and_is_named)
 Test(session, a_burning_session_is_still_interrupted_and_destroyed)
 {
         /* All its CPU and most of its memory: the control path is outside. */
-        p = policy((const char *[]){ "memory_limit", "128m", "execution_timeout", "1", NULL });
-        reg = registry(0, 0);
-        struct abox_session *s = create(reg, p, NULL);
+        struct abox_session *s = start(
+                (const char *[]){ "memory_limit", "128m", "execution_timeout", "1", NULL }, NULL);
         struct abox_result *r =
                 py(s, "import threading\nb = bytearray(100 << 20)\n"
                       "def spin():\n    while True: pass\n"
@@ -374,10 +378,8 @@ static void wait_busy(struct abox_session *s)
 
 Test(session, reaper_does_not_kill_mid_execution)
 {
-        p = policy(NULL);
-        reg = registry(0, 0);
         struct abox_session_options life = { .max_lifetime_ms = 1000 };
-        struct abox_session *s = create(reg, p, &life);
+        struct abox_session *s = start(NULL, &life);
         struct async_run a = {
                 .s = s, .code = "import time; open('started', 'w').close(); time.sleep(1.5); 'done'"
         };
@@ -404,10 +406,8 @@ Test(session, reaper_does_not_kill_mid_execution)
  * around it.) */
 Test(session, a_waiting_caller_is_refused_once_the_lifetime_is_over)
 {
-        p = policy(NULL);
-        reg = registry(0, 0);
         struct abox_session_options life = { .max_lifetime_ms = 1000, .wait_if_busy = true };
-        struct abox_session *s = create(reg, p, &life);
+        struct abox_session *s = start(NULL, &life);
         struct async_run a = {
                 .s = s, .code = "import time; open('started', 'w').close(); time.sleep(1.5); 'done'"
         };
@@ -437,10 +437,8 @@ Test(session, a_waiting_caller_is_refused_once_the_lifetime_is_over)
 
 Test(session, a_long_execution_is_not_idleness)
 {
-        p = policy(NULL);
-        reg = registry(0, 0);
         struct abox_session_options idle = { .idle_timeout_ms = 1000 };
-        struct abox_session *s = create(reg, p, &idle);
+        struct abox_session *s = start(NULL, &idle);
         struct async_run a = { .s = s,
                                .code = "import time; open('started', 'w').close(); "
                                        "time.sleep(1); 'done'" };
@@ -466,30 +464,23 @@ Test(session, a_forked_child_does_not_hold_a_dead_interpreter_up)
         /* A child the code forked keeps running; the interpreter that must be
          * killed (it ignores the interrupt) is still seen to die and is
          * restarted; the child dies with the restart. */
-        p = policy((const char *[]){ "execution_timeout", "1", NULL });
-        reg = registry(0, 0);
-        struct abox_session *s = create(reg, p, NULL);
+        struct abox_session *s = start((const char *[]){ "execution_timeout", "1", NULL }, NULL);
         struct abox_result *r = py(s, "import os, time\nif os.fork() == 0:\n    time.sleep(120)");
         cr_assert_eq(abox_result_status(r), ABOX_STATUS_SUCCESS);
         abox_result_free(r);
-        r = py(s, "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True: pass");
-        cr_assert_eq(abox_result_status(r), ABOX_STATUS_TIMEOUT);
-        cr_assert(abox_result_state_lost(r));
-        abox_result_free(r);
+        expect_lost(s,
+                    "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True: pass",
+                    ABOX_STATUS_TIMEOUT, -1);
         expect_value(s, "1 + 1", "2");
-        r = py(s, "import os, time\nif os.fork() == 0:\n    time.sleep(120)\nos._exit(3)");
-        cr_assert_eq(abox_result_exit_code(r), 3);
-        cr_assert(abox_result_state_lost(r));
-        abox_result_free(r);
+        expect_lost(s, "import os, time\nif os.fork() == 0:\n    time.sleep(120)\nos._exit(3)",
+                    ABOX_STATUS_ERROR, 3);
         expect_value(s, "2 + 2", "4");
         abox_session_release(s);
 }
 
 Test(session, busy_or_wait)
 {
-        p = policy(NULL);
-        reg = registry(0, 0);
-        struct abox_session *s = create(reg, p, NULL);
+        struct abox_session *s = start(NULL, NULL);
         struct async_run a = {
                 .s = s, .code = "import time; open('started', 'w').close(); time.sleep(1); 1"
         };
@@ -567,9 +558,7 @@ static int get(struct abox_session *s, const char *path, char **ret, size_t *len
 
 Test(session, file_round_trips)
 {
-        p = policy(NULL);
-        reg = registry(0, 0);
-        struct abox_session *s = create(reg, p, NULL);
+        struct abox_session *s = start(NULL, NULL);
         char bin[512];
         for (size_t i = 0; i < sizeof bin; i++)
                 bin[i] = (char)(i & 0xff);
@@ -650,9 +639,7 @@ Test(session, traversal_and_planted_links_are_refused)
         FILE *f = fopen(secret, "w");
         fputs(token, f);
         fclose(f);
-        p = policy(NULL);
-        reg = registry(0, 0);
-        struct abox_session *s = create(reg, p, NULL);
+        struct abox_session *s = start(NULL, NULL);
         char *got;
         size_t len;
         const char *bad[] = { "../x", "a/../../x", "/etc/passwd", "..", "", "sub/..", NULL };
@@ -1082,9 +1069,7 @@ Test(pool, python_preload)
         expect_value(s, loaded, "True");
         /* Not imported into the cell's names: only ready to be. */
         expect_value(s, "'json' in dir()", "False");
-        r = py(s, "import os; os._exit(3)");
-        cr_assert(abox_result_state_lost(r));
-        abox_result_free(r);
+        expect_lost(s, "import os; os._exit(3)", ABOX_STATUS_ERROR, 3);
         expect_value(s, loaded, "True");
         cr_assert_eq(abox_session_destroy(s, &err), 0, "%s", err.msg);
         abox_session_release(s);
