@@ -44,21 +44,24 @@
 #define REAP_INTERVAL_S       1
 
 struct abox_session {
-        struct abox_sessions *reg; /* NULL once the registry is gone */
+        /* Under lock; NULL once the session has ended (an ended session is
+         * off the list, and its registry may be freed before its handles). */
+        struct abox_sessions *reg;
         struct abox_session *next;
-        unsigned refs; /* under the registry's lock */
+        unsigned refs; /* atomic: handles, the list's, the reaper's */
         bool listed;   /* in the registry's list (its reference) */
         char id[33];
         char *owner;
         char *keep; /* a host directory for the workspace at the end, or NULL */
-        enum abox_language language;
         uint64_t idle_ms, lifetime_ms, created_ms;
         bool wait_if_busy;
 
         pthread_mutex_t lock;
         pthread_cond_t changed;
         struct box *box; /* NULL while starting and once ended */
-        bool ready, busy, ended, end_after;
+        bool ready, busy, ended;
+        bool ending;    /* to be ended by the caller whose execution just returned */
+        bool end_after; /* the lifetime ran out mid-execution */
         uint64_t last_used_ms;
 };
 
@@ -163,11 +166,16 @@ static void session_free(struct abox_session *s)
         free(s);
 }
 
-/* Drops one reference; the caller holds reg->lock if the session has a
- * registry.  Returns true when the session is to be freed (after unlock). */
-static bool unref_locked(struct abox_session *s)
+/* Drops one reference; true when it was the last (the session is off the
+ * list then, since the list holds one) and is to be freed. */
+static bool unref(struct abox_session *s)
 {
-        return --s->refs == 0;
+        return __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) == 0;
+}
+
+static void ref(struct abox_session *s)
+{
+        __atomic_add_fetch(&s->refs, 1, __ATOMIC_RELAXED);
 }
 
 static void unlist_locked(struct abox_sessions *reg, struct abox_session *s)
@@ -181,19 +189,10 @@ static void unlist_locked(struct abox_sessions *reg, struct abox_session *s)
                 }
 }
 
+/* Never touches the registry: a handle may outlive it. */
 static void release(struct abox_session *s)
 {
-        struct abox_sessions *reg = s->reg;
-        bool last;
-        if (reg) {
-                pthread_mutex_lock(&reg->lock);
-                last = unref_locked(s);
-                pthread_mutex_unlock(&reg->lock);
-        } else {
-                /* The registry is gone: only handles are left, one thread each. */
-                last = __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) == 0;
-        }
-        if (last)
+        if (unref(s))
                 session_free(s);
 }
 
@@ -223,6 +222,7 @@ static bool end_session(struct abox_session *s, const char *reason, int *ret_kep
         }
         s->ended = true;
         struct box *box = TAKE_PTR(s->box);
+        struct abox_sessions *reg = TAKE_PTR(s->reg);
         pthread_cond_broadcast(&s->changed);
         pthread_mutex_unlock(&s->lock);
         if (box) {
@@ -238,18 +238,14 @@ static bool end_session(struct abox_session *s, const char *reason, int *ret_kep
                 if (kept < 0 && err)
                         *err = kept_err;
         }
-        struct abox_sessions *reg = s->reg;
-        bool last = false;
         if (reg) {
                 pthread_mutex_lock(&reg->lock);
-                if (s->listed) {
-                        unlist_locked(reg, s);
-                        last = unref_locked(s);
-                }
+                bool listed = s->listed;
+                unlist_locked(reg, s);
                 pthread_mutex_unlock(&reg->lock);
+                if (listed)
+                        release(s); /* the list's reference; the caller holds one */
         }
-        if (last)
-                session_free(s);
         return true;
 }
 
@@ -276,7 +272,7 @@ size_t abox_sessions_reap(struct abox_sessions *reg)
         struct abox_session **cand = calloc(reg->n ? reg->n : 1, sizeof(struct abox_session *));
         size_t n = 0;
         for (struct abox_session *s = reg->head; cand && s; s = s->next) {
-                s->refs++;
+                ref(s);
                 cand[n++] = s;
         }
         pthread_mutex_unlock(&reg->lock);
@@ -334,15 +330,13 @@ void abox_sessions_free(struct abox_sessions *reg)
                 pthread_mutex_lock(&reg->lock);
                 struct abox_session *s = reg->head;
                 if (s)
-                        s->refs++;
+                        ref(s);
                 pthread_mutex_unlock(&reg->lock);
                 if (!s)
                         break;
+                /* Ending takes it off the list and away from the registry;
+                 * handles the caller still holds outlive both. */
                 end_session(s, "shutdown", NULL, NULL);
-                /* Handles the caller still holds outlive the registry. */
-                pthread_mutex_lock(&reg->lock);
-                s->reg = NULL;
-                pthread_mutex_unlock(&reg->lock);
                 release(s);
         }
         pthread_mutex_destroy(&reg->lock);
@@ -403,7 +397,6 @@ int abox_session_create(struct abox_sessions *reg, const struct abox_policy *p,
         pthread_mutex_init(&s->lock, NULL);
         pthread_cond_init(&s->changed, NULL);
         s->reg = reg;
-        s->language = opt->language;
         s->idle_ms = opt->idle_timeout_ms ? opt->idle_timeout_ms : DEFAULT_IDLE_MS;
         s->lifetime_ms = opt->max_lifetime_ms ? opt->max_lifetime_ms : DEFAULT_LIFETIME_MS;
         s->wait_if_busy = opt->wait_if_busy;
@@ -459,12 +452,16 @@ int abox_session_create(struct abox_sessions *reg, const struct abox_policy *p,
         __atomic_store_n(&s->ready, r == 0, __ATOMIC_RELEASE);
         s->ended = r < 0;
         s->created_ms = s->last_used_ms = now_of(reg);
+        if (r < 0)
+                s->reg = NULL;
         pthread_mutex_unlock(&s->lock);
         if (r < 0) {
                 pthread_mutex_lock(&reg->lock);
-                if (s->listed)
-                        unlist_locked(reg, s), s->refs--;
+                bool listed = s->listed;
+                unlist_locked(reg, s);
                 pthread_mutex_unlock(&reg->lock);
+                if (listed)
+                        release(s); /* the list's */
                 release(s);
                 return r;
         }
@@ -489,7 +486,7 @@ int abox_session_find(struct abox_sessions *reg, const char *id, const char *own
                     __atomic_load_n(&s->ready, __ATOMIC_ACQUIRE))
                         found = s;
         if (found)
-                found->refs++;
+                ref(found);
         pthread_mutex_unlock(&reg->lock);
         if (!found)
                 return abox_error_set(err, -ENOENT, "no session '%.40s' for this owner", id);
@@ -522,9 +519,11 @@ static int acquire(struct abox_session *s, struct box **ret, struct abox_error *
         int r = 0;
         if (s->ended || !s->box)
                 r = abox_error_set(err, -ESHUTDOWN, "the session has ended");
-        else if (s->end_after) /* being ended by the caller that just finished */
-                r = abox_error_set(err, -ESHUTDOWN,
-                                   "the session reached its maximum lifetime and has ended");
+        else if (s->ending) /* being ended by the caller that just finished */
+                r = abox_error_set(
+                        err, -ESHUTDOWN, "%s",
+                        s->end_after ? "the session reached its maximum lifetime and has ended"
+                                     : "the session's sandbox ended");
         else if (s->busy)
                 r = abox_error_set(err, -EBUSY, "the session is busy running another execution");
         else
@@ -548,6 +547,7 @@ int abox_session_run(struct abox_session *s, const struct abox_request *req,
         if (s->reg)
                 s->last_used_ms = now_of(s->reg);
         bool end = s->end_after || box_broken(box);
+        s->ending = end; /* a caller waiting for the session must not take it now */
         const char *why = s->end_after ? "lifetime" : "broken";
         if (end && r == 0) {
                 struct abox_result *res = *ret;

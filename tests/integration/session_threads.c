@@ -240,8 +240,15 @@ int main(void)
         snprintf(want, sizeof want, "%d", impatient_ran);
         rc = abox_session_run(impatient, &m, &r, &err);
         expect(rc, r, &err, want);
+        /* A handle to a session ended before the registry outlives it too. */
+        struct abox_session *ended = NULL;
+        struct abox_session_options plain = { .owner = "e" };
+        if (abox_session_create(reg, policy, &plain, &ended, &err) < 0 ||
+            abox_session_destroy(ended, &err) < 0)
+                fail("ended", err.msg);
         abox_session_release(impatient);
         abox_sessions_free(reg);
+        abox_session_release(ended);
         abox_pool_free(pool);
         abox_policy_free(policy);
         if (failures)

@@ -1102,3 +1102,22 @@ Test(pool, python_preload)
         abox_policy_free(keyword);
         cr_assert_eq(abox_sessions_count(reg, NULL), 0, "nothing left of the failed starts");
 }
+
+/* Handles may be released after the registry is freed, whether their
+ * session ended before (by destroy) or with the registry.  (Releasing used
+ * to lock the freed registry's mutex, inside libc where ASan does not look;
+ * session_threads.c does the same under TSan, which saw it.) */
+Test(session, handles_outlive_the_registry)
+{
+        p = policy(NULL);
+        struct abox_sessions *own = registry(0, 0);
+        struct abox_session *ended = create(own, p, NULL), *live = create(own, p, NULL);
+        struct abox_error err = { 0 };
+        cr_assert_eq(abox_session_destroy(ended, &err), 0, "%s", err.msg);
+        abox_sessions_free(own);
+        struct abox_request req = { .language = ABOX_LANG_PYTHON, .code = "1", .code_len = 1 };
+        struct abox_result *r = NULL;
+        cr_assert_eq(abox_session_run(live, &req, &r, &err), -ESHUTDOWN);
+        abox_session_release(ended);
+        abox_session_release(live);
+}
