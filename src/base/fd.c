@@ -101,6 +101,13 @@ int fd_set_nonblock(int fd)
         return 0;
 }
 
+int pidfd_signal(int pidfd, int sig)
+{
+        if (pidfd < 0)
+                return -EBADF;
+        return syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0 ? -errno : 0;
+}
+
 int close_all_except(const int *keep, size_t n)
 {
         /* Insertion sort on the stack: this runs between clone and exec. */

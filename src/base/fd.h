@@ -14,6 +14,8 @@ int read_file_at(int dirfd, const char *path, size_t max, char **ret, size_t *re
 int read_small_file(const char *path, char *buf, size_t len);
 int write_small_file(const char *path, const char *value);
 int fd_set_nonblock(int fd);
+/* Signals the process behind a pidfd; -EBADF for a negative pidfd. */
+int pidfd_signal(int pidfd, int sig);
 /* Closes every fd, 0 to 2 included, except those in keep[] (at most 16).  No
  * allocation: the jail's child calls it right after clone. */
 int close_all_except(const int *keep, size_t n);

@@ -197,6 +197,10 @@ struct jail_child {
  * before that. */
 int jail_spawn(struct jail_plan *plan, int (*after_clone)(void *data, pid_t pid), void *data,
                struct jail_child *ret, struct abox_error *err);
+/* Kills the sandbox (its pid 1, and with it the pid namespace) and reaps
+ * it; jail_reap only waits.  Neither closes the child's fds. */
+void jail_kill_and_reap(pid_t pid, int pidfd);
+void jail_reap(pid_t pid);
 /* Whether the child got as far as starting the payload (else its end was a
  * setup failure), with the fds it handed over: its scratch filesystem's
  * mount fd and the proxy's listening socket (-1 if none or not started).

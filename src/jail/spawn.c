@@ -153,9 +153,7 @@ int jail_spawn(struct jail_plan *plan, int (*after_clone)(void *data, pid_t pid)
                 close(plan->join_fds[i]);
         plan->n_join_fds = 0;
         if (r < 0) {
-                syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
-                while (waitpid(pid, NULL, __WALL) < 0 && errno == EINTR)
-                        ;
+                jail_kill_and_reap(pid, pidfd);
                 close(pidfd);
                 close(msg[0]);
                 close(sync[1]);
@@ -188,4 +186,16 @@ bool jail_take_started(int sync_fd, int pidfd, int timeout_ms, int *ret_scratch,
         *ret_scratch = fds[0];
         *ret_listener = fds[1];
         return true;
+}
+
+void jail_reap(pid_t pid)
+{
+        while (waitpid(pid, NULL, __WALL) < 0 && errno == EINTR)
+                ;
+}
+
+void jail_kill_and_reap(pid_t pid, int pidfd)
+{
+        pidfd_signal(pidfd, SIGKILL);
+        jail_reap(pid);
 }

@@ -890,7 +890,8 @@ int net_proxy_start(int listen_fd, const struct net_proxy_config *cfg, struct ne
 void net_proxy_take(struct net_proxy *p, struct net_proxy_report *ret)
 {
         pthread_mutex_lock(&p->lock);
-        *ret = p->report;
+        if (ret)
+                *ret = p->report;
         p->report = (struct net_proxy_report){ 0 };
         p->bytes_exhausted = false;
         pthread_mutex_unlock(&p->lock);

@@ -52,8 +52,9 @@ struct net_proxy;
 
 /* Takes ownership of listen_fd.  The config is copied. */
 int net_proxy_start(int listen_fd, const struct net_proxy_config *cfg, struct net_proxy **ret);
-/* The report so far, and a fresh budget: a session's next execution
- * starts with its own counts and limits, as a one-shot run does. */
+/* The report so far (ret may be NULL: dropped), and a fresh budget: a
+ * session's next execution starts with its own counts and limits, as a
+ * one-shot run does. */
 void net_proxy_take(struct net_proxy *p, struct net_proxy_report *ret);
 /* Stops the thread, closes every connection, and fills the report. */
 void net_proxy_stop(struct net_proxy *p, struct net_proxy_report *ret);

@@ -90,11 +90,6 @@ bool box_broken(const struct box *b)
         return b->broken;
 }
 
-static int signal_fd(int pidfd, int sig)
-{
-        return pidfd >= 0 ? (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) : -1;
-}
-
 /* The kernel's hello: "h" and its pidfd; or "e" and why it cannot start
  * (a python_preload that failed), which goes to err. */
 static int await_hello(int kernel_fd, int timeout_ms, int *ret_pidfd, struct abox_error *err)
@@ -133,9 +128,7 @@ void box_free(struct box *b)
                 return;
         if (b->child.pidfd >= 0) {
                 /* Killing pid 1 ends the pid namespace: every process in it. */
-                signal_fd(b->child.pidfd, SIGKILL);
-                while (waitpid(b->child.pid, NULL, __WALL) < 0 && errno == EINTR)
-                        ;
+                jail_kill_and_reap(b->child.pid, b->child.pidfd);
         }
         if (b->proxy) {
                 struct net_proxy_report ignored;
@@ -265,26 +258,6 @@ fail:
         return r;
 }
 
-/* Starts the interpreter again, empty; the rest of the sandbox was killed
- * by init on the way.  On failure the box is broken, and err says why when
- * the kernel did. */
-static int restart(struct box *b, struct abox_error *err)
-{
-        int kern[2];
-        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, kern) < 0)
-                return b->broken = true, -errno;
-        ssize_t n = fd_send_with(b->order_fd, "r", 1, &kern[1], 1);
-        close(kern[1]);
-        b->kernel_fd = safe_close(b->kernel_fd);
-        b->kernel_pidfd = safe_close(b->kernel_pidfd);
-        b->kernel_fd = kern[0];
-        int r = n == 1 ? await_hello(b->kernel_fd, START_TIMEOUT_MS, &b->kernel_pidfd, err)
-                       : -EPIPE;
-        if (r < 0)
-                b->broken = true;
-        return r;
-}
-
 struct exec_state {
         struct supervise_output sup;
         bool done, kernel_gone, init_gone, interrupted, killed;
@@ -305,6 +278,37 @@ static void take_init_messages(struct box *b, struct exec_state *x)
         }
         if (n == 0)
                 x->init_gone = true;
+}
+
+/* Starts the interpreter again, empty; the rest of the sandbox was killed
+ * by init on the way.  On failure the box is broken, and err says why when
+ * the kernel did. */
+static int restart(struct box *b, struct abox_error *err)
+{
+        int kern[2];
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, kern) < 0)
+                return b->broken = true, -errno;
+        ssize_t n = fd_send_with(b->order_fd, "r", 1, &kern[1], 1);
+        close(kern[1]);
+        b->kernel_fd = safe_close(b->kernel_fd);
+        b->kernel_pidfd = safe_close(b->kernel_pidfd);
+        b->kernel_fd = kern[0];
+        int r = n == 1 ? await_hello(b->kernel_fd, START_TIMEOUT_MS, &b->kernel_pidfd, err)
+                       : -EPIPE;
+        if (r < 0) {
+                b->broken = true;
+                return r;
+        }
+        /* What init said about the previous interpreter (how it ended) is
+         * stale now: left queued, the next execution would take it for
+         * the new one's end. */
+        struct exec_state stale = { 0 };
+        take_init_messages(b, &stale);
+        if (stale.init_gone) {
+                b->broken = true;
+                return -ESHUTDOWN;
+        }
+        return 0;
 }
 
 static void take_answer(struct box *b, struct exec_state *x)
@@ -356,11 +360,11 @@ static void watch(struct box *b, int out_fd, int err_fd, int report_fd, uint64_t
                 if (!x->interrupted && now >= deadline) {
                         /* A one-shot box has no state to save: no grace. */
                         x->interrupted = x->sup.timed_out = true;
-                        signal_fd(b->kernel_pidfd, once ? SIGKILL : SIGINT);
+                        pidfd_signal(b->kernel_pidfd, once ? SIGKILL : SIGINT);
                         grace = once ? now : now + GRACE_MS;
                 } else if (x->interrupted && !x->killed && now >= grace) {
                         x->killed = true;
-                        signal_fd(b->kernel_pidfd, SIGKILL);
+                        pidfd_signal(b->kernel_pidfd, SIGKILL);
                 }
                 uint64_t until = x->killed ? now + 1000 : x->interrupted ? grace : deadline;
                 int wait = until > now ? (int)(until - now) : 0;
@@ -374,7 +378,7 @@ static void watch(struct box *b, int out_fd, int err_fd, int report_fd, uint64_t
                     cgroup_cpu_usage_us(b->run.cg, &used) == 0 &&
                     used - cpu0 >= p->cpu_time_ms * 1000) {
                         x->sup.cpu_exceeded = x->killed = true;
-                        signal_fd(b->kernel_pidfd, SIGKILL);
+                        pidfd_signal(b->kernel_pidfd, SIGKILL);
                 }
                 if (n <= 0)
                         continue;
@@ -482,10 +486,8 @@ int box_exec(struct box *b, const struct abox_request *req, const char *session_
         if (fstatvfs(b->scratch_fd, &sv) == 0)
                 disk_full_before = sv.f_bavail == 0 || sv.f_favail == 0;
         b->run.since = time(NULL) - 1;
-        if (b->proxy) {
-                struct net_proxy_report stale;
-                net_proxy_take(b->proxy, &stale); /* between executions: no one's */
-        }
+        if (b->proxy)
+                net_proxy_take(b->proxy, NULL); /* between executions: no one's */
         const int fds[4] = { code, out[1], errp[1], rep[1] };
         r = send_order(b, req, fds);
         if (r < 0 && once) {

@@ -72,9 +72,7 @@ static int supervise_run(struct run *run, const struct abox_policy *p,
                 }
         }
         if (r < 0) {
-                syscall(SYS_pidfd_send_signal, child.pidfd, SIGKILL, NULL, 0);
-                while (waitpid(child.pid, NULL, __WALL) < 0 && errno == EINTR)
-                        ;
+                jail_kill_and_reap(child.pid, child.pidfd);
                 safe_close(scratch);
                 close(child.pidfd);
                 close(child.msg_fd);
@@ -102,9 +100,9 @@ static int supervise_run(struct run *run, const struct abox_policy *p,
         struct supervise_output sup = { 0 };
         r = supervise(&in, &sup);
         if (r < 0)
-                syscall(SYS_pidfd_send_signal, child.pidfd, SIGKILL, NULL, 0);
-        while (waitpid(child.pid, NULL, __WALL) < 0 && errno == EINTR)
-                ;
+                jail_kill_and_reap(child.pid, child.pidfd);
+        else
+                jail_reap(child.pid);
         if (!taken)
                 started = jail_take_started(child.sync_fd, child.pidfd, 0, &scratch, &listener);
         safe_close(listener);

@@ -63,11 +63,6 @@ static void take_messages(int fd, struct supervise_output *out, int *open)
         }
 }
 
-static void kill_sandbox(int pidfd)
-{
-        syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
-}
-
 static void check_cpu(const struct supervise_input *in, struct supervise_output *out)
 {
         uint64_t used_us;
@@ -76,7 +71,7 @@ static void check_cpu(const struct supervise_input *in, struct supervise_output 
                 return;
         if (used_us >= in->cpu_time_ms * 1000) {
                 out->cpu_exceeded = true;
-                kill_sandbox(in->pidfd);
+                pidfd_signal(in->pidfd, SIGKILL);
         }
 }
 
@@ -100,7 +95,7 @@ int supervise(const struct supervise_input *in, struct supervise_output *out)
                 uint64_t now = monotonic_ms();
                 if (!out->timed_out && now >= deadline) {
                         out->timed_out = true;
-                        kill_sandbox(in->pidfd);
+                        pidfd_signal(in->pidfd, SIGKILL);
                 }
                 int wait = out->timed_out ? 1000 : (int)(deadline - now);
                 if (in->cpu_time_ms && wait > CPU_POLL_MS)

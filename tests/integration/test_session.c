@@ -1121,3 +1121,30 @@ Test(session, handles_outlive_the_registry)
         abox_session_release(ended);
         abox_session_release(live);
 }
+
+/* The interpreter dies between executions (a timer it left): the next
+ * execution restarts it and runs, and is not taken for dead by what init
+ * said about the previous interpreter. */
+Test(session, a_kernel_that_died_between_executions_does_not_spoil_the_next)
+{
+        struct abox_session *s = start(NULL, NULL);
+        abox_result_free(py(s, "import os, threading\n"
+                               "def end():\n"
+                               "    open('died', 'w').close()\n"
+                               "    os._exit(7)\n"
+                               "threading.Timer(0.2, end).start()"));
+        struct abox_error err = { 0 };
+        char *got = NULL;
+        size_t len;
+        for (int i = 0; i < 4000 && abox_session_get_file(s, "died", &got, &len, &err) < 0; i++)
+                usleep(5000);
+        free(got);
+        usleep(200000); /* for init's word about it to arrive; not a timing assertion */
+        struct abox_result *r = py(s, "6 * 7");
+        cr_assert_eq(abox_result_status(r), ABOX_STATUS_SUCCESS, "%s", abox_result_message(r));
+        cr_assert_str_eq(abox_result_value(r), "42");
+        cr_assert(abox_result_state_lost(r));
+        abox_result_free(r);
+        expect_value(s, "1 + 1", "2");
+        abox_session_release(s);
+}
