@@ -278,15 +278,27 @@ static int decode_field(struct yctx *c, struct abox_policy *p, const struct fiel
                         return fail(c, v->line, path, "expected a mapping of NAME: value");
                 for (size_t i = 0; i + 1 < v->n; i += 2) {
                         const struct ynode *k = v->kids[i], *val = v->kids[i + 1];
-                        if (k->kind != Y_SCALAR || val->kind != Y_SCALAR)
-                                return fail(c, k->line, path, "expected NAME: value");
-                        _cleanup_free_ char *kv = NULL;
-                        if (asprintf(&kv, "%s=%s", k->value, val->value) < 0)
-                                return abox_error_set(c->err, -ENOMEM, "out of memory");
-                        struct ynode tmp = { .kind = Y_SCALAR, .line = k->line, .value = kv };
-                        int r = set_scalar(c, p, f, &tmp, path);
-                        if (r < 0)
-                                return r;
+                        /* network_hosts may give a name several addresses. */
+                        bool many = f->type == FIELD_HOSTS && val->kind == Y_SEQ;
+                        if (k->kind != Y_SCALAR || (val->kind != Y_SCALAR && !many))
+                                return fail(c, k->line, path,
+                                            f->type == FIELD_HOSTS
+                                                    ? "expected NAME: address or NAME: [addresses]"
+                                                    : "expected NAME: value");
+                        for (size_t j = 0; j < (many ? val->n : 1); j++) {
+                                const struct ynode *one = many ? val->kids[j] : val;
+                                if (one->kind != Y_SCALAR)
+                                        return fail(c, one->line, path, "expected an address");
+                                _cleanup_free_ char *kv = NULL;
+                                if (asprintf(&kv, "%s=%s", k->value, one->value) < 0)
+                                        return abox_error_set(c->err, -ENOMEM, "out of memory");
+                                struct ynode tmp = { .kind = Y_SCALAR,
+                                                     .line = one->line,
+                                                     .value = kv };
+                                int r = set_scalar(c, p, f, &tmp, path);
+                                if (r < 0)
+                                        return r;
+                        }
                 }
                 return 0;
         case FIELD_OVERRIDES: return decode_overrides(c, p, v, path);

@@ -68,8 +68,13 @@ struct conn {
         uint64_t deadline_ms; /* HEAD, SOCKS_REQ, CONNECTING, FLUSH */
         struct net_target target;
         struct lookup *lookup; /* RESOLVING: the name lookup waited for */
-        struct buf in;         /* client -> upstream (and the head while parsing) */
-        struct buf out;        /* upstream -> client (and our answers) */
+        /* CONNECTING: the destination's addresses, all checked; the next is
+         * tried when one refuses (a name with an IPv6 address this host has
+         * no route to, say). */
+        struct net_addr addrs[NET_ADDRS_MAX];
+        uint8_t n_addrs, next_addr;
+        struct buf in;  /* client -> upstream (and the head while parsing) */
+        struct buf out; /* upstream -> client (and our answers) */
 };
 
 struct net_proxy {
@@ -82,8 +87,12 @@ struct net_proxy {
         size_t n_conns;
         struct net_addr *own; /* this host's interface addresses: never reached by a name */
         size_t n_own;
-        int lookup_rd, lookup_wr; /* lookups report here (datagrams: their ids) */
-        uint64_t next_lookup;
+        /* Finished lookups count up here (an eventfd: it cannot overflow
+         * and drop a word, as a datagram queue can); the loop then looks at
+         * every connection waiting for one. */
+        int lookup_fd;
+        struct lookup_budget *budget;
+        bool over_cap_noted; /* max_concurrent reached, said once per execution */
         /* The report and the byte budget: the proxy thread writes them while
          * it handles events, a session's supervisor takes them between
          * executions. */
@@ -141,9 +150,24 @@ static bool buf_put(struct buf *b, const void *data, size_t n)
 /* Lookup threads outlive the connection (and the proxy) that started them
  * until getaddrinfo returns: with a slow resolver a sandbox could pile them
  * up in the supervisor, outside every cgroup.  So there are at most this many
- * in the whole process; past it a request is refused (503). */
-#define MAX_LOOKUPS 256
+ * in the whole process, and — so that one sandbox cannot use them all up and
+ * starve the others — at most MAX_LOOKUPS_EACH for one proxy; past either a
+ * request is refused (503). */
+#define MAX_LOOKUPS      256
+#define MAX_LOOKUPS_EACH 64
 static atomic_int lookups_running;
+
+/* A proxy's count of its running lookups, which may outlive the proxy. */
+struct lookup_budget {
+        atomic_int refs; /* the proxy's, and one per running lookup */
+        atomic_int running;
+};
+
+static void budget_put(struct lookup_budget *b)
+{
+        if (b && atomic_fetch_sub(&b->refs, 1) == 1)
+                free(b);
+}
 
 static void lookup_put(struct lookup *l);
 
@@ -210,8 +234,10 @@ static void refuse(struct net_proxy *p, struct conn *c, int http_status, uint8_t
         (void)p;
 }
 
-/* Checks every address a name gave (or the literal, or the pin), then
- * starts connecting to the first. */
+static void connect_next(struct net_proxy *p, struct conn *c, int last_err);
+
+/* Checks every address a name gave (or the literal, or the pins), then
+ * starts connecting to the first, the others kept to fall back on. */
 static void connect_to(struct net_proxy *p, struct conn *c, const struct net_addr *addrs, size_t n,
                        bool pinned)
 {
@@ -223,7 +249,7 @@ static void connect_to(struct net_proxy *p, struct conn *c, const struct net_add
         for (size_t i = 0; i < n; i++) {
                 const char *why = net_addr_inward(&addrs[i]);
                 for (size_t k = 0; !why && k < p->n_own; k++)
-                        if (net_addr_equal(&addrs[i], &p->own[k]))
+                        if (net_addr_same_host(&addrs[i], &p->own[k]))
                                 why = "an address of this host";
                 if (why && !pinned &&
                     !net_rules_name_addr(p->rules, p->cfg.n_rules, &addrs[i], t->port) &&
@@ -241,51 +267,75 @@ static void connect_to(struct net_proxy *p, struct conn *c, const struct net_add
                 refuse(p, c, 502, 4, "no address");
                 return;
         }
-        struct sockaddr_storage sa = { 0 };
-        socklen_t sa_len;
-        if (addrs[0].family == AF_INET) {
-                struct sockaddr_in *sin = (struct sockaddr_in *)&sa;
-                sin->sin_family = AF_INET;
-                sin->sin_port = htons(t->port);
-                sin->sin_addr = addrs[0].v4;
-                sa_len = sizeof *sin;
-        } else {
-                struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&sa;
-                sin6->sin6_family = AF_INET6;
-                sin6->sin6_port = htons(t->port);
-                sin6->sin6_addr = addrs[0].v6;
-                sa_len = sizeof *sin6;
+        c->n_addrs = (uint8_t)(n < NET_ADDRS_MAX ? n : NET_ADDRS_MAX);
+        memcpy(c->addrs, addrs, c->n_addrs * sizeof *addrs);
+        c->next_addr = 0;
+        connect_next(p, c, 0);
+}
+
+/* Starts connecting to the next address left; a 502 naming the last error
+ * when none is. */
+static void connect_next(struct net_proxy *p, struct conn *c, int last_err)
+{
+        if (c->ufd >= 0) {
+                close(c->ufd);
+                c->ufd = -1;
         }
-        c->ufd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        /* A relay forwards what it has at once: no Nagle delay on top of the
-         * client's and the server's own. */
-        int one = 1;
-        if (c->ufd >= 0)
+        while (c->next_addr < c->n_addrs) {
+                const struct net_addr *a = &c->addrs[c->next_addr++];
+                struct sockaddr_storage sa = { 0 };
+                socklen_t sa_len;
+                if (a->family == AF_INET) {
+                        struct sockaddr_in *sin = (struct sockaddr_in *)&sa;
+                        sin->sin_family = AF_INET;
+                        sin->sin_port = htons(c->target.port);
+                        sin->sin_addr = a->v4;
+                        sa_len = sizeof *sin;
+                } else {
+                        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&sa;
+                        sin6->sin6_family = AF_INET6;
+                        sin6->sin6_port = htons(c->target.port);
+                        sin6->sin6_addr = a->v6;
+                        sa_len = sizeof *sin6;
+                }
+                c->ufd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+                if (c->ufd < 0) {
+                        last_err = errno;
+                        continue;
+                }
+                /* A relay forwards what it has at once: no Nagle delay on top
+                 * of the client's and the server's own. */
+                int one = 1;
                 setsockopt(c->ufd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        if (c->ufd < 0 ||
-            (connect(c->ufd, (struct sockaddr *)&sa, sa_len) < 0 && errno != EINPROGRESS)) {
-                snprintf(reason, sizeof reason, "cannot connect to %s: %s", target,
-                         strerror(errno));
-                refuse(p, c, 502, 5, reason);
-                return;
+                if (connect(c->ufd, (struct sockaddr *)&sa, sa_len) == 0 || errno == EINPROGRESS) {
+                        c->state = C_CONNECTING;
+                        c->deadline_ms = monotonic_ms() + p->cfg.connect_timeout_ms;
+                        return;
+                }
+                last_err = errno;
+                close(c->ufd);
+                c->ufd = -1;
         }
-        c->state = C_CONNECTING;
-        c->deadline_ms = monotonic_ms() + p->cfg.connect_timeout_ms;
+        char reason[400], target[NET_NAME_MAX + 10];
+        net_target_format(&c->target, target, sizeof target);
+        snprintf(reason, sizeof reason, "cannot connect to %s: %s", target,
+                 strerror(last_err ? last_err : ECONNREFUSED));
+        refuse(p, c, 502, 5, reason);
 }
 
 /* Name lookups run on short-lived threads of their own, so a slow DNS server
  * holds up neither the other connections nor the end of the run.  A lookup
  * belongs to its thread and to the connection waiting for it (two
- * references); the thread reports completion with the lookup's id on a
- * datagram socket the loop polls. */
+ * references); the thread marks it done and counts one on the proxy's
+ * eventfd, which the loop polls. */
 struct lookup {
         atomic_int refs;
         atomic_bool done; /* the results below are written, then this: release/acquire */
-        uint64_t id;
-        int notify_fd; /* the thread's own copy of the socket's write end */
+        int notify_fd;    /* the thread's own copy of the proxy's eventfd */
+        struct lookup_budget *budget;
         char host[NET_NAME_MAX + 1];
         int err; /* getaddrinfo's */
-        struct net_addr addrs[16];
+        struct net_addr addrs[NET_ADDRS_MAX];
         size_t n;
 };
 
@@ -309,7 +359,8 @@ static void *lookup_run(void *arg)
         struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
         struct addrinfo *res = NULL;
         l->err = getaddrinfo(l->host, NULL, &hints, &res);
-        for (struct addrinfo *ai = l->err ? NULL : res; ai && l->n < 16; ai = ai->ai_next) {
+        for (struct addrinfo *ai = l->err ? NULL : res; ai && l->n < NET_ADDRS_MAX;
+             ai = ai->ai_next) {
                 if (ai->ai_family == AF_INET) {
                         l->addrs[l->n].family = AF_INET;
                         l->addrs[l->n++].v4 = ((struct sockaddr_in *)ai->ai_addr)->sin_addr;
@@ -322,17 +373,40 @@ static void *lookup_run(void *arg)
                 freeaddrinfo(res);
         atomic_store_explicit(&l->done, true, memory_order_release);
         /* If the proxy has stopped, nobody reads this any more: fine. */
-        (void)!send(l->notify_fd, &l->id, sizeof l->id, MSG_NOSIGNAL | MSG_DONTWAIT);
+        uint64_t one = 1;
+        (void)!write(l->notify_fd, &one, sizeof one);
         close(l->notify_fd);
+        atomic_fetch_sub(&l->budget->running, 1);
+        budget_put(l->budget);
         lookup_put(l);
         atomic_fetch_sub(&lookups_running, 1);
         return NULL;
 }
 
-static void start_lookup(struct net_proxy *p, struct conn *c)
+/* One running lookup more, if neither cap is reached. */
+static bool lookup_slot_take(struct lookup_budget *b)
 {
+        if (atomic_fetch_add(&b->running, 1) >= MAX_LOOKUPS_EACH) {
+                atomic_fetch_sub(&b->running, 1);
+                return false;
+        }
         if (atomic_fetch_add(&lookups_running, 1) >= MAX_LOOKUPS) {
                 atomic_fetch_sub(&lookups_running, 1);
+                atomic_fetch_sub(&b->running, 1);
+                return false;
+        }
+        return true;
+}
+
+static void lookup_slot_give(struct lookup_budget *b)
+{
+        atomic_fetch_sub(&lookups_running, 1);
+        atomic_fetch_sub(&b->running, 1);
+}
+
+static void start_lookup(struct net_proxy *p, struct conn *c)
+{
+        if (!lookup_slot_take(p->budget)) {
                 event(p, &c->target, "too many name lookups under way");
                 refuse(p, c, 503, 1, "too many name lookups under way");
                 return;
@@ -340,14 +414,15 @@ static void start_lookup(struct net_proxy *p, struct conn *c)
         struct lookup *l = calloc(1, sizeof *l);
         pthread_attr_t attr;
         pthread_t thread;
-        if (!l || (l->notify_fd = fcntl(p->lookup_wr, F_DUPFD_CLOEXEC, 3)) < 0) {
+        if (!l || (l->notify_fd = fcntl(p->lookup_fd, F_DUPFD_CLOEXEC, 3)) < 0) {
                 free(l);
-                atomic_fetch_sub(&lookups_running, 1);
+                lookup_slot_give(p->budget);
                 refuse(p, c, 502, 4, "cannot resolve now");
                 return;
         }
         atomic_init(&l->refs, 2);
-        l->id = ++p->next_lookup;
+        l->budget = p->budget;
+        atomic_fetch_add(&p->budget->refs, 1);
         snprintf(l->host, sizeof l->host, "%s", c->target.host);
         int r = pthread_attr_init(&attr);
         r = r ?: pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -356,7 +431,8 @@ static void start_lookup(struct net_proxy *p, struct conn *c)
         if (r != 0) {
                 close(l->notify_fd);
                 free(l);
-                atomic_fetch_sub(&lookups_running, 1);
+                lookup_slot_give(p->budget);
+                budget_put(p->budget);
                 refuse(p, c, 502, 4, "cannot resolve now");
                 return;
         }
@@ -365,12 +441,12 @@ static void start_lookup(struct net_proxy *p, struct conn *c)
         c->deadline_ms = monotonic_ms() + p->cfg.connect_timeout_ms;
 }
 
-/* A lookup finished: its connection (if still there) goes on. */
-static void lookup_done(struct net_proxy *p, uint64_t id)
+/* Lookups finished: their connections (those still there) go on. */
+static void lookups_done(struct net_proxy *p)
 {
         for (size_t i = 0; i < p->n_conns; i++) {
                 struct conn *c = p->conns[i];
-                if (c->state != C_RESOLVING || !c->lookup || c->lookup->id != id ||
+                if (c->state != C_RESOLVING || !c->lookup ||
                     !atomic_load_explicit(&c->lookup->done, memory_order_acquire))
                         continue;
                 struct lookup *l = c->lookup;
@@ -384,7 +460,6 @@ static void lookup_done(struct net_proxy *p, uint64_t id)
                         connect_to(p, c, l->addrs, l->n, false);
                 }
                 lookup_put(l);
-                return;
         }
 }
 
@@ -415,12 +490,14 @@ static void open_upstream(struct net_proxy *p, struct conn *c)
         }
         p->report.connections++;
         const struct net_target *t = &c->target;
-        const struct net_addr *pin =
-                t->is_ip ? NULL : net_pins_find(p->pins, p->cfg.n_pins, t->host);
+        struct net_addr pinned[NET_ADDRS_MAX];
+        size_t n_pinned =
+                t->is_ip ? 0
+                         : net_pins_find(p->pins, p->cfg.n_pins, t->host, pinned, NET_ADDRS_MAX);
         if (t->is_ip)
                 connect_to(p, c, &t->ip, 1, false);
-        else if (pin)
-                connect_to(p, c, pin, 1, true);
+        else if (n_pinned)
+                connect_to(p, c, pinned, n_pinned, true);
         else
                 start_lookup(p, c);
 }
@@ -468,8 +545,6 @@ static void head_http(struct net_proxy *p, struct conn *c)
         }
         c->socks = false;
         open_upstream(p, c);
-        if (c->state == C_CONNECTING && r.connect)
-                c->body_limited = false;
 }
 
 static void head_socks(struct net_proxy *p, struct conn *c)
@@ -513,10 +588,7 @@ static void on_connected(struct net_proxy *p, struct conn *c)
         if (getsockopt(c->ufd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
                 err = errno;
         if (err) {
-                char reason[400], target[NET_NAME_MAX + 10];
-                net_target_format(&c->target, target, sizeof target);
-                snprintf(reason, sizeof reason, "cannot connect to %s: %s", target, strerror(err));
-                refuse(p, c, 502, 5, reason);
+                connect_next(p, c, err);
                 return;
         }
         if (c->socks) {
@@ -706,14 +778,11 @@ static void accept_all(struct net_proxy *p)
                 if (p->n_conns >= p->cfg.max_concurrent) {
                         /* Over the concurrency cap: closed at once, noted once. */
                         close(fd);
-                        static const char why[] = "max concurrent connections";
-                        bool noted = false;
-                        for (size_t i = 0; i < p->report.n_events; i++)
-                                noted |= strncmp(p->report.events[i].reason, why, sizeof why - 1) ==
-                                         0;
-                        if (!noted)
-                                event(p, NULL, "%s (%u) reached: connection closed", why,
+                        if (!p->over_cap_noted)
+                                event(p, NULL,
+                                      "max concurrent connections (%u) reached: connection closed",
                                       p->cfg.max_concurrent);
+                        p->over_cap_noted = true;
                         continue;
                 }
                 struct conn *c = calloc(1, sizeof *c);
@@ -747,7 +816,7 @@ static void *loop(void *arg)
                 int wait = 1000;
                 pfd[0] = (struct pollfd){ p->wake_fd, POLLIN, 0 };
                 pfd[1] = (struct pollfd){ p->listen_fd, POLLIN, 0 };
-                pfd[2] = (struct pollfd){ p->lookup_rd, POLLIN, 0 };
+                pfd[2] = (struct pollfd){ p->lookup_fd, POLLIN, 0 };
                 for (size_t i = 0; i < p->n_conns; i++) {
                         struct conn *c = p->conns[i];
                         short ce = 0, ue = 0;
@@ -786,10 +855,10 @@ static void *loop(void *arg)
                 if (n > 0 && pfd[0].revents)
                         break;
                 pthread_mutex_lock(&p->lock);
-                uint64_t id;
-                while (n > 0 && (pfd[2].revents & POLLIN) &&
-                       recv(p->lookup_rd, &id, sizeof id, MSG_DONTWAIT) == (ssize_t)sizeof id)
-                        lookup_done(p, id);
+                uint64_t finished;
+                if (n > 0 && (pfd[2].revents & POLLIN) &&
+                    read(p->lookup_fd, &finished, sizeof finished) == (ssize_t)sizeof finished)
+                        lookups_done(p);
                 now = monotonic_ms();
                 size_t n_before = p->n_conns;
                 for (size_t i = 0, j = 0; i < n_before; i++) {
@@ -821,18 +890,18 @@ int net_proxy_start(int listen_fd, const struct net_proxy_config *cfg, struct ne
         p->cfg = *cfg;
         p->listen_fd = listen_fd;
         p->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        int sv[2];
-        if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0)
-                sv[0] = sv[1] = -1;
-        p->lookup_rd = sv[0];
-        p->lookup_wr = sv[1];
+        p->lookup_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if ((p->budget = calloc(1, sizeof *p->budget)))
+                atomic_init(&p->budget->refs, 1);
         p->rules = calloc(cfg->n_rules + 1, sizeof *p->rules);
         p->pins = calloc(cfg->n_pins + 1, sizeof *p->pins);
         /* an array of connection pointers */
         p->conns = calloc(cfg->max_concurrent + 1,
                           sizeof *p->conns); // NOLINT(bugprone-sizeof-expression)
-        int r = p->wake_fd < 0 || p->lookup_rd < 0 || !p->rules || !p->pins || !p->conns ? -ENOMEM
-                                                                                         : 0;
+        int r = p->wake_fd < 0 || p->lookup_fd < 0 || !p->budget || !p->rules || !p->pins ||
+                                !p->conns
+                        ? -ENOMEM
+                        : 0;
         /* A service bound to 0.0.0.0 on this host answers on its public
          * address too: that address is inward as well.  Without the list
          * the guard would lapse: the proxy does not start (fail closed). */
@@ -871,10 +940,9 @@ int net_proxy_start(int listen_fd, const struct net_proxy_config *cfg, struct ne
         if (r < 0) {
                 if (p->wake_fd >= 0)
                         close(p->wake_fd);
-                if (p->lookup_rd >= 0) {
-                        close(p->lookup_rd);
-                        close(p->lookup_wr);
-                }
+                if (p->lookup_fd >= 0)
+                        close(p->lookup_fd);
+                budget_put(p->budget);
                 close(listen_fd);
                 free(p->rules);
                 free(p->pins);
@@ -894,6 +962,7 @@ void net_proxy_take(struct net_proxy *p, struct net_proxy_report *ret)
                 *ret = p->report;
         p->report = (struct net_proxy_report){ 0 };
         p->bytes_exhausted = false;
+        p->over_cap_noted = false;
         pthread_mutex_unlock(&p->lock);
 }
 
@@ -906,9 +975,10 @@ void net_proxy_stop(struct net_proxy *p, struct net_proxy_report *ret)
                 conn_close(p->conns[i]);
         *ret = p->report;
         close(p->wake_fd);
-        /* Lookups still running find the socket closed, and free themselves. */
-        close(p->lookup_rd);
-        close(p->lookup_wr);
+        /* Lookups still running signal their own copy of the eventfd, which
+         * no one reads, and free themselves and their share of the budget. */
+        close(p->lookup_fd);
+        budget_put(p->budget);
         close(p->listen_fd);
         free(p->rules);
         free(p->pins);

@@ -202,12 +202,14 @@ bool net_rules_allow(const struct net_rule *rules, size_t n, const struct net_ta
         return false;
 }
 
-const struct net_addr *net_pins_find(const struct net_pin *pins, size_t n, const char *host)
+size_t net_pins_find(const struct net_pin *pins, size_t n, const char *host, struct net_addr *ret,
+                     size_t max)
 {
-        for (size_t i = 0; i < n; i++)
+        size_t found = 0;
+        for (size_t i = 0; i < n && found < max; i++)
                 if (strcmp(pins[i].host, host) == 0)
-                        return &pins[i].addr;
-        return NULL;
+                        ret[found++] = pins[i].addr;
+        return found;
 }
 
 bool net_addr_equal(const struct net_addr *a, const struct net_addr *b)
@@ -251,20 +253,40 @@ static const char *inward_v4(uint32_t h)
         return NULL;
 }
 
-const char *net_addr_inward(const struct net_addr *a)
+/* The IPv4 address (host order) an address reaches: its own, or the one
+ * an IPv4-mapped, NAT64 or SIIT IPv6 address embeds.  False for other
+ * IPv6 addresses. */
+static bool reaches_v4(const struct net_addr *a, uint32_t *ret)
 {
-        if (a->family == AF_INET)
-                return inward_v4(ntohl(a->v4.s_addr));
+        if (a->family == AF_INET) {
+                *ret = ntohl(a->v4.s_addr);
+                return true;
+        }
         const uint8_t *b = a->v6.s6_addr;
         static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
         static const uint8_t nat64[12] = { 0, 0x64, 0xff, 0x9b };
         static const uint8_t siit[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0 };
+        if (memcmp(b, mapped, 12) != 0 && memcmp(b, nat64, 12) != 0 && memcmp(b, siit, 12) != 0)
+                return false;
+        *ret = (uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | (uint32_t)b[14] << 8 | b[15];
+        return true;
+}
+
+bool net_addr_same_host(const struct net_addr *a, const struct net_addr *b)
+{
+        uint32_t x, y;
+        if (reaches_v4(a, &x) && reaches_v4(b, &y))
+                return x == y;
+        return net_addr_equal(a, b);
+}
+
+const char *net_addr_inward(const struct net_addr *a)
+{
+        uint32_t v4;
+        if (reaches_v4(a, &v4))
+                return inward_v4(v4);
+        const uint8_t *b = a->v6.s6_addr;
         static const uint8_t zero[16] = { 0 };
-        if (memcmp(b, mapped, 12) == 0 || memcmp(b, nat64, 12) == 0 || memcmp(b, siit, 12) == 0) {
-                uint32_t h = (uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | (uint32_t)b[14] << 8 |
-                             b[15];
-                return inward_v4(h);
-        }
         if (memcmp(b, zero, 16) == 0)
                 return "unspecified";
         if (memcmp(b, zero, 15) == 0 && b[15] == 1)

@@ -67,8 +67,11 @@ void net_target_format(const struct net_target *t, char *buf, size_t len);
 
 /* Whether any rule allows the target (name and port; addresses come later). */
 bool net_rules_allow(const struct net_rule *rules, size_t n, const struct net_target *t);
-/* The pinned address for a name, or NULL. */
-const struct net_addr *net_pins_find(const struct net_pin *pins, size_t n, const char *host);
+/* The addresses pinned for a name, in the order given (a name may be pinned
+ * more than once), at most max; 0 if none. */
+#define NET_ADDRS_MAX 16
+size_t net_pins_find(const struct net_pin *pins, size_t n, const char *host, struct net_addr *ret,
+                     size_t max);
 
 /* Why an address must not be reached unless the operator named it: a short
  * phrase ("loopback", "private", ...), or NULL for an ordinary public
@@ -76,6 +79,10 @@ const struct net_addr *net_pins_find(const struct net_pin *pins, size_t n, const
  * their IPv4 part. */
 const char *net_addr_inward(const struct net_addr *a);
 bool net_addr_equal(const struct net_addr *a, const struct net_addr *b);
+/* Whether two addresses reach the same host: equal, or the same IPv4
+ * address written as IPv4 or embedded in an IPv6 one (mapped, NAT64,
+ * SIIT), which an IPv6 socket reaches over IPv4. */
+bool net_addr_same_host(const struct net_addr *a, const struct net_addr *b);
 /* Whether an IP rule names exactly this address, for this port. */
 bool net_rules_name_addr(const struct net_rule *rules, size_t n, const struct net_addr *a,
                          uint16_t port);

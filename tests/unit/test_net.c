@@ -90,7 +90,7 @@ Test(rules, bad_rules_and_targets_are_refused)
         cr_assert_lt(net_target_make("a\0b.com", 7, 80, &t), 0, "NUL in a name");
 }
 
-static const char *inward(const char *text)
+static struct net_addr addr(const char *text)
 {
         struct net_addr a = { 0 };
         if (inet_pton(AF_INET, text, &a.v4) == 1)
@@ -99,7 +99,34 @@ static const char *inward(const char *text)
                 cr_assert_eq(inet_pton(AF_INET6, text, &a.v6), 1, "%s", text);
                 a.family = AF_INET6;
         }
+        return a;
+}
+
+static const char *inward(const char *text)
+{
+        struct net_addr a = addr(text);
         return net_addr_inward(&a);
+}
+
+/* The proxy refuses the host's own (public) addresses: written in IPv6 as
+ * a mapped, NAT64 or SIIT address they reach the same IPv4 host. */
+Test(rules, same_host_through_embedded_ipv4)
+{
+        struct net_addr own = addr("203.0.113.7");
+        static const char *const same[] = { "203.0.113.7", "::ffff:203.0.113.7",
+                                            "64:ff9b::cb00:7107", "::ffff:0:cb00:7107" };
+        for (size_t i = 0; i < sizeof same / sizeof *same; i++) {
+                struct net_addr a = addr(same[i]);
+                cr_assert(net_addr_same_host(&a, &own), "%s", same[i]);
+                cr_assert(net_addr_same_host(&own, &a), "%s", same[i]);
+        }
+        static const char *const other[] = { "203.0.113.8", "2001:db8::cb00:7107", "::1" };
+        for (size_t i = 0; i < sizeof other / sizeof *other; i++) {
+                struct net_addr a = addr(other[i]);
+                cr_assert_not(net_addr_same_host(&a, &own), "%s", other[i]);
+        }
+        struct net_addr v6 = addr("2001:db8::1"), v6b = addr("2001:db8::1");
+        cr_assert(net_addr_same_host(&v6, &v6b));
 }
 
 Test(rules, inward_addresses)
@@ -145,8 +172,17 @@ Test(rules, pins)
         cr_assert_eq(net_pin_parse("API.test.=127.0.0.1", &pins[0]), 0);
         cr_assert_str_eq(pins[0].host, "api.test");
         cr_assert_eq(net_pin_parse("v6.test=::1", &pins[1]), 0);
-        cr_assert_not_null(net_pins_find(pins, 2, "api.test"));
-        cr_assert_null(net_pins_find(pins, 2, "other.test"));
+        struct net_addr got[4];
+        cr_assert_eq(net_pins_find(pins, 2, "api.test", got, 4), 1);
+        cr_assert_eq(net_pins_find(pins, 2, "other.test", got, 4), 0);
+        struct net_pin two[3];
+        cr_assert_eq(net_pin_parse("both.test=::1", &two[0]), 0);
+        cr_assert_eq(net_pin_parse("else.test=10.0.0.1", &two[1]), 0);
+        cr_assert_eq(net_pin_parse("both.test=127.0.0.1", &two[2]), 0);
+        cr_assert_eq(net_pins_find(two, 3, "both.test", got, 4), 2, "every pin, in order");
+        cr_assert_eq(got[0].family, AF_INET6);
+        cr_assert_eq(got[1].family, AF_INET);
+        cr_assert_eq(net_pins_find(two, 3, "both.test", got, 1), 1, "at most max");
         struct net_pin p;
         cr_assert_lt(net_pin_parse("a.test=a.test", &p), 0);
         cr_assert_lt(net_pin_parse("=1.2.3.4", &p), 0);

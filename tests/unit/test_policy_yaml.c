@@ -327,3 +327,18 @@ Test(yaml, oversized_input_refused)
         cr_assert_eq(r, -EFBIG);
         cr_assert_not_null(strstr(err.msg, "big.yaml"));
 }
+
+Test(yaml, network_hosts_may_give_a_name_several_addresses)
+{
+        load_ok("agent_sandbox:\n  security_policy:\n    network_hosts:\n"
+                "      both.test: ['::1', 127.0.0.1]\n      one.test: 10.0.0.1\n");
+        cr_assert_eq(p->network_hosts.n, 3);
+        cr_assert_str_eq(p->network_hosts.items[0], "both.test=::1");
+        cr_assert_str_eq(p->network_hosts.items[1], "both.test=127.0.0.1");
+        cr_assert_str_eq(p->network_hosts.items[2], "one.test=10.0.0.1");
+        load_fails("agent_sandbox:\n  security_policy:\n    network_hosts:\n"
+                   "      a.test: [{x: 1}]\n",
+                   ":4:", "expected an address");
+        load_fails("agent_sandbox:\n  security_policy:\n    env:\n      A: [1, 2]\n",
+                   ":4:", "expected NAME: value");
+}
