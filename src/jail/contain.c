@@ -133,7 +133,7 @@ static int memfd_noexec(void)
 }
 
 static int contain(const struct jail_plan *plan, int sync_fd, int *ret_step, int *ret_index,
-                   int *ret_fds, int *ret_init)
+                   int *ret_fds, int *ret_init, bool *ret_init_required)
 {
         struct sock_filter filter[BPF_MAXINSNS];
         struct sock_fprog prog;
@@ -174,6 +174,7 @@ static int contain(const struct jail_plan *plan, int sync_fd, int *ret_step, int
                      (ret_fds[1] = net_proxy_listener(plan->proxy_port)) < 0 ? ret_fds[1] : 0);
         STEP(SYNC, receive_go(sync_fd, &go, fds, filter, &prog));
         *ret_init = go.has_init && go.n_join_fds < JAIL_GO_MAX_FDS ? fds[go.n_join_fds] : -1;
+        *ret_init_required = go.init_required;
         STEP(CGROUP, join_cgroup(fds, go.n_join_fds));
         STEP(CGROUPNS, unshare(CLONE_NEWCGROUP) < 0 ? -errno : 0);
         STEP(RLIMITS, rlimit_apply(&plan->rlimits));
@@ -369,8 +370,9 @@ _Noreturn void contain_child(const struct jail_plan *plan, int sync_fd, int msg_
         if (close_all_except(keep, sizeof keep / sizeof *keep) < 0)
                 fail(msg_fd, JAIL_STEP_SYNC, errno, -1);
         int step = JAIL_STEP_SYNC, index = -1, init_fd = -1;
+        bool init_required = false;
         int handed[2] = { -1, -1 }; /* scratch fs, proxy listener */
-        int r = contain(plan, sync_fd, &step, &index, handed, &init_fd);
+        int r = contain(plan, sync_fd, &step, &index, handed, &init_fd, &init_required);
         if (r < 0 && step == JAIL_STEP_SYNC)
                 _exit(1); /* the supervisor gave up on us; it reports why */
         if (r < 0)
@@ -395,9 +397,14 @@ _Noreturn void contain_child(const struct jail_plan *plan, int sync_fd, int msg_
                         close(theirs[i]);
         if (init_fd >= 0)
                 exec_init(plan, init_fd, msg_fd, child);
-        /* A session cannot go on without agentbox-init, which restarts its
-         * interpreter; the supervisor refuses sessions where it cannot run. */
-        if (plan->session_fd >= 0)
+        /* agentbox-init did not start.  Falling back to this copy of the
+         * supervisor as pid 1 is allowed only where the policy lets
+         * sealed_init degrade; a session cannot go on without init at all
+         * (it restarts the interpreter): the supervisor sees it end. */
+        int why = errno;
+        if (plan->session_fd >= 0 || (init_fd >= 0 && init_required))
                 kill(-1, SIGKILL);
+        if (plan->session_fd < 0 && init_fd >= 0 && init_required)
+                fail(msg_fd, JAIL_STEP_INIT, why ? why : EIO, 0);
         reap(msg_fd, child);
 }

@@ -54,22 +54,22 @@ static int make_memfd(void)
 }
 
 /* Made once per process: sealed, the file cannot change, so every sandbox
- * may exec the same one; each gets its own descriptor of it. */
-static int shared_fd;
-static pthread_once_t shared_once = PTHREAD_ONCE_INIT;
-
-static void make_shared(void)
-{
-        shared_fd = make_memfd();
-}
+ * may exec the same one; each gets its own descriptor of it.  Only a
+ * success is kept: a passing failure (EMFILE, ENOMEM) must not refuse every
+ * later run of a long-lived process, now that sealed_init is required. */
+static int shared_fd = -1;
+static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
 
 int jail_init_memfd(void)
 {
-        pthread_once(&shared_once, make_shared);
-        if (shared_fd < 0)
-                return shared_fd;
-        int fd = fcntl(shared_fd, F_DUPFD_CLOEXEC, 3);
-        return fd < 0 ? -errno : fd;
+        pthread_mutex_lock(&shared_lock);
+        int r = shared_fd >= 0 ? 0 : make_memfd();
+        if (r >= 0 && shared_fd < 0)
+                shared_fd = r;
+        if (r >= 0 && (r = fcntl(shared_fd, F_DUPFD_CLOEXEC, 3)) < 0)
+                r = -errno;
+        pthread_mutex_unlock(&shared_lock);
+        return r;
 }
 
 bool jail_init_available(void)

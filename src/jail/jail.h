@@ -106,6 +106,7 @@ struct jail_plan {
         unsigned n_join_fds;
         int extra_fds[2];    /* become 3 and 4 when >= 0 */
         int init_fd;         /* agentbox-init's sealed memfd; -1: the child stays init */
+        bool init_required;  /* set by after_clone: if init_fd cannot be run, fail */
         int session_fd;      /* a session: agentbox-init's order socket (its fd 4); -1: none */
 #define JAIL_SESSION_ARGV 16 /* a session's payload argv passes through init's: at most this */
 };
@@ -128,6 +129,7 @@ struct jail_plan {
         X(LANDLOCK, "apply the Landlock ruleset")                                                  \
         X(SECCOMP, "load the seccomp filter")                                                      \
         X(FORK, "start the payload")                                                               \
+        X(INIT, "start agentbox-init (sealed_init)")                                               \
         X(EXEC, "execute the program")
 
 #define JAIL_STEP_ENTRY_(id, text) JAIL_STEP_##id,
@@ -138,8 +140,9 @@ const char *jail_step_text(enum jail_step s);
 #define JAIL_GO_MAX_FDS 5 /* join_fds, then agentbox-init's memfd */
 struct jail_go {
         uint32_t n_join_fds;
-        uint32_t has_init;   /* the last fd is agentbox-init's sealed memfd */
-        uint32_t filter_len; /* instructions */
+        uint32_t has_init;      /* the last fd is agentbox-init's sealed memfd */
+        uint32_t init_required; /* no falling back to the child as pid 1 */
+        uint32_t filter_len;    /* instructions */
         struct landlock_plan landlock;
 };
 

@@ -65,6 +65,7 @@ static int send_go(int fd, const struct jail_plan *plan)
 {
         struct jail_go g = { .n_join_fds = plan->n_join_fds,
                              .has_init = plan->init_fd >= 0,
+                             .init_required = plan->init_required,
                              .filter_len = plan->seccomp.len,
                              .landlock = plan->landlock };
         int fds[JAIL_GO_MAX_FDS];

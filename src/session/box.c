@@ -224,6 +224,16 @@ int box_start(const struct abox_policy *p, struct box **ret, struct abox_error *
                 goto fail;
         }
         b->child.sync_fd = safe_close(b->child.sync_fd);
+        /* A session's CPU budget is counted per execution from the cgroup
+         * (RLIMIT_CPU would count the interpreter's whole life): without
+         * the cgroup's counter it would silently not apply. */
+        uint64_t used;
+        if (b->policy->cpu_time_ms && (!b->run.cg || cgroup_cpu_usage_us(b->run.cg, &used) < 0)) {
+                r = abox_error_set(err, -EOPNOTSUPP,
+                                   "cpu_time_limit in a session needs the cgroup's CPU counter, "
+                                   "which this sandbox has not got (cgroups degraded)");
+                goto fail;
+        }
         if (listener >= 0 && (r = run_start_proxy(b->policy, listener, &b->proxy, err)) < 0)
                 goto fail;
         r = await_hello(b->kernel_fd, START_TIMEOUT_MS, &b->kernel_pidfd, err);

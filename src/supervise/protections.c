@@ -116,3 +116,11 @@ bool protection_in_force(const struct protection_set *s, const char *prefix)
                         return s->items[i].available;
         return false;
 }
+
+bool protection_required(const struct protection_set *s, const char *name)
+{
+        for (size_t i = 0; i < s->n; i++)
+                if (strcmp(s->items[i].name, name) == 0)
+                        return s->items[i].required;
+        return false;
+}

@@ -19,3 +19,5 @@ void protections_evaluate(const struct abox_policy *p, const struct jail_probe *
 /* -EPERM with the first missing, required protection named. */
 int protections_require(const struct protection_set *set, struct abox_error *err);
 bool protection_in_force(const struct protection_set *set, const char *prefix);
+/* Whether the policy requires the protection named (not allowed to degrade). */
+bool protection_required(const struct protection_set *set, const char *name);

@@ -207,6 +207,7 @@ int run_after_clone(void *data, pid_t pid)
         (void)pid;
         if (!run->decided && (r = decide(run, ctx->p, ctx->err)) < 0)
                 return r;
+        run->plan.init_required = protection_required(&run->prot, "sealed_init");
         if (run->cg) {
                 r = cgroup_open_join_fds(run->cg, run->plan.join_fds,
                                          ELEMENTSOF(run->plan.join_fds));

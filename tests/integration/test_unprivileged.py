@@ -80,3 +80,17 @@ def test_nobody_timeout_still_enforced(box):
     p = box.run("run", "--allow-degraded", "cgroup", "--timeout", "1", "--", "/bin/sleep", "10",
                 user=NOBODY, timeout=30)
     assert p.returncode == 124
+
+
+def test_session_cpu_budget_without_a_cgroup_counter_is_refused(box):
+    # A session counts each execution's CPU from the cgroup; with cgroups
+    # degraded there is no counter, and the budget would silently not apply.
+    p = box.run("repl", "--json", "--allow-degraded", "cgroup", "--cpu-time", "1",
+                input=b"while True: pass\n", user=NOBODY, timeout=60)
+    assert p.returncode == 125, (p.returncode, p.stdout, p.stderr)
+    assert b"cpu_time_limit in a session needs the cgroup's CPU counter" in p.stderr, p.stderr
+    # Without the budget the same session runs.
+    p = box.run("repl", "--json", "--allow-degraded", "cgroup", input=b"6 * 7\n", user=NOBODY,
+                timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["value"] == "42"
