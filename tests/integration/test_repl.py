@@ -119,3 +119,47 @@ def test_the_builtins_site_gives_are_there(box):
     assert helped["status"] == "success", helped["stderr"]
     assert "len(obj, /)" in helped["stdout"]
     assert names["value"] == "('Copyright', True, 'See')", names
+
+
+def test_on_a_terminal_it_prompts_and_takes_multi_line_cells(box):
+    # A real pseudo-terminal: the prompt, continuation lines while a bracket
+    # is open, the empty line that ends the cell, and results shown as the
+    # CLI shows them.
+    import pty
+    import select
+    import subprocess
+    import time
+    main, sub = pty.openpty()
+    p = subprocess.Popen([box.path, "repl"], stdin=sub, stdout=sub, stderr=sub, close_fds=True)
+    os.close(sub)
+    seen = b""
+
+    def until(needle, timeout=60):
+        nonlocal seen
+        deadline = time.monotonic() + timeout
+        while needle not in seen:
+            left = deadline - time.monotonic()
+            assert left > 0, f"never saw {needle!r}: {seen!r}"
+            if select.select([main], [], [], left)[0]:
+                try:
+                    seen += os.read(main, 4096)
+                except OSError:
+                    break
+        return seen
+
+    try:
+        until(b">>> ")
+        os.write(main, b"x = (1,\n")
+        until(b"... ")
+        os.write(main, b"2)\n")
+        until(b"... ")
+        os.write(main, b"\n")
+        os.write(main, b"x\n")
+        until(b"Out: (1, 2)")
+        os.write(main, b"\x04")  # EOF ends the session
+        assert p.wait(timeout=60) == 0
+    finally:
+        os.close(main)
+        if p.poll() is None:
+            p.kill()
+    assert seen.count(b">>> ") >= 3, seen

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -135,7 +136,13 @@ static const char *out_of(struct abox_result *r)
 Test(session, state_persists_and_survives_errors)
 {
         struct abox_session *s = start(NULL, NULL);
-        cr_assert_eq(strlen(abox_session_id(s)), 32);
+        /* 128 random bits as 32 hex digits, a new draw for each session. */
+        const char *id = abox_session_id(s);
+        cr_assert_eq(strlen(id), 32);
+        cr_assert_eq(strspn(id, "0123456789abcdef"), 32, "%s", id);
+        struct abox_session *other = create(reg, p, NULL);
+        cr_assert_str_neq(abox_session_id(other), id);
+        abox_session_release(other);
         abox_result_free(py(s, "x = 41"));
         expect_value(s, "x + 1", "42");
         expect_value(s, "[i * i for i in range(4)]", "[0, 1, 4, 9]");
@@ -284,14 +291,26 @@ Test(session, a_burning_session_is_still_interrupted_and_destroyed)
         /* All its CPU and most of its memory: the control path is outside. */
         struct abox_session *s = start(
                 (const char *[]){ "memory_limit", "128m", "execution_timeout", "1", NULL }, NULL);
+        /* b'x' * n touches every page: the memory is really in use. */
         struct abox_result *r =
-                py(s, "import threading\nb = bytearray(100 << 20)\n"
+                py(s, "import threading\nb = b'x' * (100 << 20)\n"
                       "def spin():\n    while True: pass\n"
                       "for _ in range(4): threading.Thread(target=spin, daemon=True).start()\n"
                       "while True: pass");
-        cr_assert_eq(abox_result_status(r), ABOX_STATUS_TIMEOUT);
+        cr_assert_eq(abox_result_status(r), ABOX_STATUS_TIMEOUT, "%s", abox_result_message(r));
+        /* Measured: the cgroup saw the memory and the CPU (on 2 cores, the
+         * spinning threads give at least most of the second). */
+        char *json = abox_result_json(r);
+        const char *peak = strstr(json, "\"memory_peak_bytes\":"),
+                   *cpu = strstr(json, "\"cpu_ms\":");
+        cr_assert(peak && cpu, "%s", json);
+        cr_assert_geq(strtoull(peak + 20, NULL, 10), 100ULL << 20, "%s", json);
+        cr_assert_geq(strtoull(cpu + 9, NULL, 10), 500, "%s", json);
+        free(json);
         abox_result_free(r);
         struct abox_error err = { 0 };
+        /* (A destroy that hung would be caught by the suite's timeout; no
+         * test here times anything.) */
         cr_assert_eq(abox_session_destroy(s, &err), 0, "%s", err.msg);
         struct abox_request req = { .language = ABOX_LANG_PYTHON, .code = "1", .code_len = 1 };
         cr_assert_eq(abox_session_run(s, &req, &r, &err), -ESHUTDOWN);
@@ -491,20 +510,27 @@ Test(session, busy_or_wait)
         abox_result_free(a.res);
         abox_session_release(s);
 
+        /* Waiting callers run one after another, never together: each cell
+         * reads the counter, sleeps, and writes it back plus one.  Run at
+         * the same time, they would lose increments. */
         struct abox_session_options waiting = { .wait_if_busy = true };
         s = create(reg, p, &waiting);
+        abox_result_free(py(s, "n = 0"));
         struct async_run b[3];
         pthread_t ts[3];
         for (int i = 0; i < 3; i++) {
-                b[i] = (struct async_run){ .s = s, .code = "import time; time.sleep(0.2); 7" };
+                b[i] = (struct async_run){
+                        .s = s, .code = "import time\nm = n\ntime.sleep(0.2)\nn = m + 1"
+                };
                 pthread_create(&ts[i], NULL, run_async, &b[i]);
         }
         for (int i = 0; i < 3; i++) {
                 pthread_join(ts[i], NULL);
                 cr_assert_eq(b[i].r, 0, "%s", b[i].err.msg);
-                cr_assert_str_eq(abox_result_value(b[i].res), "7");
+                cr_assert_eq(abox_result_status(b[i].res), ABOX_STATUS_SUCCESS);
                 abox_result_free(b[i].res);
         }
+        expect_value(s, "n", "3");
         abox_session_release(s);
 }
 
@@ -895,8 +921,56 @@ static size_t sandbox_processes(void)
         return n;
 }
 
+/* Host processes whose command line holds mark (this one left out). */
+static size_t processes_with(const char *mark)
+{
+        DIR *d = opendir("/proc");
+        size_t n = 0;
+        struct dirent *e;
+        while (d && (e = readdir(d))) {
+                if (e->d_name[0] < '0' || e->d_name[0] > '9' || atoi(e->d_name) == getpid())
+                        continue;
+                char path[300], cmd[4096];
+                snprintf(path, sizeof path, "/proc/%s/cmdline", e->d_name);
+                int fd = open(path, O_RDONLY | O_CLOEXEC);
+                ssize_t len = fd < 0 ? -1 : read(fd, cmd, sizeof cmd - 1);
+                if (fd >= 0)
+                        close(fd);
+                if (len <= 0)
+                        continue;
+                for (ssize_t i = 0; i < len; i++)
+                        cmd[i] = cmd[i] ? cmd[i] : ' ';
+                cmd[len] = '\0';
+                if (strstr(cmd, mark)) {
+                        fprintf(stderr, "left behind: pid %s: %s\n", e->d_name, cmd);
+                        n++;
+                }
+        }
+        if (d)
+                closedir(d);
+        return n;
+}
+
+static size_t mount_count(void)
+{
+        FILE *f = fopen("/proc/self/mountinfo", "re");
+        size_t n = 0;
+        for (int c; f && (c = fgetc(f)) != EOF;)
+                n += c == '\n';
+        if (f)
+                fclose(f);
+        return n;
+}
+
 Test(session, soak_leaves_nothing_behind, .timeout = 900)
 {
+        /* Orphans of this process come to it rather than to the host's
+         * init, where the parentage check below would lose them. */
+        cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+        char mark[48]; /* the sleeps' argument: found wherever they end up */
+        unsigned rnd = 0;
+        cr_assert_eq(getrandom(&rnd, sizeof rnd, 0), (ssize_t)sizeof rnd);
+        snprintf(mark, sizeof mark, "100.%09u7", rnd % 1000000000u);
         const char *env = getenv("AGENTBOX_SOAK");
         int rounds = env ? atoi(env) : 1000;
         struct cgroup_probe probe;
@@ -907,9 +981,7 @@ Test(session, soak_leaves_nothing_behind, .timeout = 900)
         for (int c = 0; c < CG__MAX; c++)
                 if (probe.have[c])
                         groups0 += count_dir(probe.parent[c], mine);
-        /* (Mounts need no check here: a sandbox's live in its own mount
-         * namespace, and its scratch tmpfs is held by an fd, counted below.)
-         * One sandbox first: the process keeps one descriptor for good, of
+        /* One sandbox first: the process keeps one descriptor for good, of
          * agentbox-init's sealed memfd, made once and shared. */
         struct abox_result *warm = NULL;
         struct abox_error werr = { 0 };
@@ -921,13 +993,16 @@ Test(session, soak_leaves_nothing_behind, .timeout = 900)
         abox_result_free(warm);
         size_t fds0 = count_dir("/proc/self/fd", "");
         size_t tmp0 = count_dir("/tmp", "agentbox");
+        size_t mounts0 = mount_count();
+        char sleeps[128];
+        snprintf(sleeps, sizeof sleeps, "sleep %s & sleep %s &", mark, mark);
         reg = registry(0, 0);
         for (int i = 0; i < rounds; i++) {
                 struct abox_session *s = create(reg, p, NULL);
                 if (i % 50 == 0) {
                         cr_assert_eq(put(s, "f", "x", 1), 0);
                         expect_value(s, "open('f').read()", "'x'");
-                        abox_result_free(sh(s, "sleep 100 & sleep 100 &"));
+                        abox_result_free(sh(s, sleeps));
                 }
                 struct abox_error err = { 0 };
                 cr_assert_eq(abox_session_destroy(s, &err), 0, "%s", err.msg);
@@ -942,6 +1017,8 @@ Test(session, soak_leaves_nothing_behind, .timeout = 900)
                         groups += count_dir(probe.parent[c], mine);
         cr_assert_eq(groups, groups0);
         cr_assert_eq(sandbox_processes(), 0);
+        cr_assert_eq(processes_with(mark), 0);
+        cr_assert_eq(mount_count(), mounts0, "mounts left in the host's namespace");
         cr_assert_eq(count_dir("/proc/self/fd", ""), fds0);
         cr_assert_eq(count_dir("/tmp", "agentbox"), tmp0);
 }
@@ -1013,6 +1090,11 @@ Test(pool, one_shot_runs_are_fresh_and_policies_never_mix)
         struct abox_session *s = create(reg, p, &opt);
         abox_result_free(py(s, "z = 3"));
         expect_value(s, "z * 2", "6");
+        abox_session_release(s);
+        /* A session under another policy, given the pool, is built fresh
+         * under its own policy, never handed the pool's sandbox. */
+        s = create(reg, q, &opt);
+        expect_value(s, which, "'other'");
         abox_session_release(s);
         abox_pool_free(pool);
         abox_policy_free(q);
@@ -1146,5 +1228,26 @@ Test(session, a_kernel_that_died_between_executions_does_not_spoil_the_next)
         cr_assert(abox_result_state_lost(r));
         abox_result_free(r);
         expect_value(s, "1 + 1", "2");
+        abox_session_release(s);
+}
+
+/* The reaper thread (not abox_sessions_reap called by hand) ends an idle
+ * session on its own: the registry's clock is faked, its wake-ups are not. */
+Test(session, the_reaper_thread_ends_idle_sessions)
+{
+        p = policy(NULL);
+        struct abox_sessions_config cfg = { .clock_ms = fake_clock, .reaper = true };
+        struct abox_error err = { 0 };
+        cr_assert_eq(abox_sessions_new(&cfg, &reg, &err), 0, "%s", err.msg);
+        struct abox_session_options idle = { .idle_timeout_ms = 1000 };
+        struct abox_session *s = create(reg, p, &idle);
+        expect_value(s, "1 + 1", "2");
+        advance(1001);
+        for (int i = 0; i < 3000 && abox_sessions_count(reg, NULL) > 0; i++)
+                usleep(10000);
+        cr_assert_eq(abox_sessions_count(reg, NULL), 0, "the reaper thread did not end it");
+        struct abox_request req = { .language = ABOX_LANG_PYTHON, .code = "1", .code_len = 1 };
+        struct abox_result *r = NULL;
+        cr_assert_eq(abox_session_run(s, &req, &r, &err), -ESHUTDOWN);
         abox_session_release(s);
 }

@@ -160,3 +160,41 @@ def test_shell_tools_cannot_reach_host_listener(box, canary, listener):
         "ConnectionRefusedError: [Errno 111] Connection refused\n"), brief(doc)
     assert listener.contacts() == []
     canary.assert_untouched(doc)
+
+
+def test_dns_queries_go_nowhere_in_none_and_restricted(box, canary):
+    # A DNS server of the host's own, on 127.0.0.1:53, where a resolver with
+    # no configuration sends its queries: the sandbox's lookups and a query
+    # sent by hand must not reach it.  (The sandbox has no resolv.conf; its
+    # 127.0.0.1 is its own loopback.)
+    dns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        dns.bind(("127.0.0.1", 53))
+    except OSError as e:
+        raise AssertionError(f"this test needs 127.0.0.1:53 free on the host: {e}")
+    dns.setblocking(False)
+    query = (bytes.fromhex("abcd01000001000000000000") + b"\x06secret\x04name\x04test\x00"
+             + b"\x00\x01\x00\x01")
+    try:
+        for mode in (("--network", "none"),
+                     ("--network", "restricted", "--allow-domain", "secret.name.test")):
+            doc = run_box(box, "python", *mode, "-c", py('''
+                try:
+                    socket.getaddrinfo("secret.name.test", 80)
+                    print("lookup: resolved")
+                except socket.gaierror:
+                    print("lookup: gaierror")
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                attempt("query", s.sendto, QUERY, ("127.0.0.1", 53))
+            ''', QUERY=query), canary=canary)
+            assert doc["stdout"] in ("lookup: gaierror\nquery: OK\n",
+                                     "lookup: gaierror\nquery: ECONNREFUSED\n"), brief(doc)
+            ok(doc, doc["stdout"])
+            canary.assert_untouched(doc)
+        try:
+            got = dns.recvfrom(512)
+        except BlockingIOError:
+            got = None
+        assert got is None, f"a DNS query reached the host: {got}"
+    finally:
+        dns.close()
