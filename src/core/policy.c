@@ -26,7 +26,8 @@ static const char *const backends[] = { "jail", "process", NULL };
 static const char *const modes[] = { "blacklist", "whitelist", NULL };
 static const char *const networks[] = { "none", "restricted", "full", NULL };
 
-#define OFF(m) offsetof(struct abox_policy, m)
+#define OFF(m)      offsetof(struct abox_policy, m)
+#define MAX_PRELOAD 32 /* python_preload's modules */
 
 static const struct field fields[] = {
         { "backend", SECTION_SANDBOX, FIELD_ENUM, OFF(backend), 0, 0, backends,
@@ -167,16 +168,22 @@ bool strlist_contains(const struct strlist *l, const char *s)
         return false;
 }
 
-char *strlist_join(const struct strlist *l, char sep)
+/* The items with sep between them; the first error. */
+static int append_items(struct strbuf *sb, const struct strlist *l, char sep)
 {
-        struct strbuf sb = { 0 };
         int r = 0;
         for (size_t i = 0; r == 0 && i < l->n; i++) {
                 if (i)
-                        r = strbuf_append(&sb, &sep, 1);
-                r = r ?: strbuf_append(&sb, l->items[i], strlen(l->items[i]));
+                        r = strbuf_append(sb, &sep, 1);
+                r = r ?: strbuf_append(sb, l->items[i], strlen(l->items[i]));
         }
-        if (r < 0) {
+        return r;
+}
+
+char *strlist_join(const struct strlist *l, char sep)
+{
+        struct strbuf sb = { 0 };
+        if (append_items(&sb, l, sep) < 0) {
                 strbuf_done(&sb);
                 return NULL;
         }
@@ -618,10 +625,16 @@ int policy_field_set(struct abox_policy *p, const struct field *f, const char *v
                 if (((struct strlist *)base)->n >= POLICY_MAX_LIST)
                         return abox_error_set(err, -E2BIG, "%s: more than %d items", f->name,
                                               POLICY_MAX_LIST);
-                if ((f->offset == OFF(restricted_modules) || f->offset == OFF(allowed_modules)) &&
+                if ((f->offset == OFF(restricted_modules) || f->offset == OFF(allowed_modules) ||
+                     f->offset == OFF(python_preload)) &&
                     !policy_module_name_valid(value))
-                        return abox_error_set(err, -EINVAL, "%s: '%s' is not a module name",
+                        return abox_error_set(err, -EINVAL,
+                                              "%s: '%.200s' is not a module name (dotted Python "
+                                              "identifiers, at most 200 bytes)",
                                               f->name, value);
+                if (f->offset == OFF(python_preload) && ((struct strlist *)base)->n >= MAX_PRELOAD)
+                        return abox_error_set(err, -E2BIG, "%s: more than %d modules", f->name,
+                                              MAX_PRELOAD);
                 if (f->offset == OFF(allowed_domains) && net_rule_parse(value, &rule) < 0)
                         return abox_error_set(err, -EINVAL,
                                               "%s: '%.200s' is not a host name, *.suffix or IP "
@@ -666,8 +679,6 @@ int abox_policy_set(struct abox_policy *p, const char *key, const char *value,
         return r < 0 ? r : 0;
 }
 
-#define MAX_PRELOAD 32
-
 int policy_validate(const struct abox_policy *p, struct abox_error *err)
 {
         for (size_t i = 0; i < p->redact_disable.n; i++)
@@ -690,15 +701,6 @@ int policy_validate(const struct abox_policy *p, struct abox_error *err)
                                               "sealed_init",
                                               p->allow_degraded.items[i]);
         }
-        if (p->python_preload.n > MAX_PRELOAD)
-                return abox_error_set(err, -E2BIG, "python_preload: more than %d modules",
-                                      MAX_PRELOAD);
-        for (size_t i = 0; i < p->python_preload.n; i++)
-                if (!policy_module_name_valid(p->python_preload.items[i]))
-                        return abox_error_set(err, -EINVAL,
-                                              "python_preload: '%s' is not a module name "
-                                              "(dotted Python identifiers, at most 200 bytes)",
-                                              p->python_preload.items[i]);
         if (p->backend != BACKEND_JAIL)
                 return abox_error_set(err, -EOPNOTSUPP,
                                       "backend 'process' is not available yet; use 'jail'");
@@ -710,8 +712,7 @@ int policy_validate(const struct abox_policy *p, struct abox_error *err)
 static void append_list(struct strbuf *sb, const char *key, const struct strlist *l)
 {
         strbuf_appendf(sb, "%s:", key);
-        for (size_t i = 0; i < l->n; i++)
-                strbuf_appendf(sb, "%s%s", i ? "," : "", l->items[i]);
+        append_items(sb, l, ',');
         strbuf_append(sb, "\n", 1);
 }
 
@@ -728,9 +729,7 @@ char *policy_module_spec(const struct abox_policy *p)
         for (size_t i = 0; i < p->n_overrides; i++) {
                 strbuf_appendf(&sb, "override:%s:%d:", p->overrides[i].module,
                                p->overrides[i].allowed ? 1 : 0);
-                for (size_t j = 0; j < p->overrides[i].functions.n; j++)
-                        strbuf_appendf(&sb, "%s%s", j ? "," : "",
-                                       p->overrides[i].functions.items[j]);
+                append_items(&sb, &p->overrides[i].functions, ',');
                 strbuf_append(&sb, "\n", 1);
         }
         strbuf_appendf(&sb, "network:%d", p->network == NETWORK_NONE ? 0 : 1);

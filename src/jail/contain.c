@@ -138,7 +138,9 @@ static int contain(const struct jail_plan *plan, int sync_fd, int *ret_step, int
         struct sock_filter filter[BPF_MAXINSNS];
         struct sock_fprog prog;
         struct jail_go go;
-        int fds[JAIL_GO_MAX_FDS] = { -1, -1, -1, -1, -1 }, sources[JAIL_MAX_OPS];
+        int fds[JAIL_GO_MAX_FDS], sources[JAIL_MAX_OPS];
+        for (size_t i = 0; i < JAIL_GO_MAX_FDS; i++)
+                fds[i] = -1;
         char m;
         int r;
 #define STEP(s, call)                                                                              \

@@ -200,23 +200,14 @@ def _lean_site():
     """What the site module gives a program, for a kernel started with -S:
     the site directories on sys.path (with the directories their .pth files
     name) and the builtins site adds (exit, quit, help, copyright, credits,
-    license).  Not the .pth files' import lines nor sitecustomize: those
-    cost half a Python start, on the path of every warm sandbox."""
-    import _sitebuiltins
-    import builtins
-    builtins.exit = _sitebuiltins.Quitter("exit", "Ctrl-D (i.e. EOF)")
-    builtins.quit = _sitebuiltins.Quitter("quit", "Ctrl-D (i.e. EOF)")
-    builtins.help = _sitebuiltins._Helper()
-    builtins.copyright = _sitebuiltins._Printer("copyright", sys.copyright)
-    builtins.credits = _sitebuiltins._Printer(
-        "credits", "Thanks to CWI, CNRI, BeOpen.com, Zope Corporation and a cast of thousands\n"
-        "for supporting Python development.  See www.python.org for more information.")
-    builtins.license = _sitebuiltins._Printer(
-        "license", "See https://www.python.org/psf/license/")
-    version = "python%d.%d" % sys.version_info[:2]
-    for d in ("/usr/local/lib/%s/dist-packages" % version, "/usr/lib/python3/dist-packages",
-              "/usr/lib/%s/dist-packages" % version,
-              "%s/lib/%s/site-packages" % (sys.prefix, version)):
+    license) — from the site module's own functions, without its main().
+    Not the .pth files' import lines nor sitecustomize: those cost half a
+    Python start, on the path of every warm sandbox."""
+    import site
+    site.setquit()
+    site.setcopyright()
+    site.sethelper()
+    for d in site.getsitepackages():
         if d in sys.path or not os.path.isdir(d):
             continue
         sys.path.append(d)

@@ -300,7 +300,7 @@ static int restart(struct box *b, struct abox_error *err)
                 return b->broken = true, -errno;
         ssize_t n = fd_send_with(b->order_fd, "r", 1, &kern[1], 1);
         close(kern[1]);
-        b->kernel_fd = safe_close(b->kernel_fd);
+        safe_close(b->kernel_fd);
         b->kernel_pidfd = safe_close(b->kernel_pidfd);
         b->kernel_fd = kern[0];
         int r = n == 1 ? await_hello(b->kernel_fd, START_TIMEOUT_MS, &b->kernel_pidfd, err)

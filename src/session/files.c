@@ -378,11 +378,14 @@ int files_copy_out(const struct files_root *ws, const char *dest, uint64_t max_t
                 return abox_error_set(err, -errno, "cannot keep the workspace in %.200s: %s", dest,
                                       strerror(errno));
         _cleanup_close_ int to = open(dest, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (to < 0)
+                return abox_error_set(err, -errno, "cannot keep the workspace in %.200s: %s", dest,
+                                      strerror(errno));
         _cleanup_close_ int from = openat(ws->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         uint64_t bytes_left = max_total;
         size_t entries_left = MAX_LIST;
         struct copy c = { st.st_dev, to, 0, ws->max_bytes, &bytes_left, &entries_left };
-        int r = to < 0 || from < 0 ? -errno : each_entry(from, copy_entry, &c);
+        int r = from < 0 ? -errno : each_entry(from, copy_entry, &c);
         if (r == -EFBIG || r == -E2BIG)
                 return abox_error_set(err, r,
                                       "keeping the workspace in %.200s: stopped at a file over "
@@ -436,6 +439,8 @@ int files_remove(const struct files_root *ws, const char *path, struct abox_erro
                 return r;
         _cleanup_free_ char *dir = NULL;
         const char *leaf;
+        /* (!dir: for the analyser, which cannot see that split's errors
+         * are negative.) */
         if ((r = split(path, &dir, &leaf, err)) < 0 || !dir)
                 return r < 0 ? r : -ENOMEM;
         _cleanup_close_ int at = open_below(ws->fd, *dir ? dir : ".", O_PATH | O_DIRECTORY, 0);

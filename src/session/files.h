@@ -9,10 +9,10 @@
 #pragma once
 
 #include "agentbox.h"
+#include "base/cleanup.h"
 
 #include <stddef.h>
 #include <stdint.h>
-#include <unistd.h>
 
 /* The workspace as the file operations see it: its directory fd, the
  * sandbox user they act as, and the size cap of one file. */
@@ -24,9 +24,7 @@ struct files_root {
 
 static inline void files_root_done(struct files_root *root)
 {
-        if (root->fd >= 0)
-                close(root->fd);
-        root->fd = -1;
+        root->fd = safe_close(root->fd);
 }
 
 /* A path a caller may name: relative, no "..", under 4 KiB.  Pure. */

@@ -311,9 +311,8 @@ void run_protections_list(const struct run *run, struct abox_result *res)
         }
 }
 
-static enum abox_limit limit_of(const struct run *run, const struct abox_policy *p,
-                                const struct supervise_output *sup, const struct cgroup_stats *st,
-                                enum abox_limit hint, int sig, int code, bool shell)
+static enum abox_limit limit_of(const struct abox_policy *p, const struct supervise_output *sup,
+                                const struct cgroup_stats *st, enum abox_limit hint, int sig)
 {
         /* Only the kernel's evidence decides: the cgroup's counters, our own
          * kill, and what the scratch space shows after the end.  The Python
@@ -327,14 +326,12 @@ static enum abox_limit limit_of(const struct run *run, const struct abox_policy 
                 return ABOX_LIMIT_MEMORY;
         if (st->pids_max_hits > 0)
                 return ABOX_LIMIT_PIDS;
-        (void)hint, (void)shell, (void)code;
         if (file_over)
                 return ABOX_LIMIT_FILE_SIZE;
         if (sup->exited && sup->disk_full)
                 return ABOX_LIMIT_DISK;
         if (sup->out.dropped || sup->err.dropped)
                 return ABOX_LIMIT_OUTPUT;
-        (void)run, (void)p;
         return ABOX_LIMIT_NONE;
 }
 
@@ -402,7 +399,7 @@ void run_classify(struct run *run, const struct abox_policy *p, const struct abo
         res->signal = sig;
         /* A timeout is the status; a limit that tripped on the way (a fork
          * bomb that spins until the deadline) is still named. */
-        res->limit = limit_of(run, p, sup, st, hint, sig, code, req->language == ABOX_LANG_SHELL);
+        res->limit = limit_of(p, sup, st, hint, sig);
         if (hint == RUNTIME_HINT_BLOCKED) {
                 /* The policy layer refused something: blocked, whatever the
                  * code did next.  (It cannot unblock itself this way.) */

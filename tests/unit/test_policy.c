@@ -165,29 +165,18 @@ Test(policy, python_preload_names_are_module_names)
         set_ok("python_preload", "xml.etree.ElementTree");
         set_ok("python_preload", "_private2");
         cr_assert_eq(policy_validate(p, &err), 0, "%s", err.msg);
-        const char *const bad[] = { "", "2json", "a..b", ".a", "a.", "os; import x", "a-b", "é" };
-        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
-                struct abox_policy *q = abox_policy_dup(p);
-                /* Refused when set (an empty item) or when validated. */
-                if (abox_policy_set(q, "python_preload", bad[i], &err) == 0) {
-                        cr_assert_eq(policy_validate(q, &err), -EINVAL, "%s", bad[i]);
-                        cr_assert(strstr(err.msg, "python_preload: '") && strstr(err.msg, bad[i]),
-                                  "%s", err.msg);
-                } else {
-                        cr_assert(strstr(err.msg, "python_preload"), "%s", err.msg);
-                }
-                abox_policy_free(q);
-        }
+        set_fails("python_preload", "", "python_preload: empty item");
+        const char *const bad[] = { "2json", "a..b", ".a", "a.", "os; import x", "a-b", "é" };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+                set_fails("python_preload", bad[i], "is not a module name");
         char long_name[202];
         memset(long_name, 'a', sizeof long_name - 1);
         long_name[sizeof long_name - 1] = '\0';
-        set_ok("python_preload", long_name);
-        cr_assert_eq(policy_validate(p, &err), -EINVAL);
-        strlist_done(&p->python_preload);
-        for (int i = 0; i < 33; i++)
+        set_fails("python_preload", long_name, "is not a module name");
+        cr_assert_eq(p->python_preload.n, 3, "nothing refused was kept");
+        for (int i = 3; i < 32; i++)
                 set_ok("python_preload", "json");
-        cr_assert_eq(policy_validate(p, &err), -E2BIG);
-        cr_assert(strstr(err.msg, "more than 32"), "%s", err.msg);
+        set_fails("python_preload", "json", "more than 32 modules");
 }
 
 Test(policy, network_entries_are_checked_when_set)
