@@ -1,10 +1,12 @@
 /* The warm pool: sandboxes built ahead, each with its interpreter waiting.
  *
  * Worker threads (one per core) keep `size` boxes ready and tear down the
- * used ones, so neither the build nor the teardown is on a request's path.
- * A box leaves the pool once — for one one-shot execution or as a new
- * session — and is never given back.  A pool holds one policy; a request
- * under any other policy gets a fresh sandbox instead.
+ * used ones, so neither the build nor the teardown is on a request's path —
+ * nor, while the pool is at least half full, on its CPU: a one-shot run's
+ * replacement is built after the run (refill_now()).  A box leaves the pool
+ * once — for one one-shot execution or as a new session — and is never
+ * reused: a one-shot run's comes back only to be torn down.  A pool holds
+ * one policy; a request under any other policy gets a fresh sandbox.
  */
 #include "agentbox.h"
 
@@ -164,9 +166,22 @@ size_t abox_pool_ready(struct abox_pool *pool)
         return n;
 }
 
+/* Whether taking a box should start its replacement now.  Building one
+ * is background work that competes for the CPU with the very execution
+ * that took the box: started at the take, it tripled a warm run's median
+ * on 2 cores.  A one-shot run's box comes back when the run ends, and
+ * give_back() wakes the workers then; only a pool running low starts at
+ * once (a long run must not leave it empty), and so does a box that will
+ * not come back (a session's). */
+static bool refill_now(const struct abox_pool *pool, bool comes_back)
+{
+        return !comes_back || (pool->n_ready + pool->building) * 2 < pool->size;
+}
+
 /* A ready box, waiting for one while the workers build; fails with the
- * workers' own error when they cannot build any. */
-static int take(struct abox_pool *pool, struct box **ret, struct abox_error *err)
+ * workers' own error when they cannot build any.  comes_back: the box
+ * will be given back (a one-shot run). */
+static int take(struct abox_pool *pool, bool comes_back, struct box **ret, struct abox_error *err)
 {
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
@@ -185,22 +200,22 @@ static int take(struct abox_pool *pool, struct box **ret, struct abox_error *err
         }
         if (r == 0) {
                 *ret = pool->ready[--pool->n_ready];
-                pthread_cond_broadcast(&pool->changed); /* refill */
+                if (refill_now(pool, comes_back))
+                        pthread_cond_broadcast(&pool->changed);
         }
         pthread_mutex_unlock(&pool->lock);
         return r;
 }
 
 /* A used box goes to the workers for teardown (or is freed here when they
- * are far behind). */
+ * are far behind); either way they wake to refill. */
 static void give_back(struct abox_pool *pool, struct box *b)
 {
         pthread_mutex_lock(&pool->lock);
         bool queued = pool->n_used < pool->size + QUEUE_SLACK;
-        if (queued) {
+        if (queued)
                 pool->used[pool->n_used++] = b;
-                pthread_cond_broadcast(&pool->changed);
-        }
+        pthread_cond_broadcast(&pool->changed);
         pthread_mutex_unlock(&pool->lock);
         if (!queued)
                 box_free(b);
@@ -212,7 +227,7 @@ int pool_take_box(struct abox_pool *pool, const struct abox_policy *p, struct bo
         *ret = NULL;
         if (!policy_equal(pool->policy, p))
                 return 0;
-        return take(pool, ret, err);
+        return take(pool, /* comes_back= */ false, ret, err);
 }
 
 int abox_pool_run(struct abox_pool *pool, const struct abox_policy *p,
@@ -224,7 +239,7 @@ int abox_pool_run(struct abox_pool *pool, const struct abox_policy *p,
             !policy_equal(pool->policy, p))
                 return abox_run(p, req, ret, err);
         struct box *b = NULL;
-        int r = take(pool, &b, err);
+        int r = take(pool, /* comes_back= */ true, &b, err);
         if (r < 0)
                 return r;
         r = box_exec(b, req, NULL, /* once= */ true, ret, err);

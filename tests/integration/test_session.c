@@ -1251,3 +1251,63 @@ Test(session, the_reaper_thread_ends_idle_sessions)
         cr_assert_eq(abox_session_run(s, &req, &r, &err), -ESHUTDOWN);
         abox_session_release(s);
 }
+
+struct pooled_run {
+        struct abox_pool *pool;
+        const char *code;
+        struct abox_result *r;
+        int rc;
+};
+
+static void *pooled_run_main(void *data)
+{
+        struct pooled_run *run = data;
+        struct abox_request req = { .language = ABOX_LANG_PYTHON,
+                                    .code = run->code,
+                                    .code_len = strlen(run->code) };
+        struct abox_error err = { 0 };
+        run->rc = abox_pool_run(run->pool, p, &req, &run->r, &err);
+        return NULL;
+}
+
+/* Waits (up to 30 s) for the pool to hold `want` ready sandboxes. */
+static void await_ready(struct abox_pool *pool, size_t want)
+{
+        for (int i = 0; i < 3000 && abox_pool_ready(pool) != want; i++)
+                usleep(10000);
+        cr_assert_eq(abox_pool_ready(pool), want);
+}
+
+/* A one-shot run's replacement is built once the run is over (building it
+ * during the run took the run's CPU); a box a session took is replaced at
+ * once, as it never comes back. */
+Test(pool, refill_after_the_run_and_at_once_for_a_session)
+{
+        p = policy(NULL);
+        struct abox_pool *pool = NULL;
+        struct abox_error err = { 0 };
+        cr_assert_eq(abox_pool_new(p, 4, &pool, &err), 0, "%s", err.msg);
+        await_ready(pool, 4);
+        struct pooled_run run = { pool, "import time; time.sleep(1.5)", NULL, -1 };
+        pthread_t t;
+        cr_assert_eq(pthread_create(&t, NULL, pooled_run_main, &run), 0);
+        await_ready(pool, 3);
+        /* Three of four are ready, not fewer than half: no refill yet. */
+        for (int i = 0; i < 50; i++) {
+                cr_assert_eq(abox_pool_ready(pool), 3, "refilled during the run");
+                usleep(10000);
+        }
+        pthread_join(t, NULL);
+        cr_assert_eq(run.rc, 0);
+        cr_assert_eq(abox_result_status(run.r), ABOX_STATUS_SUCCESS);
+        abox_result_free(run.r);
+        await_ready(pool, 4);
+
+        reg = registry(0, 0);
+        struct abox_session_options opt = { .pool = pool };
+        struct abox_session *s = create(reg, p, &opt);
+        await_ready(pool, 4);
+        expect_value(s, "1 + 1", "2");
+        abox_session_release(s);
+        abox_pool_free(pool);
+}
