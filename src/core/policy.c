@@ -207,33 +207,57 @@ static int strlist_copy(struct strlist *dst, const struct strlist *src)
         return 0;
 }
 
-void abox_policy_free(struct abox_policy *p)
+/* Members by the field table: dup, free and equal each walk it, so a
+ * key added to the table is copied, freed and compared without a fourth
+ * list to keep.  Pointers are reached through the field's offset. */
+#define MEMBER(p, f, type)  ((type *)(void *)((char *)(p) + (f)->offset))
+#define CMEMBER(p, f, type) ((const type *)(const void *)((const char *)(p) + (f)->offset))
+
+_Static_assert(sizeof(enum backend) == sizeof(int) && sizeof(enum module_mode) == sizeof(int) &&
+                       sizeof(enum network_mode) == sizeof(int),
+               "FIELD_ENUM members are compared as int");
+
+static bool field_is_list(const struct field *f)
 {
-        if (!p)
-                return;
-        free(p->rootfs);
-        strlist_done(&p->allow_degraded);
-        strlist_done(&p->python_preload);
-        strlist_done(&p->restricted_modules);
-        strlist_done(&p->allowed_modules);
+        return f->type == FIELD_LIST || f->type == FIELD_ENV || f->type == FIELD_SECRETS ||
+               f->type == FIELD_HOSTS;
+}
+
+static void free_overrides(struct abox_policy *p)
+{
         for (size_t i = 0; i < p->n_overrides; i++) {
                 free(p->overrides[i].module);
                 strlist_done(&p->overrides[i].functions);
         }
         free(p->overrides);
-        strlist_done(&p->allowed_commands);
-        strlist_done(&p->allowed_domains);
-        strlist_done(&p->network_hosts);
+        p->overrides = NULL, p->n_overrides = 0;
+}
+
+static void free_mounts(struct abox_policy *p)
+{
         for (size_t i = 0; i < p->n_mounts; i++) {
                 free(p->mounts[i].src);
                 free(p->mounts[i].dst);
         }
         free(p->mounts);
-        strlist_done(&p->env);
-        strlist_done(&p->secrets);
-        strlist_done(&p->redact_patterns);
-        strlist_done(&p->redact_disable);
-        free(p->audit_path);
+        p->mounts = NULL, p->n_mounts = 0;
+}
+
+void abox_policy_free(struct abox_policy *p)
+{
+        if (!p)
+                return;
+        for (size_t i = 0; i < ELEMENTSOF(fields); i++) {
+                const struct field *f = &fields[i];
+                if (f->type == FIELD_PATH)
+                        free(*MEMBER(p, f, char *));
+                else if (field_is_list(f))
+                        strlist_done(MEMBER(p, f, struct strlist));
+                else if (f->type == FIELD_OVERRIDES)
+                        free_overrides(p);
+                else if (f->type == FIELD_MOUNTS)
+                        free_mounts(p);
+        }
         free(p);
 }
 
@@ -252,62 +276,93 @@ static bool strlist_eq(const struct strlist *a, const struct strlist *b)
         return true;
 }
 
+static bool member_equal(const struct abox_policy *a, const struct abox_policy *b,
+                         const struct field *f)
+{
+        bool eq = true;
+        switch (f->type) {
+        case FIELD_SIZE:
+        case FIELD_DURATION:
+        case FIELD_COUNT:
+        case FIELD_CORES: return *CMEMBER(a, f, uint64_t) == *CMEMBER(b, f, uint64_t);
+        case FIELD_ENUM: return *CMEMBER(a, f, int) == *CMEMBER(b, f, int);
+        case FIELD_PATH: return str_eq(*CMEMBER(a, f, char *), *CMEMBER(b, f, char *));
+        case FIELD_LIST:
+        case FIELD_ENV:
+        case FIELD_SECRETS:
+        case FIELD_HOSTS:
+                return strlist_eq(CMEMBER(a, f, struct strlist), CMEMBER(b, f, struct strlist));
+        case FIELD_OVERRIDES:
+                eq = a->n_overrides == b->n_overrides;
+                for (size_t i = 0; eq && i < a->n_overrides; i++)
+                        eq = strcmp(a->overrides[i].module, b->overrides[i].module) == 0 &&
+                             a->overrides[i].allowed == b->overrides[i].allowed &&
+                             strlist_eq(&a->overrides[i].functions, &b->overrides[i].functions);
+                return eq;
+        case FIELD_MOUNTS:
+                eq = a->n_mounts == b->n_mounts;
+                for (size_t i = 0; eq && i < a->n_mounts; i++)
+                        eq = strcmp(a->mounts[i].src, b->mounts[i].src) == 0 &&
+                             strcmp(a->mounts[i].dst, b->mounts[i].dst) == 0 &&
+                             a->mounts[i].rw == b->mounts[i].rw;
+                return eq;
+        }
+        return false;
+}
+
 bool policy_equal(const struct abox_policy *a, const struct abox_policy *b)
 {
-        /* Every member that shapes a sandbox, as abox_policy_dup copies them.
-         * set_mask too: whether a key was given at all switches rules on
-         * (an empty allowed_commands refuses every command, a bare "mode"
-         * turns the Python guards on).  Not pool_size, which shapes the
-         * pool, not the sandbox. */
-        const struct field *pool = policy_field_find(SECTION_SANDBOX, "pool_size");
-        uint64_t ignored = 1ULL << (pool - fields);
-        bool eq = (a->set_mask & ~ignored) == (b->set_mask & ~ignored) &&
-                  a->backend == b->backend && str_eq(a->rootfs, b->rootfs) &&
-                  a->module_mode == b->module_mode && a->network == b->network &&
-                  a->network_max_bytes == b->network_max_bytes &&
-                  a->network_max_connections == b->network_max_connections &&
-                  a->network_max_concurrent == b->network_max_concurrent &&
-                  a->memory_max_bytes == b->memory_max_bytes && a->cpu_milli == b->cpu_milli &&
-                  a->timeout_ms == b->timeout_ms && a->cpu_time_ms == b->cpu_time_ms &&
-                  a->output_max_bytes == b->output_max_bytes &&
-                  a->file_size_max_bytes == b->file_size_max_bytes &&
-                  a->disk_max_bytes == b->disk_max_bytes && a->pids_max == b->pids_max &&
-                  a->open_files_max == b->open_files_max &&
-                  a->audit_max_bytes == b->audit_max_bytes && str_eq(a->audit_path, b->audit_path);
-        const struct strlist *la[] = { &a->allow_degraded,
-                                       &a->python_preload,
-                                       &a->restricted_modules,
-                                       &a->allowed_modules,
-                                       &a->allowed_commands,
-                                       &a->allowed_domains,
-                                       &a->network_hosts,
-                                       &a->env,
-                                       &a->secrets,
-                                       &a->redact_patterns,
-                                       &a->redact_disable };
-        const struct strlist *lb[] = { &b->allow_degraded,
-                                       &b->python_preload,
-                                       &b->restricted_modules,
-                                       &b->allowed_modules,
-                                       &b->allowed_commands,
-                                       &b->allowed_domains,
-                                       &b->network_hosts,
-                                       &b->env,
-                                       &b->secrets,
-                                       &b->redact_patterns,
-                                       &b->redact_disable };
-        for (size_t i = 0; eq && i < ELEMENTSOF(la); i++)
-                eq = strlist_eq(la[i], lb[i]);
-        eq = eq && a->n_overrides == b->n_overrides && a->n_mounts == b->n_mounts;
-        for (size_t i = 0; eq && i < a->n_overrides; i++)
-                eq = strcmp(a->overrides[i].module, b->overrides[i].module) == 0 &&
-                     a->overrides[i].allowed == b->overrides[i].allowed &&
-                     strlist_eq(&a->overrides[i].functions, &b->overrides[i].functions);
-        for (size_t i = 0; eq && i < a->n_mounts; i++)
-                eq = strcmp(a->mounts[i].src, b->mounts[i].src) == 0 &&
-                     strcmp(a->mounts[i].dst, b->mounts[i].dst) == 0 &&
-                     a->mounts[i].rw == b->mounts[i].rw;
-        return eq;
+        /* Every member that shapes a sandbox, and set_mask too: whether a
+         * key was given at all switches rules on (an empty allowed_commands
+         * refuses every command, a bare "mode" turns the Python guards on).
+         * Not pool_size, which shapes the pool, not the sandbox. */
+        uint64_t ignored = 0;
+        bool eq = true;
+        for (size_t i = 0; eq && i < ELEMENTSOF(fields); i++) {
+                if (fields[i].offset == OFF(pool_size))
+                        ignored = 1ULL << i;
+                else
+                        eq = member_equal(a, b, &fields[i]);
+        }
+        return eq && (a->set_mask & ~ignored) == (b->set_mask & ~ignored);
+}
+
+/* One owned member of src, copied into p (whose member still points
+ * at src's). */
+static int copy_member(struct abox_policy *p, const struct abox_policy *src, const struct field *f)
+{
+        if (f->type == FIELD_PATH) {
+                const char *from = *CMEMBER(src, f, char *);
+                char **to = MEMBER(p, f, char *);
+                *to = from ? strdup(from) : NULL;
+                return from && !*to ? -ENOMEM : 0;
+        }
+        if (field_is_list(f)) {
+                *MEMBER(p, f, struct strlist) = (struct strlist){ 0 };
+                return strlist_copy(MEMBER(p, f, struct strlist), CMEMBER(src, f, struct strlist));
+        }
+        int r = 0;
+        if (f->type == FIELD_OVERRIDES) {
+                p->overrides = NULL, p->n_overrides = 0;
+                for (size_t i = 0; r == 0 && i < src->n_overrides; i++)
+                        r = policy_set_override(p, src->overrides[i].module,
+                                                src->overrides[i].allowed,
+                                                &src->overrides[i].functions, NULL);
+        } else if (f->type == FIELD_MOUNTS) {
+                p->mounts = NULL, p->n_mounts = 0;
+                for (size_t i = 0; r == 0 && i < src->n_mounts; i++) {
+                        struct mount_spec *m = realloc(p->mounts, (i + 1) * sizeof *m);
+                        if (!m)
+                                return -ENOMEM;
+                        p->mounts = m;
+                        m[i] = (struct mount_spec){ strdup(src->mounts[i].src),
+                                                    strdup(src->mounts[i].dst), src->mounts[i].rw };
+                        p->n_mounts = i + 1;
+                        if (!m[i].src || !m[i].dst)
+                                r = -ENOMEM;
+                }
+        }
+        return r;
 }
 
 struct abox_policy *abox_policy_dup(const struct abox_policy *src)
@@ -316,49 +371,24 @@ struct abox_policy *abox_policy_dup(const struct abox_policy *src)
         if (!p)
                 return NULL;
         *p = *src;
-        /* Deep-copy every owned member; on any failure free what was made. */
-        p->rootfs = NULL;
-        p->allow_degraded = p->restricted_modules = p->allowed_modules = (struct strlist){ 0 };
-        p->python_preload = (struct strlist){ 0 };
-        p->allowed_commands = p->allowed_domains = p->network_hosts = p->env =
-                (struct strlist){ 0 };
-        p->secrets = p->redact_patterns = p->redact_disable = (struct strlist){ 0 };
-        p->audit_path = NULL;
-        p->overrides = NULL, p->n_overrides = 0;
-        p->mounts = NULL, p->n_mounts = 0;
+        /* Each owned member copied in table order; on a failure, the ones
+         * not reached yet still point at src's and must not be freed. */
+        size_t i = 0;
         int r = 0;
-        if (src->rootfs && !(p->rootfs = strdup(src->rootfs)))
-                r = -ENOMEM;
-        r = r ?: strlist_copy(&p->allow_degraded, &src->allow_degraded);
-        r = r ?: strlist_copy(&p->python_preload, &src->python_preload);
-        r = r ?: strlist_copy(&p->restricted_modules, &src->restricted_modules);
-        r = r ?: strlist_copy(&p->allowed_modules, &src->allowed_modules);
-        r = r ?: strlist_copy(&p->allowed_commands, &src->allowed_commands);
-        r = r ?: strlist_copy(&p->allowed_domains, &src->allowed_domains);
-        r = r ?: strlist_copy(&p->network_hosts, &src->network_hosts);
-        r = r ?: strlist_copy(&p->env, &src->env);
-        r = r ?: strlist_copy(&p->secrets, &src->secrets);
-        r = r ?: strlist_copy(&p->redact_patterns, &src->redact_patterns);
-        r = r ?: strlist_copy(&p->redact_disable, &src->redact_disable);
-        if (r == 0 && src->audit_path && !(p->audit_path = strdup(src->audit_path)))
-                r = -ENOMEM;
-        for (size_t i = 0; r == 0 && i < src->n_overrides; i++)
-                r = policy_set_override(p, src->overrides[i].module, src->overrides[i].allowed,
-                                        &src->overrides[i].functions, NULL);
-        for (size_t i = 0; r == 0 && i < src->n_mounts; i++) {
-                struct mount_spec *m = realloc(p->mounts, (i + 1) * sizeof *m);
-                if (!m) {
-                        r = -ENOMEM;
-                        break;
-                }
-                p->mounts = m;
-                m[i] = (struct mount_spec){ strdup(src->mounts[i].src), strdup(src->mounts[i].dst),
-                                            src->mounts[i].rw };
-                p->n_mounts = i + 1;
-                if (!m[i].src || !m[i].dst)
-                        r = -ENOMEM;
-        }
+        for (; r == 0 && i < ELEMENTSOF(fields); i++)
+                r = copy_member(p, src, &fields[i]);
         if (r < 0) {
+                for (; i < ELEMENTSOF(fields); i++) {
+                        const struct field *f = &fields[i];
+                        if (f->type == FIELD_PATH)
+                                *MEMBER(p, f, char *) = NULL;
+                        else if (field_is_list(f))
+                                *MEMBER(p, f, struct strlist) = (struct strlist){ 0 };
+                        else if (f->type == FIELD_OVERRIDES)
+                                p->overrides = NULL, p->n_overrides = 0;
+                        else if (f->type == FIELD_MOUNTS)
+                                p->mounts = NULL, p->n_mounts = 0;
+                }
                 abox_policy_free(p);
                 return NULL;
         }
