@@ -281,6 +281,7 @@ int cgroup_create(const struct cgroup_probe *probe, const struct cgroup_limits *
         _cleanup_(cgroup_destroy_p) struct cgroup *cg = calloc(1, sizeof *cg);
         if (!cg)
                 return abox_error_set(err, -ENOMEM, "out of memory");
+        cg->peak_fd = -1;
         uint64_t rnd = 0;
         if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != sizeof rnd)
                 rnd = (uint64_t)time(NULL) ^ (uint64_t)clock();
@@ -386,6 +387,8 @@ void cgroup_destroy(struct cgroup *cg)
                 return;
         if (cg->ops)
                 cg->ops->kill_all(cg);
+        if (cg->peak_fd >= 0)
+                close(cg->peak_fd);
         for (int c = CG__MAX - 1; c >= 0; c--) {
                 if (first_use(cg, c))
                         /* The last exiting task may still be leaving the group. */
@@ -402,8 +405,7 @@ void cgroup_destroy(struct cgroup *cg)
         free(cg);
 }
 
-void cgroup_reset_peak(struct cgroup *cg)
+int cgroup_reset_peak(struct cgroup *cg)
 {
-        if (cg && cg->version == 1 && cg->dir[CG_MEMORY])
-                (void)cgroup_write(cg->dir[CG_MEMORY], "memory.max_usage_in_bytes", "0");
+        return cg && cg->dir[CG_MEMORY] ? cg->ops->reset_peak(cg) : 0;
 }

@@ -32,6 +32,7 @@ struct cgroup {
         const struct cgroup_backend *ops;
         char *dir[CG__MAX]; /* NULL: controller not in use; v1 may share dirs */
         char *parent[CG__MAX];
+        int peak_fd; /* v2: memory.peak, once reset through it (reads must use it); -1 */
 };
 
 struct cgroup_backend {
@@ -39,6 +40,7 @@ struct cgroup_backend {
         int (*stats)(struct cgroup *cg, struct cgroup_stats *ret);
         int (*cpu_usage_us)(struct cgroup *cg, uint64_t *ret);
         int (*kill_all)(struct cgroup *cg);
+        int (*reset_peak)(struct cgroup *cg);
 };
 
 /* What this host offers, for `check` and for failing closed. */
@@ -72,9 +74,10 @@ bool cgroup_host_is_v2(void);
 int cgroup_stats(struct cgroup *cg, struct cgroup_stats *ret);
 int cgroup_cpu_usage_us(struct cgroup *cg, uint64_t *ret);
 /* Starts the memory peak over (a session's next execution), where the
- * kernel allows: v1 always, v2 not before 6.12 — there the peak stays the
- * group's since it was made. */
-void cgroup_reset_peak(struct cgroup *cg);
+ * kernel allows: v1 always; v2 from 6.12, where a reset holds for reads
+ * through the file descriptor that made it (kept in peak_fd).  Before
+ * that, -errno and the peak stays the group's since it was made. */
+int cgroup_reset_peak(struct cgroup *cg);
 void cgroup_destroy(struct cgroup *cg);
 const char *cgroup_controller_name(enum cgroup_controller c);
 

@@ -85,4 +85,10 @@ static int kill_all(struct cgroup *cg)
         return 0;
 }
 
-const struct cgroup_backend cgroup_v1_backend = { setup, stats, cpu_usage_us, kill_all };
+static int reset_peak(struct cgroup *cg)
+{
+        return cgroup_write(cg->dir[CG_MEMORY], "memory.max_usage_in_bytes", "0");
+}
+
+const struct cgroup_backend cgroup_v1_backend = { setup, stats, cpu_usage_us, kill_all,
+                                                  reset_peak };

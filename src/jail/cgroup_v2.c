@@ -8,9 +8,12 @@
 #include "cgroup.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* Enables what the sandbox uses in the agentbox parent (and, best effort,
  * above it: it may already be enabled there, or be the root). */
@@ -82,13 +85,29 @@ static int cpu_usage_us(struct cgroup *cg, uint64_t *ret)
         return dir ? cgroup_read_key(dir, "cpu.stat", "usage_usec", ret) : -ENOENT;
 }
 
+static void read_peak(int fd, uint64_t *ret)
+{
+        char buf[32];
+        ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+        if (n <= 0)
+                return;
+        buf[n] = '\0';
+        char *end;
+        unsigned long long v = strtoull(buf, &end, 10);
+        if (end != buf)
+                *ret = v;
+}
+
 static int stats(struct cgroup *cg, struct cgroup_stats *ret)
 {
         const char *dir = any_dir(cg);
         if (!dir)
                 return 0;
         if (cg->dir[CG_MEMORY]) {
-                cgroup_read_u64(dir, "memory.peak", &ret->memory_peak_bytes);
+                if (cg->peak_fd >= 0)
+                        read_peak(cg->peak_fd, &ret->memory_peak_bytes);
+                else
+                        cgroup_read_u64(dir, "memory.peak", &ret->memory_peak_bytes);
                 cgroup_read_key(dir, "memory.events", "oom_kill", &ret->oom_kills);
         }
         if (cg->dir[CG_PIDS])
@@ -103,4 +122,24 @@ static int kill_all(struct cgroup *cg)
         return dir ? cgroup_write(dir, "cgroup.kill", "1") : 0;
 }
 
-const struct cgroup_backend cgroup_v2_backend = { setup, stats, cpu_usage_us, kill_all };
+/* memory.peak is reset per open file (6.12+): the reset holds for reads
+ * through the fd that wrote it, so that fd is kept for the group's life.
+ * An older kernel refuses the write (the file is read-only there). */
+static int reset_peak(struct cgroup *cg)
+{
+        if (cg->peak_fd < 0) {
+                char path[512];
+                snprintf(path, sizeof path, "%s/memory.peak", cg->dir[CG_MEMORY]);
+                if ((cg->peak_fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
+                        return -errno;
+        }
+        if (pwrite(cg->peak_fd, "reset\n", 6, 0) == 6)
+                return 0;
+        int r = -errno;
+        close(cg->peak_fd);
+        cg->peak_fd = -1;
+        return r;
+}
+
+const struct cgroup_backend cgroup_v2_backend = { setup, stats, cpu_usage_us, kill_all,
+                                                  reset_peak };
