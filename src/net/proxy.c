@@ -73,8 +73,9 @@ struct conn {
          * no route to, say). */
         struct net_addr addrs[NET_ADDRS_MAX];
         uint8_t n_addrs, next_addr;
-        struct buf in;  /* client -> upstream (and the head while parsing) */
-        struct buf out; /* upstream -> client (and our answers) */
+        uint64_t connect_until_ms; /* all the attempts together */
+        struct buf in;             /* client -> upstream (and the head while parsing) */
+        struct buf out;            /* upstream -> client (and our answers) */
 };
 
 struct net_proxy {
@@ -90,9 +91,8 @@ struct net_proxy {
         /* Finished lookups count up here (an eventfd: it cannot overflow
          * and drop a word, as a datagram queue can); the loop then looks at
          * every connection waiting for one. */
-        int lookup_fd;
-        struct lookup_budget *budget;
-        bool over_cap_noted; /* max_concurrent reached, said once per execution */
+        struct lookup_budget *budget; /* with the lookups' eventfd */
+        bool over_cap_noted;          /* max_concurrent reached, said once per execution */
         /* The report and the byte budget: the proxy thread writes them while
          * it handles events, a session's supervisor takes them between
          * executions. */
@@ -157,16 +157,32 @@ static bool buf_put(struct buf *b, const void *data, size_t n)
 #define MAX_LOOKUPS_EACH 64
 static atomic_int lookups_running;
 
-/* A proxy's count of its running lookups, which may outlive the proxy. */
+/* A proxy's count of its running lookups, and the eventfd they count
+ * their ends on: both may outlive the proxy, until its last lookup ends. */
 struct lookup_budget {
         atomic_int refs; /* the proxy's, and one per running lookup */
         atomic_int running;
+        int done_fd;
 };
+
+static struct lookup_budget *budget_new(void)
+{
+        struct lookup_budget *b = calloc(1, sizeof *b);
+        if (b && (b->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+                free(b);
+                return NULL;
+        }
+        if (b)
+                atomic_init(&b->refs, 1);
+        return b;
+}
 
 static void budget_put(struct lookup_budget *b)
 {
-        if (b && atomic_fetch_sub(&b->refs, 1) == 1)
+        if (b && atomic_fetch_sub(&b->refs, 1) == 1) {
+                close(b->done_fd);
                 free(b);
+        }
 }
 
 static void lookup_put(struct lookup *l);
@@ -270,6 +286,7 @@ static void connect_to(struct net_proxy *p, struct conn *c, const struct net_add
         c->n_addrs = (uint8_t)(n < NET_ADDRS_MAX ? n : NET_ADDRS_MAX);
         memcpy(c->addrs, addrs, c->n_addrs * sizeof *addrs);
         c->next_addr = 0;
+        c->connect_until_ms = monotonic_ms() + p->cfg.connect_timeout_ms;
         connect_next(p, c, 0);
 }
 
@@ -308,8 +325,13 @@ static void connect_next(struct net_proxy *p, struct conn *c, int last_err)
                 int one = 1;
                 setsockopt(c->ufd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
                 if (connect(c->ufd, (struct sockaddr *)&sa, sa_len) == 0 || errno == EINPROGRESS) {
+                        /* An address that never answers (a dropped SYN)
+                         * gets its share of the time left, so the next
+                         * ones still get theirs. */
+                        uint64_t now = monotonic_ms();
+                        uint64_t left = c->connect_until_ms > now ? c->connect_until_ms - now : 0;
                         c->state = C_CONNECTING;
-                        c->deadline_ms = monotonic_ms() + p->cfg.connect_timeout_ms;
+                        c->deadline_ms = now + left / (uint64_t)(c->n_addrs - c->next_addr + 1);
                         return;
                 }
                 last_err = errno;
@@ -320,18 +342,20 @@ static void connect_next(struct net_proxy *p, struct conn *c, int last_err)
         net_target_format(&c->target, target, sizeof target);
         snprintf(reason, sizeof reason, "cannot connect to %s: %s", target,
                  strerror(last_err ? last_err : ECONNREFUSED));
-        refuse(p, c, 502, 5, reason);
+        if (last_err == ETIMEDOUT)
+                refuse(p, c, 504, 4, "the destination did not answer in time");
+        else
+                refuse(p, c, 502, 5, reason);
 }
 
 /* Name lookups run on short-lived threads of their own, so a slow DNS server
  * holds up neither the other connections nor the end of the run.  A lookup
  * belongs to its thread and to the connection waiting for it (two
- * references); the thread marks it done and counts one on the proxy's
- * eventfd, which the loop polls. */
+ * references); the thread marks it done and counts one on the budget's
+ * eventfd, which the proxy's loop polls. */
 struct lookup {
         atomic_int refs;
         atomic_bool done; /* the results below are written, then this: release/acquire */
-        int notify_fd;    /* the thread's own copy of the proxy's eventfd */
         struct lookup_budget *budget;
         char host[NET_NAME_MAX + 1];
         int err; /* getaddrinfo's */
@@ -374,8 +398,7 @@ static void *lookup_run(void *arg)
         atomic_store_explicit(&l->done, true, memory_order_release);
         /* If the proxy has stopped, nobody reads this any more: fine. */
         uint64_t one = 1;
-        (void)!write(l->notify_fd, &one, sizeof one);
-        close(l->notify_fd);
+        (void)!write(l->budget->done_fd, &one, sizeof one);
         atomic_fetch_sub(&l->budget->running, 1);
         budget_put(l->budget);
         lookup_put(l);
@@ -414,8 +437,7 @@ static void start_lookup(struct net_proxy *p, struct conn *c)
         struct lookup *l = calloc(1, sizeof *l);
         pthread_attr_t attr;
         pthread_t thread;
-        if (!l || (l->notify_fd = fcntl(p->lookup_fd, F_DUPFD_CLOEXEC, 3)) < 0) {
-                free(l);
+        if (!l) {
                 lookup_slot_give(p->budget);
                 refuse(p, c, 502, 4, "cannot resolve now");
                 return;
@@ -429,7 +451,6 @@ static void start_lookup(struct net_proxy *p, struct conn *c)
         r = r ?: pthread_create(&thread, &attr, lookup_run, l);
         pthread_attr_destroy(&attr);
         if (r != 0) {
-                close(l->notify_fd);
                 free(l);
                 lookup_slot_give(p->budget);
                 budget_put(p->budget);
@@ -708,7 +729,7 @@ static bool step(struct net_proxy *p, struct conn *c, short cev, short uev, uint
                 if (cev & (POLLERR | POLLHUP | POLLNVAL))
                         return false; /* the client is gone */
                 if (now >= c->deadline_ms) {
-                        refuse(p, c, 504, 4, "the destination did not answer in time");
+                        connect_next(p, c, ETIMEDOUT);
                         return true;
                 }
                 if (!(uev & (POLLOUT | POLLERR | POLLHUP)))
@@ -816,7 +837,7 @@ static void *loop(void *arg)
                 int wait = 1000;
                 pfd[0] = (struct pollfd){ p->wake_fd, POLLIN, 0 };
                 pfd[1] = (struct pollfd){ p->listen_fd, POLLIN, 0 };
-                pfd[2] = (struct pollfd){ p->lookup_fd, POLLIN, 0 };
+                pfd[2] = (struct pollfd){ p->budget->done_fd, POLLIN, 0 };
                 for (size_t i = 0; i < p->n_conns; i++) {
                         struct conn *c = p->conns[i];
                         short ce = 0, ue = 0;
@@ -857,7 +878,8 @@ static void *loop(void *arg)
                 pthread_mutex_lock(&p->lock);
                 uint64_t finished;
                 if (n > 0 && (pfd[2].revents & POLLIN) &&
-                    read(p->lookup_fd, &finished, sizeof finished) == (ssize_t)sizeof finished)
+                    read(p->budget->done_fd, &finished, sizeof finished) ==
+                            (ssize_t)sizeof finished)
                         lookups_done(p);
                 now = monotonic_ms();
                 size_t n_before = p->n_conns;
@@ -890,18 +912,13 @@ int net_proxy_start(int listen_fd, const struct net_proxy_config *cfg, struct ne
         p->cfg = *cfg;
         p->listen_fd = listen_fd;
         p->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        p->lookup_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if ((p->budget = calloc(1, sizeof *p->budget)))
-                atomic_init(&p->budget->refs, 1);
+        p->budget = budget_new();
         p->rules = calloc(cfg->n_rules + 1, sizeof *p->rules);
         p->pins = calloc(cfg->n_pins + 1, sizeof *p->pins);
         /* an array of connection pointers */
         p->conns = calloc(cfg->max_concurrent + 1,
                           sizeof *p->conns); // NOLINT(bugprone-sizeof-expression)
-        int r = p->wake_fd < 0 || p->lookup_fd < 0 || !p->budget || !p->rules || !p->pins ||
-                                !p->conns
-                        ? -ENOMEM
-                        : 0;
+        int r = p->wake_fd < 0 || !p->budget || !p->rules || !p->pins || !p->conns ? -ENOMEM : 0;
         /* A service bound to 0.0.0.0 on this host answers on its public
          * address too: that address is inward as well.  Without the list
          * the guard would lapse: the proxy does not start (fail closed). */
@@ -940,8 +957,6 @@ int net_proxy_start(int listen_fd, const struct net_proxy_config *cfg, struct ne
         if (r < 0) {
                 if (p->wake_fd >= 0)
                         close(p->wake_fd);
-                if (p->lookup_fd >= 0)
-                        close(p->lookup_fd);
                 budget_put(p->budget);
                 close(listen_fd);
                 free(p->rules);
@@ -975,9 +990,8 @@ void net_proxy_stop(struct net_proxy *p, struct net_proxy_report *ret)
                 conn_close(p->conns[i]);
         *ret = p->report;
         close(p->wake_fd);
-        /* Lookups still running signal their own copy of the eventfd, which
-         * no one reads, and free themselves and their share of the budget. */
-        close(p->lookup_fd);
+        /* Lookups still running count on the budget's eventfd, which no
+         * one reads now, and the last of them frees it. */
         budget_put(p->budget);
         close(p->listen_fd);
         free(p->rules);

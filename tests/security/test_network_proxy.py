@@ -145,11 +145,15 @@ def test_allowed_name_reaches_server_with_urllib_http_client_and_curl(box, canar
         p = subprocess.run(["curl", "-sS", "--socks5-hostname", "127.0.0.1:3128",
                             f"http://api.test:{PORT}/d"], capture_output=True)
         print("curl socks5:", p.returncode, p.stdout.decode())
-        print(os.environ["HTTP_PROXY"], os.environ["ALL_PROXY"])
+        for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+            print(name, os.environ[name], os.environ[name.lower()])
     ''', PORT=origin.port), canary=canary)
     ok(doc, "urllib: 200 hello from origin /a\nhttp.client: 200 hello from origin /b\n"
             "curl: 0 hello from origin /c\ncurl socks5: 0 hello from origin /d\n"
-            "http://127.0.0.1:3128 socks5h://127.0.0.1:3128\n")
+            "HTTP_PROXY http://127.0.0.1:3128 http://127.0.0.1:3128\n"
+            "HTTPS_PROXY http://127.0.0.1:3128 http://127.0.0.1:3128\n"
+            "ALL_PROXY socks5h://127.0.0.1:3128 socks5h://127.0.0.1:3128\n"
+            "NO_PROXY localhost,127.0.0.1,::1 localhost,127.0.0.1,::1\n")
     host = f"api.test:{origin.port}"
     assert [s[:3] for s in origin.seen] == [("GET", "/a", host), ("GET", "/b", host),
                                              ("GET", "/c", host), ("GET", "/d", host)]
@@ -206,6 +210,38 @@ def test_a_name_with_several_addresses_falls_back_to_the_next(box, canary, origi
                   canary=canary)
     ok(doc, "fall: 200 hello from origin /f\n")
     assert origin.seen == [("GET", "/f", f"fall.test:{origin.port}")]
+    assert doc["violations"] == []
+    canary.assert_untouched(doc)
+
+
+def test_an_address_that_never_answers_gives_way_to_the_next(box, canary, origin):
+    # slow.test's first address is a listener on 127.0.0.2 whose accept
+    # queue is full, so the kernel drops the proxy's SYN and the connect
+    # never finishes; the proxy must give it only its share of the connect
+    # time and go on to 127.0.0.1, where the origin answers.
+    black = socket.socket()
+    black.bind(("127.0.0.2", origin.port))
+    black.listen(0)
+    fillers = []
+    for _ in range(2):
+        f = socket.socket()
+        f.setblocking(False)
+        f.connect_ex(("127.0.0.2", origin.port))
+        fillers.append(f)
+    time.sleep(0.2)
+    try:
+        doc = run_box(box, "python", "--network", "restricted",
+                      "--allow-domain", f"slow.test:{origin.port}",
+                      "--network-host", "slow.test=127.0.0.2",
+                      "--network-host", "slow.test=127.0.0.1",
+                      "-c", py(VIA, 'via("slow", f"http://slow.test:{PORT}/s")', PORT=origin.port),
+                      canary=canary)
+    finally:
+        for f in fillers:
+            f.close()
+        black.close()
+    ok(doc, "slow: 200 hello from origin /s\n")
+    assert origin.seen == [("GET", "/s", f"slow.test:{origin.port}")]
     assert doc["violations"] == []
     canary.assert_untouched(doc)
 
