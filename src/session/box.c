@@ -90,6 +90,16 @@ bool box_broken(const struct box *b)
         return b->broken;
 }
 
+bool box_waiting(const struct box *b)
+{
+        /* Between executions nothing may arrive: init's exit or word that
+         * the kernel ended, or the kernel's socket closing. */
+        struct pollfd pfd[3] = { { b->child.pidfd, POLLIN, 0 },
+                                 { b->child.msg_fd, POLLIN, 0 },
+                                 { b->kernel_fd, POLLIN, 0 } };
+        return !b->broken && poll(pfd, 3, 0) == 0;
+}
+
 /* The kernel's hello: "h" and its pidfd; or "e" and why it cannot start
  * (a python_preload that failed), which goes to err. */
 static int await_hello(int kernel_fd, int timeout_ms, int *ret_pidfd, struct abox_error *err)
@@ -122,14 +132,21 @@ static int await_hello(int kernel_fd, int timeout_ms, int *ret_pidfd, struct abo
         return 0;
 }
 
+void box_stop(struct box *b)
+{
+        if (b->child.pidfd >= 0) {
+                /* Killing pid 1 ends the pid namespace: every process in it. */
+                jail_kill_and_reap(b->child.pid, b->child.pidfd);
+                b->child.pidfd = safe_close(b->child.pidfd);
+        }
+        b->broken = true;
+}
+
 void box_free(struct box *b)
 {
         if (!b)
                 return;
-        if (b->child.pidfd >= 0) {
-                /* Killing pid 1 ends the pid namespace: every process in it. */
-                jail_kill_and_reap(b->child.pid, b->child.pidfd);
-        }
+        box_stop(b);
         if (b->proxy) {
                 struct net_proxy_report ignored;
                 net_proxy_stop(b->proxy, &ignored);
@@ -182,6 +199,7 @@ int box_start(const struct abox_policy *p, struct box **ret, struct abox_error *
                            .workspace_fd = -1 };
         b->run.session = true;
         int kern[2] = { -1, -1 }, order[2] = { -1, -1 };
+        _cleanup_close_ int listener = -1; /* the proxy's, until it starts */
         if (!(b->policy = abox_policy_dup(p))) {
                 r = abox_error_set(err, -ENOMEM, "out of memory");
                 goto fail;
@@ -217,7 +235,6 @@ int box_start(const struct abox_policy *p, struct box **ret, struct abox_error *
         r = run_ensure_redactor(&b->run, b->policy, err);
         if (r < 0)
                 goto fail;
-        int listener = -1;
         if (!jail_take_started(b->child.sync_fd, b->child.pidfd, START_TIMEOUT_MS, &b->scratch_fd,
                                &listener)) {
                 r = start_failure(b, err);
@@ -234,7 +251,8 @@ int box_start(const struct abox_policy *p, struct box **ret, struct abox_error *
                                    "which this sandbox has not got (cgroups degraded)");
                 goto fail;
         }
-        if (listener >= 0 && (r = run_start_proxy(b->policy, listener, &b->proxy, err)) < 0)
+        if (listener >= 0 &&
+            (r = run_start_proxy(b->policy, TAKE_FD(listener), &b->proxy, err)) < 0)
                 goto fail;
         r = await_hello(b->kernel_fd, START_TIMEOUT_MS, &b->kernel_pidfd, err);
         if (r < 0) {
@@ -461,6 +479,9 @@ int box_exec(struct box *b, const struct abox_request *req, const char *session_
         int r = req->language == ABOX_LANG_SHELL
                         ? runtime_check_shell(req->code, req->code_len, err)
                         : 0;
+        /* As for a one-shot run: an audit log that cannot be written fails
+         * the execution before it runs (it may have gone since the start). */
+        r = r ?: run_audit_ready(b->policy, err);
         if (r < 0)
                 return r;
         _cleanup_(abox_result_freep) struct abox_result *res = result_new();
@@ -489,7 +510,7 @@ int box_exec(struct box *b, const struct abox_request *req, const char *session_
         struct cgroup_stats before = { 0 }, after = { 0 };
         if (b->run.cg) {
                 cgroup_stats(b->run.cg, &before);
-                cgroup_reset_peak(b->run.cg);
+                (void)cgroup_reset_peak(b->run.cg);
         }
         bool lost = false, disk_full_before = false;
         struct statvfs sv;
@@ -498,6 +519,8 @@ int box_exec(struct box *b, const struct abox_request *req, const char *session_
         b->run.since = time(NULL) - 1;
         if (b->proxy)
                 net_proxy_take(b->proxy, NULL); /* between executions: no one's */
+        /* Used once from here on (a request refused above left it unused). */
+        b->broken = once;
         const int fds[4] = { code, out[1], errp[1], rep[1] };
         r = send_order(b, req, fds);
         if (r < 0 && once) {
@@ -519,7 +542,7 @@ int box_exec(struct box *b, const struct abox_request *req, const char *session_
                  * not the cell's: its CPU, memory and budget start here. */
                 if (b->run.cg) {
                         cgroup_stats(b->run.cg, &before);
-                        cgroup_reset_peak(b->run.cg);
+                        (void)cgroup_reset_peak(b->run.cg);
                 }
                 r = send_order(b, req, fds);
                 if (r < 0) {
@@ -544,9 +567,12 @@ int box_exec(struct box *b, const struct abox_request *req, const char *session_
         x.sup.exited = true;
         x.sup.exit.wstatus = x.done ? x.status : x.have_payload_status ? x.payload_status : SIGKILL;
         /* A file that reached max_file_size failed a write (EFBIG, or
-         * SIGXFSZ for a program that does not ignore it): an execution that
-         * ended well did not, and its round trip skips the walk. */
-        run_inspect_disk(&b->run, b->policy, b->scratch_fd, x.sup.exit.wstatus != 0, &x.sup);
+         * SIGXFSZ for a program that does not ignore it).  A session's
+         * execution that ended well is taken not to have hit it (one that
+         * caught EFBIG goes unreported) and its round trip skips the walk;
+         * a one-shot run reports exactly what abox_run would. */
+        run_inspect_disk(&b->run, b->policy, b->scratch_fd, once || x.sup.exit.wstatus != 0,
+                         &x.sup);
         if (disk_full_before && x.sup.exit.wstatus == 0)
                 x.sup.disk_full = false; /* full already, and this execution was fine */
         res->time_ms = x.sup.elapsed_ms;
@@ -569,7 +595,7 @@ int box_exec(struct box *b, const struct abox_request *req, const char *session_
         }
         struct abox_error why = { 0 };
         if (once) {
-                b->broken = true; /* used once: never restarted, never reused */
+                /* used once: never restarted, never reused */
         } else if (x.init_gone) {
                 b->broken = true;
                 lost = true;

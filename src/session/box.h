@@ -21,6 +21,9 @@ int box_start(const struct abox_policy *p, struct box **ret, struct abox_error *
  * sandbox is gone for good. */
 int box_exec(struct box *b, const struct abox_request *req, const char *session_id, bool once,
              struct abox_result **ret, struct abox_error *err);
+/* Kills every process of the sandbox; its workspace stays readable (for
+ * a last copy) until box_free. */
+void box_stop(struct box *b);
 /* Kills the sandbox and releases all it held (processes, cgroup, mounts,
  * workspace, fds). */
 void box_free(struct box *b);
@@ -32,3 +35,6 @@ int box_workspace_fd(const struct box *b);
 void box_file_owner(const struct box *b, uint32_t *uid, uint32_t *gid);
 /* Whether the sandbox is gone for good (its init ended). */
 bool box_broken(const struct box *b);
+/* Whether an idle box's kernel is still there, waiting (a warm box can die
+ * in the pool: a host OOM killer, an administrator). */
+bool box_waiting(const struct box *b);

@@ -12,6 +12,7 @@
 
 #include "base/cleanup.h"
 #include "box.h"
+#include "core/command_policy.h"
 #include "core/error.h"
 #include "core/policy.h"
 #include "core/result.h"
@@ -166,6 +167,20 @@ size_t abox_pool_ready(struct abox_pool *pool)
         return n;
 }
 
+/* A used box goes to the workers for teardown (or is freed here when they
+ * are far behind); either way they wake to refill. */
+static void give_back(struct abox_pool *pool, struct box *b)
+{
+        pthread_mutex_lock(&pool->lock);
+        bool queued = pool->n_used < pool->size + QUEUE_SLACK;
+        if (queued)
+                pool->used[pool->n_used++] = b;
+        pthread_cond_broadcast(&pool->changed);
+        pthread_mutex_unlock(&pool->lock);
+        if (!queued)
+                box_free(b);
+}
+
 /* Whether taking a box should start its replacement now.  Building one
  * is background work that competes for the CPU with the very execution
  * that took the box: started at the take, it tripled a warm run's median
@@ -188,7 +203,20 @@ static int take(struct abox_pool *pool, bool comes_back, struct box **ret, struc
         until.tv_sec += TAKE_TIMEOUT;
         pthread_mutex_lock(&pool->lock);
         int r = 0;
-        while (pool->n_ready == 0 && r == 0) {
+        *ret = NULL;
+        while (!*ret && r == 0) {
+                if (pool->n_ready > 0) {
+                        struct box *b = pool->ready[--pool->n_ready];
+                        if (box_waiting(b)) {
+                                *ret = b;
+                                break;
+                        }
+                        /* It died waiting: torn down, and replaced at once. */
+                        pthread_mutex_unlock(&pool->lock);
+                        give_back(pool, b);
+                        pthread_mutex_lock(&pool->lock);
+                        continue;
+                }
                 if (pool->failing && pool->building == 0) {
                         r = abox_error_set(err, pool->last.code, "%s", pool->last.msg);
                         break;
@@ -198,27 +226,25 @@ static int take(struct abox_pool *pool, bool comes_back, struct box **ret, struc
                                            "no warm sandbox became ready within %d s",
                                            TAKE_TIMEOUT);
         }
-        if (r == 0) {
-                *ret = pool->ready[--pool->n_ready];
-                if (refill_now(pool, comes_back))
-                        pthread_cond_broadcast(&pool->changed);
-        }
+        if (r == 0 && refill_now(pool, comes_back))
+                pthread_cond_broadcast(&pool->changed);
         pthread_mutex_unlock(&pool->lock);
         return r;
 }
 
-/* A used box goes to the workers for teardown (or is freed here when they
- * are far behind); either way they wake to refill. */
-static void give_back(struct abox_pool *pool, struct box *b)
+/* A box that ran nothing (its request was refused before it ran) is as
+ * fresh as it was: back to the ready ones, or torn down if they are full. */
+static void put_back(struct abox_pool *pool, struct box *b)
 {
         pthread_mutex_lock(&pool->lock);
-        bool queued = pool->n_used < pool->size + QUEUE_SLACK;
-        if (queued)
-                pool->used[pool->n_used++] = b;
-        pthread_cond_broadcast(&pool->changed);
+        /* n_ready + building never exceeds size: a build under way has
+         * its place in ready[] kept. */
+        bool kept = pool->n_ready + pool->building < pool->size;
+        if (kept)
+                pool->ready[pool->n_ready++] = b;
         pthread_mutex_unlock(&pool->lock);
-        if (!queued)
-                box_free(b);
+        if (!kept)
+                give_back(pool, b);
 }
 
 int pool_take_box(struct abox_pool *pool, const struct abox_policy *p, struct box **ret,
@@ -235,14 +261,21 @@ int abox_pool_run(struct abox_pool *pool, const struct abox_policy *p,
 {
         if (!pool || !p || !req || !ret)
                 return abox_error_set(err, -EINVAL, "missing pool, policy, request or result");
+        /* Under allowed_commands a warm box may execute what a session
+         * needs — its shell and its interpreter — which is more than a
+         * one-shot run of either language may: such a run is built fresh,
+         * with exactly its own. */
         if ((req->language != ABOX_LANG_PYTHON && req->language != ABOX_LANG_SHELL) ||
-            !policy_equal(pool->policy, p))
+            !policy_equal(pool->policy, p) || command_policy_active(p))
                 return abox_run(p, req, ret, err);
         struct box *b = NULL;
         int r = take(pool, /* comes_back= */ true, &b, err);
         if (r < 0)
                 return r;
         r = box_exec(b, req, NULL, /* once= */ true, ret, err);
-        give_back(pool, b);
+        if (box_broken(b))
+                give_back(pool, b);
+        else
+                put_back(pool, b);
         return r;
 }

@@ -60,7 +60,11 @@ struct abox_session {
         pthread_cond_t changed;
         struct box *box; /* NULL while starting and once ended */
         bool ready, busy, ended;
-        bool ending;    /* to be ended by the caller whose execution just returned */
+        /* To be ended now (by the reaper, or by the caller whose execution
+         * just returned): no one may take it; ending_why is what a caller
+         * refused meanwhile is told. */
+        bool ending;
+        const char *ending_why;
         bool end_after; /* the lifetime ran out mid-execution */
         uint64_t last_used_ms;
 };
@@ -226,6 +230,8 @@ static bool end_session(struct abox_session *s, const char *reason, int *ret_kep
         pthread_cond_broadcast(&s->changed);
         pthread_mutex_unlock(&s->lock);
         if (box) {
+                /* Nothing may write the workspace while it is copied. */
+                box_stop(box);
                 struct abox_error kept_err = { 0 };
                 int kept = s->keep ? keep_workspace(s, box, &kept_err) : 0;
                 char why[sizeof kept_err.msg + 64];
@@ -290,10 +296,19 @@ size_t abox_sessions_reap(struct abox_sessions *reg)
                  * the result says so. */
                 if (s->ready && !s->ended && expired(s, now_of(reg), &why) &&
                     !(s->busy && strcmp(why, "idle") == 0)) {
-                        if (s->busy)
+                        if (s->busy) {
                                 s->end_after = true;
-                        else
-                                now_end = true;
+                        } else {
+                                /* Decided under the lock, or a caller could
+                                 * take it before end_session() does — and
+                                 * see it ended right after its run. */
+                                now_end = s->ending = true;
+                                s->ending_why = strcmp(why, "idle") == 0
+                                                        ? "the session was idle past its timeout "
+                                                          "and has ended"
+                                                        : "the session reached its maximum "
+                                                          "lifetime and has ended";
+                        }
                 }
                 pthread_mutex_unlock(&s->lock);
                 if (now_end && end_session(s, why, NULL, NULL))
@@ -519,11 +534,8 @@ static int acquire(struct abox_session *s, struct box **ret, struct abox_error *
         int r = 0;
         if (s->ended || !s->box)
                 r = abox_error_set(err, -ESHUTDOWN, "the session has ended");
-        else if (s->ending) /* being ended by the caller that just finished */
-                r = abox_error_set(
-                        err, -ESHUTDOWN, "%s",
-                        s->end_after ? "the session reached its maximum lifetime and has ended"
-                                     : "the session's sandbox ended");
+        else if (s->ending)
+                r = abox_error_set(err, -ESHUTDOWN, "%s", s->ending_why);
         else if (s->busy)
                 r = abox_error_set(err, -EBUSY, "the session is busy running another execution");
         else
@@ -548,13 +560,14 @@ int abox_session_run(struct abox_session *s, const struct abox_request *req,
                 s->last_used_ms = now_of(s->reg);
         bool end = s->end_after || box_broken(box);
         s->ending = end; /* a caller waiting for the session must not take it now */
+        s->ending_why = s->end_after ? "the session reached its maximum lifetime and has ended"
+                                     : "the session's sandbox ended";
         const char *why = s->end_after ? "lifetime" : "broken";
         if (end && r == 0) {
                 struct abox_result *res = *ret;
                 size_t len = strlen(res->message);
                 snprintf(res->message + len, sizeof res->message - len, "%s%s", len ? "; " : "",
-                         s->end_after ? "the session reached its maximum lifetime and has ended"
-                                      : "the session's sandbox ended");
+                         s->ending_why);
         }
         pthread_cond_broadcast(&s->changed);
         pthread_mutex_unlock(&s->lock);

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,6 +128,41 @@ static void expect_lost(struct abox_session *s, const char *code, enum abox_stat
         abox_result_free(r);
 }
 
+/* A session that has ended refuses an execution with -ESHUTDOWN. */
+static void expect_ended(struct abox_session *s)
+{
+        struct abox_request req = { .language = ABOX_LANG_PYTHON, .code = "1", .code_len = 1 };
+        struct abox_result *r = NULL;
+        struct abox_error err = { 0 };
+        cr_assert_eq(abox_session_run(s, &req, &r, &err), -ESHUTDOWN, "%s", err.msg);
+        cr_assert_null(r);
+}
+
+/* Waits (on the real clock, up to 20 s, without asserting on time) until
+ * code running elsewhere has made the workspace file `name`. */
+static void await_file(struct abox_session *s, const char *name)
+{
+        struct abox_error err = { 0 };
+        for (int i = 0; i < 4000; i++) {
+                char *got = NULL;
+                size_t len;
+                if (abox_session_get_file(s, name, &got, &len, &err) == 0) {
+                        free(got);
+                        return;
+                }
+                usleep(5000);
+        }
+        cr_assert_fail("the cell never made %s", name);
+}
+
+/* Waits (up to 30 s) for the pool to hold `want` ready sandboxes. */
+static void await_ready(struct abox_pool *pool, size_t want)
+{
+        for (int i = 0; i < 3000 && abox_pool_ready(pool) != want; i++)
+                usleep(10000);
+        cr_assert_eq(abox_pool_ready(pool), want);
+}
+
 static const char *out_of(struct abox_result *r)
 {
         size_t n;
@@ -209,6 +245,12 @@ Test(session, shell_and_python_share_the_workspace)
         cr_assert_eq(len, 4);
         cr_assert_eq(memcmp(got, "bye\n", 4), 0);
         free(got);
+        /* Each command is a fresh process: no variable, directory or
+         * shell option carries over to the next. */
+        abox_result_free(sh(s, "X=set; export Y=set; cd /tmp; set -e"));
+        r = sh(s, "echo \"${X:-unset} ${Y:-unset} $PWD $-\"; false; echo still");
+        cr_assert_str_eq(out_of(r), "unset unset /workspace \nstill\n");
+        abox_result_free(r);
         abox_session_release(s);
 }
 
@@ -274,7 +316,7 @@ Test(session, kill_and_restart_loses_state_keeps_files)
 Test(session, memory_limit_kills_restarts_and_is_named)
 {
         struct abox_session *s = start((const char *[]){ "memory_limit", "128m", NULL }, NULL);
-        abox_result_free(py(s, "x = 1"));
+        abox_result_free(py(s, "x = 1; open('kept.txt', 'w').write('kept')"));
         struct abox_result *r = py(s, "import os\nb = []\nwhile True:\n"
                                       "    b.append(bytearray(os.urandom(1 << 20)))");
         cr_assert_eq(abox_result_status(r), ABOX_STATUS_RESOURCE_EXCEEDED, "%s",
@@ -283,6 +325,7 @@ Test(session, memory_limit_kills_restarts_and_is_named)
         cr_assert(abox_result_state_lost(r));
         abox_result_free(r);
         expect_value(s, "'x' in globals()", "False");
+        expect_value(s, "open('kept.txt').read()", "'kept'");
         abox_session_release(s);
 }
 
@@ -312,8 +355,7 @@ Test(session, a_burning_session_is_still_interrupted_and_destroyed)
         /* (A destroy that hung would be caught by the suite's timeout; no
          * test here times anything.) */
         cr_assert_eq(abox_session_destroy(s, &err), 0, "%s", err.msg);
-        struct abox_request req = { .language = ABOX_LANG_PYTHON, .code = "1", .code_len = 1 };
-        cr_assert_eq(abox_session_run(s, &req, &r, &err), -ESHUTDOWN);
+        expect_ended(s);
         abox_session_release(s);
 }
 
@@ -337,9 +379,7 @@ Test(session, idle_and_lifetime_expiry_by_the_registry_clock)
         struct abox_session *found = NULL;
         struct abox_error err = { 0 };
         cr_assert_eq(abox_session_find(reg, id1, "a", &found, &err), -ENOENT);
-        struct abox_request req = { .language = ABOX_LANG_PYTHON, .code = "1", .code_len = 1 };
-        struct abox_result *r = NULL;
-        cr_assert_eq(abox_session_run(s1, &req, &r, &err), -ESHUTDOWN);
+        expect_ended(s1);
         /* Activity does not stretch a lifetime (now 2 s of its 5). */
         for (int i = 0; i < 2; i++) {
                 abox_result_free(py(s2, "1"));
@@ -359,6 +399,7 @@ struct async_run {
         struct abox_result *res;
         int r;
         struct abox_error err;
+        struct abox_pool *pool; /* set: a one-shot run from it (under p), not in s */
 };
 
 static void *run_async(void *data)
@@ -367,7 +408,8 @@ static void *run_async(void *data)
         struct abox_request req = { .language = ABOX_LANG_PYTHON,
                                     .code = a->code,
                                     .code_len = strlen(a->code) };
-        a->r = abox_session_run(a->s, &req, &a->res, &a->err);
+        a->r = a->pool ? abox_pool_run(a->pool, p, &req, &a->res, &a->err)
+                       : abox_session_run(a->s, &req, &a->res, &a->err);
         return NULL;
 }
 
@@ -376,23 +418,12 @@ static void *run_async(void *data)
  * caller is refused with -EBUSY. */
 static void wait_busy(struct abox_session *s)
 {
+        await_file(s, "started");
+        struct abox_request req = { .language = ABOX_LANG_PYTHON, .code = "0", .code_len = 1 };
+        struct abox_result *r = NULL;
         struct abox_error err = { 0 };
-        for (int i = 0; i < 4000; i++) {
-                char *got = NULL;
-                size_t len;
-                if (abox_session_get_file(s, "started", &got, &len, &err) == 0) {
-                        free(got);
-                        struct abox_request req = { .language = ABOX_LANG_PYTHON,
-                                                    .code = "0",
-                                                    .code_len = 1 };
-                        struct abox_result *r = NULL;
-                        cr_assert_eq(abox_session_run(s, &req, &r, &err), -EBUSY);
-                        cr_assert(strstr(err.msg, "busy"), "%s", err.msg);
-                        return;
-                }
-                usleep(5000);
-        }
-        cr_assert_fail("the cell never started");
+        cr_assert_eq(abox_session_run(s, &req, &r, &err), -EBUSY);
+        cr_assert(strstr(err.msg, "busy"), "%s", err.msg);
 }
 
 Test(session, reaper_does_not_kill_mid_execution)
@@ -433,12 +464,7 @@ Test(session, a_waiting_caller_is_refused_once_the_lifetime_is_over)
         struct async_run b = { .s = s, .code = "'second'" };
         pthread_t ta, tb;
         pthread_create(&ta, NULL, run_async, &a);
-        struct abox_error err = { 0 };
-        char *got = NULL;
-        size_t len;
-        for (int i = 0; i < 4000 && abox_session_get_file(s, "started", &got, &len, &err) < 0; i++)
-                usleep(5000);
-        free(got);
+        await_file(s, "started");
         advance(5000);
         cr_assert_eq(abox_sessions_reap(reg), 0); /* marked: ends when the execution returns */
         pthread_create(&tb, NULL, run_async, &b);
@@ -670,8 +696,8 @@ Test(session, traversal_and_planted_links_are_refused)
         size_t len;
         const char *bad[] = { "../x", "a/../../x", "/etc/passwd", "..", "", "sub/..", NULL };
         for (int i = 0; bad[i]; i++) {
-                cr_assert_lt(get(s, bad[i], &got, &len), 0, "%s", bad[i]);
-                cr_assert_lt(put(s, bad[i], "x", 1), 0, "%s", bad[i]);
+                cr_assert_eq(get(s, bad[i], &got, &len), -EINVAL, "%s", bad[i]);
+                cr_assert_eq(put(s, bad[i], "x", 1), -EINVAL, "%s", bad[i]);
         }
         char plant[512];
         snprintf(plant, sizeof plant,
@@ -1110,8 +1136,7 @@ Test(pool, timeout_in_a_pooled_run)
         cr_assert(strstr(err.msg, "pool_size"), "%s", err.msg);
         cr_assert_eq(abox_policy_set(p, "pool_size", "1", &err), 0, "%s", err.msg);
         cr_assert_eq(abox_pool_new(p, 0, &pool, &err), 0, "%s", err.msg);
-        while (abox_pool_ready(pool) < 1)
-                usleep(10000);
+        await_ready(pool, 1);
         const char *code = "while True: pass";
         struct abox_request req = { .language = ABOX_LANG_PYTHON,
                                     .code = code,
@@ -1197,9 +1222,7 @@ Test(session, handles_outlive_the_registry)
         struct abox_error err = { 0 };
         cr_assert_eq(abox_session_destroy(ended, &err), 0, "%s", err.msg);
         abox_sessions_free(own);
-        struct abox_request req = { .language = ABOX_LANG_PYTHON, .code = "1", .code_len = 1 };
-        struct abox_result *r = NULL;
-        cr_assert_eq(abox_session_run(live, &req, &r, &err), -ESHUTDOWN);
+        expect_ended(live);
         abox_session_release(ended);
         abox_session_release(live);
 }
@@ -1215,12 +1238,7 @@ Test(session, a_kernel_that_died_between_executions_does_not_spoil_the_next)
                                "    open('died', 'w').close()\n"
                                "    os._exit(7)\n"
                                "threading.Timer(0.2, end).start()"));
-        struct abox_error err = { 0 };
-        char *got = NULL;
-        size_t len;
-        for (int i = 0; i < 4000 && abox_session_get_file(s, "died", &got, &len, &err) < 0; i++)
-                usleep(5000);
-        free(got);
+        await_file(s, "died");
         usleep(200000); /* for init's word about it to arrive; not a timing assertion */
         struct abox_result *r = py(s, "6 * 7");
         cr_assert_eq(abox_result_status(r), ABOX_STATUS_SUCCESS, "%s", abox_result_message(r));
@@ -1246,36 +1264,8 @@ Test(session, the_reaper_thread_ends_idle_sessions)
         for (int i = 0; i < 3000 && abox_sessions_count(reg, NULL) > 0; i++)
                 usleep(10000);
         cr_assert_eq(abox_sessions_count(reg, NULL), 0, "the reaper thread did not end it");
-        struct abox_request req = { .language = ABOX_LANG_PYTHON, .code = "1", .code_len = 1 };
-        struct abox_result *r = NULL;
-        cr_assert_eq(abox_session_run(s, &req, &r, &err), -ESHUTDOWN);
+        expect_ended(s);
         abox_session_release(s);
-}
-
-struct pooled_run {
-        struct abox_pool *pool;
-        const char *code;
-        struct abox_result *r;
-        int rc;
-};
-
-static void *pooled_run_main(void *data)
-{
-        struct pooled_run *run = data;
-        struct abox_request req = { .language = ABOX_LANG_PYTHON,
-                                    .code = run->code,
-                                    .code_len = strlen(run->code) };
-        struct abox_error err = { 0 };
-        run->rc = abox_pool_run(run->pool, p, &req, &run->r, &err);
-        return NULL;
-}
-
-/* Waits (up to 30 s) for the pool to hold `want` ready sandboxes. */
-static void await_ready(struct abox_pool *pool, size_t want)
-{
-        for (int i = 0; i < 3000 && abox_pool_ready(pool) != want; i++)
-                usleep(10000);
-        cr_assert_eq(abox_pool_ready(pool), want);
 }
 
 /* A one-shot run's replacement is built once the run is over (building it
@@ -1288,9 +1278,9 @@ Test(pool, refill_after_the_run_and_at_once_for_a_session)
         struct abox_error err = { 0 };
         cr_assert_eq(abox_pool_new(p, 4, &pool, &err), 0, "%s", err.msg);
         await_ready(pool, 4);
-        struct pooled_run run = { pool, "import time; time.sleep(1.5)", NULL, -1 };
+        struct async_run run = { .code = "import time; time.sleep(1.5)", .pool = pool };
         pthread_t t;
-        cr_assert_eq(pthread_create(&t, NULL, pooled_run_main, &run), 0);
+        cr_assert_eq(pthread_create(&t, NULL, run_async, &run), 0);
         await_ready(pool, 3);
         /* Three of four are ready, not fewer than half: no refill yet. */
         for (int i = 0; i < 50; i++) {
@@ -1298,9 +1288,9 @@ Test(pool, refill_after_the_run_and_at_once_for_a_session)
                 usleep(10000);
         }
         pthread_join(t, NULL);
-        cr_assert_eq(run.rc, 0);
-        cr_assert_eq(abox_result_status(run.r), ABOX_STATUS_SUCCESS);
-        abox_result_free(run.r);
+        cr_assert_eq(run.r, 0, "%s", run.err.msg);
+        cr_assert_eq(abox_result_status(run.res), ABOX_STATUS_SUCCESS);
+        abox_result_free(run.res);
         await_ready(pool, 4);
 
         reg = registry(0, 0);
@@ -1310,4 +1300,137 @@ Test(pool, refill_after_the_run_and_at_once_for_a_session)
         expect_value(s, "1 + 1", "2");
         abox_session_release(s);
         abox_pool_free(pool);
+}
+
+/* The children of every thread of this process (pid 1 of each pooled
+ * sandbox is one), into pids; returns how many. */
+static size_t children_of_self(pid_t *pids, size_t max)
+{
+        size_t n = 0;
+        DIR *d = opendir("/proc/self/task");
+        cr_assert_not_null(d);
+        struct dirent *de;
+        while ((de = readdir(d)) && n < max) {
+                char path[300];
+                snprintf(path, sizeof path, "/proc/self/task/%s/children", de->d_name);
+                FILE *f = de->d_name[0] == '.' ? NULL : fopen(path, "r");
+                int pid;
+                while (f && n < max && fscanf(f, "%d", &pid) == 1)
+                        pids[n++] = pid;
+                if (f)
+                        fclose(f);
+        }
+        closedir(d);
+        return n;
+}
+
+/* A warm sandbox whose interpreter died while it waited is not handed
+ * out: the run gets a live one. */
+Test(pool, a_box_that_died_waiting_is_not_handed_out)
+{
+        p = policy(NULL);
+        struct abox_pool *pool = NULL;
+        struct abox_error err = { 0 };
+        cr_assert_eq(abox_pool_new(p, 1, &pool, &err), 0, "%s", err.msg);
+        await_ready(pool, 1);
+        /* Kill the interpreter of the one box: init's child. */
+        pid_t inits[8];
+        size_t n = children_of_self(inits, 8);
+        cr_assert_eq(n, 1, "one warm sandbox's init, found %zu", n);
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/task/%d/children", inits[0], inits[0]);
+        FILE *f = fopen(path, "r");
+        cr_assert_not_null(f);
+        int kernel = 0;
+        cr_assert_eq(fscanf(f, "%d", &kernel), 1);
+        fclose(f);
+        cr_assert_eq(kill(kernel, SIGKILL), 0);
+        /* Until init has reaped it (and so said it ended). */
+        for (int i = 0; i < 3000 && access(path, F_OK) == 0; i++) {
+                char gone[16] = "";
+                f = fopen(path, "r");
+                bool empty = f && !fgets(gone, sizeof gone, f);
+                if (f)
+                        fclose(f);
+                if (empty)
+                        break;
+                usleep(1000);
+        }
+        struct abox_request req = { .language = ABOX_LANG_PYTHON, .code = "6 * 7", .code_len = 5 };
+        struct abox_result *r = NULL;
+        cr_assert_eq(abox_pool_run(pool, p, &req, &r, &err), 0, "%s", err.msg);
+        cr_assert_eq(abox_result_status(r), ABOX_STATUS_SUCCESS, "%s", abox_result_message(r));
+        cr_assert_str_eq(abox_result_value(r), "42");
+        abox_result_free(r);
+        abox_pool_free(pool);
+}
+
+/* A request refused before it runs leaves its warm sandbox in the pool. */
+Test(pool, a_refused_request_does_not_use_up_a_box)
+{
+        p = policy(NULL);
+        struct abox_pool *pool = NULL;
+        struct abox_error err = { 0 };
+        cr_assert_eq(abox_pool_new(p, 2, &pool, &err), 0, "%s", err.msg);
+        await_ready(pool, 2);
+        size_t len = 200 << 10;
+        char *big = malloc(len);
+        cr_assert_not_null(big);
+        memset(big, ':', len);
+        struct abox_request req = { .language = ABOX_LANG_SHELL, .code = big, .code_len = len };
+        struct abox_result *r = NULL;
+        cr_assert_lt(abox_pool_run(pool, p, &req, &r, &err), 0);
+        cr_assert(strstr(err.msg, "KiB"), "%s", err.msg);
+        cr_assert_eq(abox_pool_ready(pool), 2, "the box was used up");
+        free(big);
+        abox_pool_free(pool);
+}
+
+/* Under allowed_commands a pooled one-shot run may execute what abox_run's
+ * would, no more: a warm box could also run the session's interpreter. */
+Test(pool, a_command_allowlist_is_enforced_as_in_a_fresh_run)
+{
+        p = policy((const char *[]){ "allowed_commands", "find", NULL });
+        struct abox_pool *pool = NULL;
+        struct abox_error err = { 0 };
+        cr_assert_eq(abox_pool_new(p, 1, &pool, &err), 0, "%s", err.msg);
+        await_ready(pool, 1);
+        const char *code = "find /workspace -maxdepth 0 -exec /usr/bin/python3 -c "
+                           "'print(\"PY\" + \"RAN\")' ';'";
+        struct abox_request req = { .language = ABOX_LANG_SHELL,
+                                    .code = code,
+                                    .code_len = strlen(code) };
+        struct abox_result *r = NULL;
+        cr_assert_eq(abox_pool_run(pool, p, &req, &r, &err), 0, "%s", err.msg);
+        size_t n;
+        cr_assert_null(strstr(abox_result_stdout(r, &n), "PYRAN"), "python3 ran");
+        cr_assert(strstr(abox_result_stderr(r, &n), "Permission denied"), "%s",
+                  abox_result_stderr(r, &n));
+        abox_result_free(r);
+        abox_pool_free(pool);
+}
+
+/* An audit log that can no longer be written fails a session's execution
+ * before it runs, as it fails a one-shot run: never an unaudited run. */
+Test(session, an_audit_log_gone_since_the_start_fails_the_execution)
+{
+        char dir[] = "/tmp/abox-audit-XXXXXX", log[64];
+        cr_assert_not_null(mkdtemp(dir));
+        snprintf(log, sizeof log, "%s/audit.jsonl", dir);
+        struct abox_session *s = start((const char *[]){ "audit.path", log, NULL }, NULL);
+        expect_value(s, "6 * 7", "42");
+        cr_assert_eq(unlink(log), 0);
+        cr_assert_eq(rmdir(dir), 0);
+        struct abox_request req = { .language = ABOX_LANG_PYTHON,
+                                    .code = "open('/workspace/ran', 'w')",
+                                    .code_len = 27 };
+        struct abox_result *r = NULL;
+        struct abox_error err = { 0 };
+        cr_assert_lt(abox_session_run(s, &req, &r, &err), 0);
+        cr_assert_null(r);
+        cr_assert(strstr(err.msg, "audit log"), "%s", err.msg);
+        char *data = NULL;
+        size_t len = 0;
+        cr_assert_lt(abox_session_get_file(s, "ran", &data, &len, &err), 0, "the code ran");
+        abox_session_release(s);
 }

@@ -54,6 +54,7 @@ struct box {
         struct abox_policy *policy;
         char dir[96];
         int workspace_fd;
+        bool stopped;
         struct {
                 char name[16];
                 long value;
@@ -216,8 +217,17 @@ void box_file_owner(const struct box *b, uint32_t *uid, uint32_t *gid)
         *gid = (uint32_t)getgid();
 }
 
+void box_stop(struct box *b)
+{
+        b->stopped = true;
+}
+
 bool box_broken(const struct box *b)
 {
-        (void)b;
-        return false;
+        return b->stopped;
+}
+
+bool box_waiting(const struct box *b)
+{
+        return !b->stopped;
 }
