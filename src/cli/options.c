@@ -76,7 +76,7 @@ void cli_usage(FILE *f)
               "                        starting with '!' is a shell command either way)\n"
               "\n"
               "repl: one session; on a terminal, a prompt; otherwise cells separated by\n"
-              "lines holding only %%%%, each result printed (one JSON line with --json).\n"
+              "lines holding only %%, each result printed (one JSON line with --json).\n"
               "\n"
               "exit status: the program's own; 128+N for signal N; 124 timeout;\n"
               "125 agentbox failed; 126 refused by policy; 137 memory limit.\n",

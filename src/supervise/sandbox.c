@@ -266,6 +266,11 @@ int run_prepare(struct run *run, const struct abox_policy *p, const struct abox_
                         run->rw_fds[run->n_rw_fds++] =
                                 open(p->mounts[i].src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         int init_fd = jail_init_memfd();
+        /* Out of descriptors or memory is this moment's trouble, not a host
+         * without sealed_init: said as it is, not as a missing protection. */
+        if (init_fd == -EMFILE || init_fd == -ENFILE || init_fd == -ENOMEM)
+                return abox_error_set(err, init_fd, "cannot copy agentbox-init into a memfd: %s",
+                                      strerror(-init_fd));
         plan->init_fd = init_fd >= 0 ? init_fd : -1;
         plan->hostname = "agentbox";
         plan->argv = !run->session && req->language == ABOX_LANG_PROGRAM ? (char *const *)req->argv

@@ -145,6 +145,7 @@ def test_on_a_terminal_it_prompts_and_takes_multi_line_cells(box):
                     seen += os.read(main, 4096)
                 except OSError:
                     break
+        assert needle in seen, f"never saw {needle!r}: {seen!r}"
         return seen
 
     try:
@@ -163,3 +164,9 @@ def test_on_a_terminal_it_prompts_and_takes_multi_line_cells(box):
         if p.poll() is None:
             p.kill()
     assert seen.count(b">>> ") >= 3, seen
+    assert b"Out: (1, 2)" in seen, seen
+
+
+def test_help_names_the_cell_separator(box):
+    p = box.run("--help")
+    assert b"lines holding only %%, each" in p.stdout + p.stderr
