@@ -17,9 +17,11 @@
 
 #include <errno.h>
 #include <linux/seccomp.h>
+#include <pthread.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -136,11 +138,11 @@ static int add_rules(scmp_filter_ctx ctx)
         return r;
 }
 
-int seccomp_plan_build(struct sock_fprog *ret, struct abox_error *err)
+static int build(struct sock_fprog *ret)
 {
         scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
         if (!ctx)
-                return abox_error_set(err, -ENOMEM, "seccomp: cannot create a filter");
+                return -ENOMEM;
         int r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_ERRNO(EPERM));
         r = r ?: seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
         r = r ?: add_rules(ctx);
@@ -151,22 +153,40 @@ int seccomp_plan_build(struct sock_fprog *ret, struct abox_error *err)
         }
         seccomp_release(ctx);
         if (r < 0)
-                return abox_error_set(err, r, "seccomp: cannot build the filter");
+                return r;
         char *bpf = NULL;
         size_t len = 0;
         if (lseek(fd, 0, SEEK_SET) < 0 || (r = read_all(fd, 1 << 20, &bpf, &len)) < 0 || len == 0 ||
             len % sizeof(struct sock_filter)) {
                 free(bpf);
-                return abox_error_set(err, r < 0 ? r : -EIO, "seccomp: cannot export the filter");
+                return r < 0 ? r : -EIO;
         }
         ret->filter = (struct sock_filter *)bpf;
         ret->len = (unsigned short)(len / sizeof(struct sock_filter));
         return 0;
 }
 
+/* The filter depends on nothing but this file, so a process builds it once.
+ * Not for the build time alone: libseccomp's allocations spread over many
+ * heap pages, and in a supervisor that clones a sandbox every few
+ * milliseconds each page written after a clone costs a copy-on-write fault. */
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct sock_fprog cache;
+
+int seccomp_plan_build(struct sock_fprog *ret, struct abox_error *err)
+{
+        pthread_mutex_lock(&cache_lock);
+        int r = cache.filter ? 0 : build(&cache);
+        *ret = cache;
+        pthread_mutex_unlock(&cache_lock);
+        if (r < 0)
+                return abox_error_set(err, r, "seccomp: cannot build the filter: %s", strerror(-r));
+        return 0;
+}
+
 void seccomp_plan_done(struct sock_fprog *prog)
 {
-        free(prog->filter);
+        /* The program is the process's cached one: nothing to free. */
         prog->filter = NULL;
 }
 
