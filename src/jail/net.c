@@ -4,6 +4,7 @@
 #include "jail.h"
 
 #include <errno.h>
+#include <netinet/tcp.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <string.h>
@@ -40,6 +41,15 @@ int net_proxy_listener(uint16_t port)
                                   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
         int one = 1, r = 0;
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        /* Every client of the proxy speaks first (a request head, a CONNECT,
+         * a SOCKS greeting): with the connection handed over only once its
+         * first bytes are in, the proxy wakes once for a connection and its
+         * request instead of twice (bench/proxy.py: about a fifth of the
+         * latency the proxy adds).  A
+         * connection that says nothing stays with the kernel, bounded by the
+         * backlog, and reaches the proxy's head timeout after this delay. */
+        int defer_s = 5;
+        setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer_s, sizeof defer_s);
         if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 512) < 0)
                 r = -errno;
         if (r < 0) {

@@ -445,6 +445,11 @@ def test_malformed_huge_slow_and_a_thousand_connections_leave_the_proxy_serving(
             except BlockingIOError:
                 pass
             socks.append(s)
+        for s in socks:                                  # a first byte: now the proxy's
+            try:
+                s.send(b"G")
+            except OSError:
+                pass
         time.sleep(1)
         for s in socks:
             s.close()
