@@ -151,6 +151,9 @@ struct abox_policy;
 struct abox_error;
 int rootfs_plan_build(struct rootfs_plan *plan, const struct abox_policy *p,
                       struct abox_error *err);
+/* One more file in the root, from data that outlives the plan; -E2BIG when
+ * the plan is full. */
+int rootfs_plan_add_file(struct rootfs_plan *plan, const char *dst, const void *data, size_t len);
 void rootfs_plan_done(struct rootfs_plan *plan);
 int seccomp_plan_build(struct sock_fprog *ret, struct abox_error *err);
 void seccomp_plan_done(struct sock_fprog *prog);

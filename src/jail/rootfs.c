@@ -243,6 +243,16 @@ int rootfs_plan_build(struct rootfs_plan *plan, const struct abox_policy *p, str
         return 0;
 }
 
+int rootfs_plan_add_file(struct rootfs_plan *plan, const char *dst, const void *data, size_t len)
+{
+        int r = add(plan, ROOTFS_FILE, 0, NULL, dst, NULL, 0644);
+        if (r == 0) {
+                plan->ops[plan->n_ops - 1].data = data;
+                plan->ops[plan->n_ops - 1].len = len;
+        }
+        return r;
+}
+
 void rootfs_plan_done(struct rootfs_plan *plan)
 {
         for (unsigned i = 0; i < plan->n_owned; i++)

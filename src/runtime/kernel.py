@@ -51,10 +51,12 @@ def _user_traceback(exc, source):
     return "".join(traceback.format_exception(type(exc), exc, tb))
 
 
-def _load_policy(spec, code):
+def _load_policy(spec):
     """kernel_policy.py, compiled only when the policy has module rules."""
     ns = {"__name__": "agentbox_policy", "__builtins__": __builtins__,
           "__file__": "<agentbox-policy>"}
+    with open("/etc/agentbox/policy.py", "rb") as f:
+        code = f.read()
     exec(compile(code, "<agentbox-policy>", "exec"), ns)
     return ns["make_checker"](spec)
 
@@ -138,7 +140,7 @@ def _report(fd, fields):
 def main():
     max_value = int(sys.argv[2])
     preload = sys.argv[3]
-    checker = _load_policy(sys.argv[4], sys.argv[5]) if len(sys.argv) > 5 else None
+    checker = _load_policy(sys.argv[4]) if len(sys.argv) > 4 else None
     if sys.argv[1] == "session":
         _session(max_value, checker, preload)
     with open(3, "rb", closefd=True) as f:

@@ -19,8 +19,26 @@
 
 extern const char runtime_python_kernel[];
 extern const char runtime_python_kernel_magic[];
-extern const char runtime_python_kernel_b64[];
+extern const unsigned char runtime_python_kernel_code[];
+extern const size_t runtime_python_kernel_code_len;
 extern const char runtime_python_policy[];
+
+/* Where the boot line and kernel.py find them; the supervisor writes them
+ * into the sandbox's root, which is read-only by the time Python runs. */
+#define PY_DIR "etc/agentbox/"
+
+size_t runtime_python_files(const struct runtime_file **ret)
+{
+        static struct runtime_file files[3];
+        files[0] = (struct runtime_file){ PY_DIR "kernel.marshal", runtime_python_kernel_code,
+                                          runtime_python_kernel_code_len };
+        files[1] = (struct runtime_file){ PY_DIR "kernel.py", runtime_python_kernel,
+                                          strlen(runtime_python_kernel) };
+        files[2] = (struct runtime_file){ PY_DIR "policy.py", runtime_python_policy,
+                                          strlen(runtime_python_policy) };
+        *ret = files;
+        return ELEMENTSOF(files);
+}
 
 #define MAX_SHELL_BYTES (100u << 10) /* one argv string is capped at 128 KiB */
 #define MAX_CODE_BYTES  (64u << 20)
@@ -39,9 +57,10 @@ static int sealed_memfd(const char *data, size_t len)
         return TAKE_FD(fd);
 }
 
-/* The interpreter's argv: the kernel, its mode ("cell" or "session"), the
- * value cap, the modules to preload ("a,b.c"; empty for none), and — only
- * when there are module rules — the policy and its code. */
+/* The interpreter's argv: the boot line and the bytecode magic it expects,
+ * the kernel's mode ("cell" or "session"), the value cap, the modules to
+ * preload ("a,b.c"; empty for none), and — only when there are module
+ * rules — the policy. */
 static int python_argv(const char *mode, size_t max_value_bytes, const char *preload,
                        const char *module_spec, struct runtime_launch *ret)
 {
@@ -58,12 +77,14 @@ static int python_argv(const char *mode, size_t max_value_bytes, const char *pre
          * like a bare -c would be).  Its code object, compiled at build
          * time by this interpreter, is loaded when the bytecode magic
          * matches (no compile on the start path); else the source is
-         * compiled. */
-        static char boot[] = "import sys,marshal,binascii,_frozen_importlib_external as f;"
-                             "m,c,k=sys.argv.pop(1),sys.argv.pop(1),sys.argv.pop(1);"
-                             "exec(marshal.loads(binascii.a2b_base64(c)) "
+         * compiled.  Both come from files in the root, not from argv:
+         * Python decodes every argv string at start, about 1.5 ms for the
+         * 40 KB the two took. */
+        static char boot[] = "import sys,marshal,_frozen_importlib_external as f;"
+                             "m=sys.argv.pop(1);d='/" PY_DIR "kernel.';"
+                             "exec(marshal.loads(open(d+'marshal','rb').read()) "
                              "if m and m==f.MAGIC_NUMBER.hex() "
-                             "else compile(k,'<agentbox-kernel>','exec'))";
+                             "else compile(open(d+'py','rb').read(),'<agentbox-kernel>','exec'))";
         /* A session's kernel starts without the site module (-S) and sets
          * up what site would, minus .pth import lines and sitecustomize
          * (kernel.py's _lean_site): half of a Python start, on the path of
@@ -74,14 +95,10 @@ static int python_argv(const char *mode, size_t max_value_bytes, const char *pre
                          "-c",
                          boot,
                          (char *)runtime_python_kernel_magic,
-                         (char *)runtime_python_kernel_b64,
-                         (char *)runtime_python_kernel,
                          (char *)mode,
                          ret->owned[0],
                          ret->owned[2],
                          ret->owned[1],
-                         ret->owned[1] ? (char *)runtime_python_policy : NULL,
-                         NULL,
                          NULL };
         _Static_assert(sizeof argv == sizeof ret->argv, "the launch holds the whole argv");
         memcpy(ret->argv, argv, sizeof argv);

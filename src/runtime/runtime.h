@@ -6,7 +6,7 @@
 #include <stddef.h>
 
 struct runtime_launch {
-        char *argv[14];
+        char *argv[10];
         char *owned[3];
         int code_fd;   /* becomes fd 3: the Python source, sealed; -1 if none */
         int result_rd; /* read end of fd 4: the kernel's JSON report; -1 if none */
@@ -25,6 +25,16 @@ int runtime_check_shell(const char *code, size_t len, struct abox_error *err);
 /* Code on a sealed memfd, the way the kernel reads it; -errno with err set. */
 int runtime_code_memfd(const char *code, size_t len, struct abox_error *err);
 void runtime_done(struct runtime_launch *l);
+
+/* A file Python's launch needs in the sandbox's root: dst relative to it. */
+struct runtime_file {
+        const char *dst;
+        const void *data;
+        size_t len;
+};
+/* The kernel's code, its source and the module policy's code, which the
+ * boot line and kernel.py read from /etc/agentbox. */
+size_t runtime_python_files(const struct runtime_file **ret);
 
 struct abox_result;
 /* Fills value and error from the kernel's report; returns the limit the

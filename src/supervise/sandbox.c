@@ -246,6 +246,16 @@ int run_prepare(struct run *run, const struct abox_policy *p, const struct abox_
         r = r ?: rootfs_plan_build(&run->plan.rootfs, p, err);
         if (r < 0)
                 return r;
+        if (run->session || req->language == ABOX_LANG_PYTHON) {
+                const struct runtime_file *files;
+                size_t n = runtime_python_files(&files);
+                for (size_t i = 0; r == 0 && i < n; i++)
+                        r = rootfs_plan_add_file(&run->plan.rootfs, files[i].dst, files[i].data,
+                                                 files[i].len);
+                if (r < 0)
+                        return abox_error_set(err, r, "too many mounts (at most %d in all)",
+                                              JAIL_MAX_OPS);
+        }
         rlimit_plan_build(&run->plan.rlimits, p);
         /* A session's CPU time is budgeted per execution, from the cgroup:
          * RLIMIT_CPU would count the interpreter's whole life. */
