@@ -169,6 +169,27 @@ static const char *out_of(struct abox_result *r)
         return abox_result_stdout(r, &n);
 }
 
+/* A pool of n sandboxes under p, all ready. */
+static struct abox_pool *warm_pool(size_t n)
+{
+        struct abox_pool *pool = NULL;
+        struct abox_error err = { 0 };
+        cr_assert_eq(abox_pool_new(p, n, &pool, &err), 0, "%s", err.msg);
+        await_ready(pool, n);
+        return pool;
+}
+
+/* A one-shot run through the pool under `under`; the call must succeed. */
+static struct abox_result *pool_run(struct abox_pool *pool, const struct abox_policy *under,
+                                    enum abox_language lang, const char *code)
+{
+        struct abox_request req = { .language = lang, .code = code, .code_len = strlen(code) };
+        struct abox_result *r = NULL;
+        struct abox_error err = { 0 };
+        cr_assert_eq(abox_pool_run(pool, under, &req, &r, &err), 0, "%s", err.msg);
+        return r;
+}
+
 Test(session, state_persists_and_survives_errors)
 {
         struct abox_session *s = start(NULL, NULL);
@@ -1054,17 +1075,12 @@ Test(session, soak_leaves_nothing_behind, .timeout = 900)
 Test(pool, one_shot_runs_are_fresh_and_policies_never_mix)
 {
         p = policy(NULL);
-        struct abox_pool *pool = NULL;
+        struct abox_pool *pool = warm_pool(2);
         struct abox_error err = { 0 };
-        cr_assert_eq(abox_pool_new(p, 2, &pool, &err), 0, "%s", err.msg);
         const char *mark = "import os\nseen = os.path.exists('/tmp/mark')\n"
                            "open('/tmp/mark', 'w').write('1')\nseen";
         for (int i = 0; i < 5; i++) {
-                struct abox_request req = { .language = ABOX_LANG_PYTHON,
-                                            .code = mark,
-                                            .code_len = strlen(mark) };
-                struct abox_result *r = NULL;
-                cr_assert_eq(abox_pool_run(pool, p, &req, &r, &err), 0, "%s", err.msg);
+                struct abox_result *r = pool_run(pool, p, ABOX_LANG_PYTHON, mark);
                 cr_assert_str_eq(abox_result_value(r), "False"); /* never a used sandbox */
                 char *json = abox_result_json(r);
                 cr_assert_null(strstr(json, "state_lost"), "%s", json);
@@ -1074,14 +1090,10 @@ Test(pool, one_shot_runs_are_fresh_and_policies_never_mix)
         /* Another policy: a fresh sandbox under that policy, not a pooled one. */
         struct abox_policy *q = policy((const char *[]){ "env", "WHICH=other", NULL });
         const char *which = "import os; os.environ.get('WHICH')";
-        struct abox_request req = { .language = ABOX_LANG_PYTHON,
-                                    .code = which,
-                                    .code_len = strlen(which) };
-        struct abox_result *r = NULL;
-        cr_assert_eq(abox_pool_run(pool, q, &req, &r, &err), 0, "%s", err.msg);
+        struct abox_result *r = pool_run(pool, q, ABOX_LANG_PYTHON, which);
         cr_assert_str_eq(abox_result_value(r), "'other'");
         abox_result_free(r);
-        cr_assert_eq(abox_pool_run(pool, p, &req, &r, &err), 0, "%s", err.msg);
+        r = pool_run(pool, p, ABOX_LANG_PYTHON, which);
         cr_assert_null(abox_result_value(r));
         abox_result_free(r);
         /* A key given with its default value is another policy too: an empty
@@ -1092,10 +1104,7 @@ Test(pool, one_shot_runs_are_fresh_and_policies_never_mix)
                                    "    allowed_commands: []\n";
         cr_assert_eq(abox_policy_load_string(none, yaml, sizeof yaml - 1, "inline", &err), 0, "%s",
                      err.msg);
-        struct abox_request echo = { .language = ABOX_LANG_SHELL,
-                                     .code = "echo hi",
-                                     .code_len = 7 };
-        cr_assert_eq(abox_pool_run(pool, none, &echo, &r, &err), 0, "%s", err.msg);
+        r = pool_run(pool, none, ABOX_LANG_SHELL, "echo hi");
         cr_assert_eq(abox_result_status(r), ABOX_STATUS_BLOCKED);
         abox_result_free(r);
         abox_policy_free(none);
@@ -1106,8 +1115,7 @@ Test(pool, one_shot_runs_are_fresh_and_policies_never_mix)
         cr_assert(strstr(err.msg, "secrets"), "%s", err.msg);
         abox_policy_free(secret);
         /* Shell and a timeout, one-shot semantics. */
-        struct abox_request shr = { .language = ABOX_LANG_SHELL, .code = "echo hi", .code_len = 7 };
-        cr_assert_eq(abox_pool_run(pool, p, &shr, &r, &err), 0, "%s", err.msg);
+        r = pool_run(pool, p, ABOX_LANG_SHELL, "echo hi");
         cr_assert_str_eq(out_of(r), "hi\n");
         abox_result_free(r);
         /* A session can start from the pool. */
@@ -1137,12 +1145,7 @@ Test(pool, timeout_in_a_pooled_run)
         cr_assert_eq(abox_policy_set(p, "pool_size", "1", &err), 0, "%s", err.msg);
         cr_assert_eq(abox_pool_new(p, 0, &pool, &err), 0, "%s", err.msg);
         await_ready(pool, 1);
-        const char *code = "while True: pass";
-        struct abox_request req = { .language = ABOX_LANG_PYTHON,
-                                    .code = code,
-                                    .code_len = strlen(code) };
-        struct abox_result *r = NULL;
-        cr_assert_eq(abox_pool_run(pool, p, &req, &r, &err), 0, "%s", err.msg);
+        struct abox_result *r = pool_run(pool, p, ABOX_LANG_PYTHON, "while True: pass");
         cr_assert_eq(abox_result_status(r), ABOX_STATUS_TIMEOUT);
         cr_assert_eq(abox_result_cli_status(r), 124);
         abox_result_free(r);
@@ -1157,16 +1160,14 @@ Test(pool, python_preload)
 {
         p = policy((const char *[]){ "python_preload", "json", "python_preload", "xml.dom.minidom",
                                      NULL });
-        struct abox_pool *pool = NULL;
+        struct abox_pool *pool = warm_pool(1);
         struct abox_error err = { 0 };
-        cr_assert_eq(abox_pool_new(p, 1, &pool, &err), 0, "%s", err.msg);
         const char *loaded =
                 "import sys; 'json' in sys.modules and 'xml.dom.minidom' in sys.modules";
         struct abox_request req = { .language = ABOX_LANG_PYTHON,
                                     .code = loaded,
                                     .code_len = strlen(loaded) };
-        struct abox_result *r = NULL;
-        cr_assert_eq(abox_pool_run(pool, p, &req, &r, &err), 0, "%s", err.msg);
+        struct abox_result *r = pool_run(pool, p, ABOX_LANG_PYTHON, loaded);
         cr_assert_str_eq(abox_result_value(r), "True");
         abox_result_free(r);
         abox_pool_free(pool);
@@ -1274,10 +1275,7 @@ Test(session, the_reaper_thread_ends_idle_sessions)
 Test(pool, refill_after_the_run_and_at_once_for_a_session)
 {
         p = policy(NULL);
-        struct abox_pool *pool = NULL;
-        struct abox_error err = { 0 };
-        cr_assert_eq(abox_pool_new(p, 4, &pool, &err), 0, "%s", err.msg);
-        await_ready(pool, 4);
+        struct abox_pool *pool = warm_pool(4);
         struct async_run run = { .code = "import time; time.sleep(1.5)", .pool = pool };
         pthread_t t;
         cr_assert_eq(pthread_create(&t, NULL, run_async, &run), 0);
@@ -1329,10 +1327,7 @@ static size_t children_of_self(pid_t *pids, size_t max)
 Test(pool, a_box_that_died_waiting_is_not_handed_out)
 {
         p = policy(NULL);
-        struct abox_pool *pool = NULL;
-        struct abox_error err = { 0 };
-        cr_assert_eq(abox_pool_new(p, 1, &pool, &err), 0, "%s", err.msg);
-        await_ready(pool, 1);
+        struct abox_pool *pool = warm_pool(1);
         /* Kill the interpreter of the one box: init's child. */
         pid_t inits[8];
         size_t n = children_of_self(inits, 8);
@@ -1356,9 +1351,7 @@ Test(pool, a_box_that_died_waiting_is_not_handed_out)
                         break;
                 usleep(1000);
         }
-        struct abox_request req = { .language = ABOX_LANG_PYTHON, .code = "6 * 7", .code_len = 5 };
-        struct abox_result *r = NULL;
-        cr_assert_eq(abox_pool_run(pool, p, &req, &r, &err), 0, "%s", err.msg);
+        struct abox_result *r = pool_run(pool, p, ABOX_LANG_PYTHON, "6 * 7");
         cr_assert_eq(abox_result_status(r), ABOX_STATUS_SUCCESS, "%s", abox_result_message(r));
         cr_assert_str_eq(abox_result_value(r), "42");
         abox_result_free(r);
@@ -1369,10 +1362,8 @@ Test(pool, a_box_that_died_waiting_is_not_handed_out)
 Test(pool, a_refused_request_does_not_use_up_a_box)
 {
         p = policy(NULL);
-        struct abox_pool *pool = NULL;
+        struct abox_pool *pool = warm_pool(2);
         struct abox_error err = { 0 };
-        cr_assert_eq(abox_pool_new(p, 2, &pool, &err), 0, "%s", err.msg);
-        await_ready(pool, 2);
         size_t len = 200 << 10;
         char *big = malloc(len);
         cr_assert_not_null(big);
@@ -1391,17 +1382,10 @@ Test(pool, a_refused_request_does_not_use_up_a_box)
 Test(pool, a_command_allowlist_is_enforced_as_in_a_fresh_run)
 {
         p = policy((const char *[]){ "allowed_commands", "find", NULL });
-        struct abox_pool *pool = NULL;
-        struct abox_error err = { 0 };
-        cr_assert_eq(abox_pool_new(p, 1, &pool, &err), 0, "%s", err.msg);
-        await_ready(pool, 1);
-        const char *code = "find /workspace -maxdepth 0 -exec /usr/bin/python3 -c "
-                           "'print(\"PY\" + \"RAN\")' ';'";
-        struct abox_request req = { .language = ABOX_LANG_SHELL,
-                                    .code = code,
-                                    .code_len = strlen(code) };
-        struct abox_result *r = NULL;
-        cr_assert_eq(abox_pool_run(pool, p, &req, &r, &err), 0, "%s", err.msg);
+        struct abox_pool *pool = warm_pool(1);
+        struct abox_result *r = pool_run(pool, p, ABOX_LANG_SHELL,
+                                         "find /workspace -maxdepth 0 -exec /usr/bin/python3 -c "
+                                         "'print(\"PY\" + \"RAN\")' ';'");
         size_t n;
         cr_assert_null(strstr(abox_result_stdout(r, &n), "PYRAN"), "python3 ran");
         cr_assert(strstr(abox_result_stderr(r, &n), "Permission denied"), "%s",
