@@ -25,7 +25,10 @@
  * ranges systemd and container runtimes hand out, below 2^31. */
 #define JAIL_HOST_ID_BASE 0x7E000000u
 
-#define JAIL_MAX_OPS   64
+/* The root's fixed entries (about 45, one more per /etc/python3.X), the
+ * Python kernel's files (RUNTIME_PYTHON_FILES), POLICY_MAX_MOUNTS, and room
+ * for more Python versions than a system has (test_plans tries 20). */
+#define JAIL_MAX_OPS   96
 #define JAIL_MAX_RULES 96 /* the fixed rules, POLICY_MAX_MOUNTS, EXEC_MAX_FILES */
 
 /* ---- rootfs ---- */

@@ -83,10 +83,7 @@ static int add_copy(struct rootfs_plan *plan, const char *src, const char *dst)
                 return r == -ENOMEM ? r : 0;
         if (!keep(plan, data))
                 return -ENOMEM;
-        r = add(plan, ROOTFS_FILE, 0, NULL, dst, data, 0644);
-        if (r == 0)
-                plan->ops[plan->n_ops - 1].len = len;
-        return r;
+        return rootfs_plan_add_file(plan, dst, data, len);
 }
 
 static const char *host_path(struct rootfs_plan *plan, const char *sysroot, const char *rel)

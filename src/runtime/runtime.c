@@ -18,26 +18,26 @@
 #include <unistd.h>
 
 extern const char runtime_python_kernel[];
+extern const unsigned long runtime_python_kernel_len;
 extern const char runtime_python_kernel_magic[];
-extern const unsigned char runtime_python_kernel_code[];
-extern const size_t runtime_python_kernel_code_len;
+extern const char runtime_python_kernel_code[];
+extern const unsigned long runtime_python_kernel_code_len;
 extern const char runtime_python_policy[];
+extern const unsigned long runtime_python_policy_len;
 
 /* Where the boot line and kernel.py find them; the supervisor writes them
  * into the sandbox's root, which is read-only by the time Python runs. */
 #define PY_DIR "etc/agentbox/"
 
-size_t runtime_python_files(const struct runtime_file **ret)
+size_t runtime_python_files(bool module_rules, struct runtime_file ret[RUNTIME_PYTHON_FILES])
 {
-        static struct runtime_file files[3];
-        files[0] = (struct runtime_file){ PY_DIR "kernel.marshal", runtime_python_kernel_code,
-                                          runtime_python_kernel_code_len };
-        files[1] = (struct runtime_file){ PY_DIR "kernel.py", runtime_python_kernel,
-                                          strlen(runtime_python_kernel) };
-        files[2] = (struct runtime_file){ PY_DIR "policy.py", runtime_python_policy,
-                                          strlen(runtime_python_policy) };
-        *ret = files;
-        return ELEMENTSOF(files);
+        ret[0] = (struct runtime_file){ PY_DIR "kernel.marshal", runtime_python_kernel_code,
+                                        runtime_python_kernel_code_len };
+        ret[1] = (struct runtime_file){ PY_DIR "kernel.py", runtime_python_kernel,
+                                        runtime_python_kernel_len };
+        ret[2] = (struct runtime_file){ PY_DIR "policy.py", runtime_python_policy,
+                                        runtime_python_policy_len };
+        return module_rules ? 3 : 2;
 }
 
 #define MAX_SHELL_BYTES (100u << 10) /* one argv string is capped at 128 KiB */

@@ -3,6 +3,7 @@
 
 #include "agentbox.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct runtime_launch {
@@ -32,9 +33,11 @@ struct runtime_file {
         const void *data;
         size_t len;
 };
-/* The kernel's code, its source and the module policy's code, which the
- * boot line and kernel.py read from /etc/agentbox. */
-size_t runtime_python_files(const struct runtime_file **ret);
+/* The kernel's code, its source and (with module rules) the module policy's
+ * code, which the boot line and kernel.py read from /etc/agentbox; returns
+ * how many of ret it filled. */
+#define RUNTIME_PYTHON_FILES 3
+size_t runtime_python_files(bool module_rules, struct runtime_file ret[RUNTIME_PYTHON_FILES]);
 
 struct abox_result;
 /* Fills value and error from the kernel's report; returns the limit the

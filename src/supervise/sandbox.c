@@ -247,14 +247,14 @@ int run_prepare(struct run *run, const struct abox_policy *p, const struct abox_
         if (r < 0)
                 return r;
         if (run->session || req->language == ABOX_LANG_PYTHON) {
-                const struct runtime_file *files;
-                size_t n = runtime_python_files(&files);
+                struct runtime_file files[RUNTIME_PYTHON_FILES];
+                size_t n = runtime_python_files(spec != NULL, files);
+                /* JAIL_MAX_OPS leaves room for these: no policy fails here. */
                 for (size_t i = 0; r == 0 && i < n; i++)
                         r = rootfs_plan_add_file(&run->plan.rootfs, files[i].dst, files[i].data,
                                                  files[i].len);
                 if (r < 0)
-                        return abox_error_set(err, r, "too many mounts (at most %d in all)",
-                                              JAIL_MAX_OPS);
+                        return abox_error_set(err, r, "too many root entries for this policy");
         }
         rlimit_plan_build(&run->plan.rlimits, p);
         /* A session's CPU time is budgeted per execution, from the cgroup:

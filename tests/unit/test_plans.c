@@ -7,6 +7,7 @@
 
 #include "core/policy.h"
 #include "jail/jail.h"
+#include "runtime/runtime.h"
 #include "supervise/protections.h"
 
 #include <errno.h>
@@ -148,7 +149,20 @@ Test(rootfs, user_mounts_after_scratch)
 Test(rootfs, mounts_are_bounded_and_the_bound_fits)
 {
         /* The policy refuses a mount past POLICY_MAX_MOUNTS, and the root
-         * plan has room for every mount the policy accepts. */
+         * plan has room for every mount the policy accepts, with the Python
+         * kernel's files on top (run_prepare adds them after the build) —
+         * also for a system root with many Python versions, each of which
+         * gets an /etc entry. */
+        char dir[600];
+        snprintf(dir, sizeof dir, "%s/usr", srcdir);
+        cr_assert_eq(mkdir(dir, 0755), 0);
+        snprintf(dir, sizeof dir, "%s/etc", srcdir);
+        cr_assert_eq(mkdir(dir, 0755), 0);
+        for (int v = 0; v < 20; v++) {
+                snprintf(dir, sizeof dir, "%s/etc/python3.%d", srcdir, v);
+                cr_assert_eq(mkdir(dir, 0755), 0);
+        }
+        cr_assert_eq(abox_policy_set(p, "rootfs", srcdir, &err), 0, "%s", err.msg);
         for (int i = 0; i < POLICY_MAX_MOUNTS; i++) {
                 char dst[32];
                 snprintf(dst, sizeof dst, "/m%d", i);
@@ -160,8 +174,18 @@ Test(rootfs, mounts_are_bounded_and_the_bound_fits)
         cr_assert_not_null(strstr(err.msg, "at most"), "%s", err.msg);
         struct rootfs_plan plan;
         int r = rootfs_plan_build(&plan, p, &err);
-        rootfs_plan_done(&plan);
         cr_assert_eq(r, 0, "%s", err.msg);
+        for (int i = 0; i < RUNTIME_PYTHON_FILES; i++)
+                cr_assert_eq(rootfs_plan_add_file(&plan, "etc/agentbox/f", "", 0), 0);
+        rootfs_plan_done(&plan);
+        for (int v = 0; v < 20; v++) {
+                snprintf(dir, sizeof dir, "%s/etc/python3.%d", srcdir, v);
+                rmdir(dir);
+        }
+        snprintf(dir, sizeof dir, "%s/etc", srcdir);
+        rmdir(dir);
+        snprintf(dir, sizeof dir, "%s/usr", srcdir);
+        rmdir(dir);
 }
 
 Test(rootfs, configured_rootfs)
