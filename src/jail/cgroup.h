@@ -32,7 +32,7 @@ struct cgroup {
         const struct cgroup_backend *ops;
         char *dir[CG__MAX]; /* NULL: controller not in use; v1 may share dirs */
         char *parent[CG__MAX];
-        int peak_fd; /* v2: memory.peak, once reset through it (reads must use it); -1 */
+        int peak_fd; /* v2: memory.peak, once reset through it (reads must use it); <0 not */
 };
 
 struct cgroup_backend {

@@ -124,20 +124,27 @@ static int kill_all(struct cgroup *cg)
 
 /* memory.peak is reset per open file (6.12+): the reset holds for reads
  * through the fd that wrote it, so that fd is kept for the group's life.
- * An older kernel refuses the write (the file is read-only there). */
+ * An older kernel refuses the write (the file is read-only there), and is
+ * not asked again for this group: PEAK_UNSUPPORTED. */
+#define PEAK_UNSUPPORTED (-2)
 static int reset_peak(struct cgroup *cg)
 {
+        if (cg->peak_fd == PEAK_UNSUPPORTED)
+                return -EOPNOTSUPP;
         if (cg->peak_fd < 0) {
                 char path[512];
                 snprintf(path, sizeof path, "%s/memory.peak", cg->dir[CG_MEMORY]);
-                if ((cg->peak_fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
-                        return -errno;
+                if ((cg->peak_fd = open(path, O_RDWR | O_CLOEXEC)) < 0) {
+                        int r = -errno;
+                        cg->peak_fd = PEAK_UNSUPPORTED;
+                        return r;
+                }
         }
         if (pwrite(cg->peak_fd, "reset\n", 6, 0) == 6)
                 return 0;
         int r = -errno;
         close(cg->peak_fd);
-        cg->peak_fd = -1;
+        cg->peak_fd = PEAK_UNSUPPORTED;
         return r;
 }
 
