@@ -335,17 +335,16 @@ def test_socks5_with_domain_names_is_checked_like_http(box, canary, origin):
     canary.assert_untouched(doc)
 
 
-def test_socks5_without_no_auth_is_refused_at_once(box, canary, origin):
-    # Only username/password offered: the answer is "no acceptable method"
-    # right away (not a wait for the head deadline), and the connection ends.
+def test_socks5_without_no_auth_is_refused(box, canary, origin):
+    # Only username/password offered: the answer is "no acceptable method",
+    # and the connection ends.  (A SOCKS head that times out is closed with
+    # no answer at all, so 05ff is the refusal's, not the deadline's.)
     doc = run_box(box, "python", *restricted(origin, "api.test:PORT"), "-c", py('''
-        import time
         s = socket.create_connection(("127.0.0.1", 3128), 5)
-        t = time.monotonic()
         s.sendall(b"\\x05\\x01\\x02")
-        print(s.recv(2).hex(), s.recv(1) == b"", time.monotonic() - t < 4)
+        print(s.recv(2).hex(), s.recv(1) == b"")
     ''', PORT=origin.port), canary=canary)
-    ok(doc, "05ff True True\n")
+    ok(doc, "05ff True\n")
     assert origin.seen == []
     canary.assert_untouched(doc)
 
@@ -625,9 +624,11 @@ def test_a_reset_connection_does_not_make_the_proxy_spin(box, canary, tmp_path):
     idle.close()
     ok(doc, "HTTP/1.1 200 Connection established\n")
     assert upstreams == 1, "the tunnel never reached the upstream"
-    # From 1.5 s on (the tunnel is reset by then: start-up, 0.3 s, margin)
-    # to the end: the 2.5 s the code sleeps with a reset tunnel.
-    after = [v for t_, v in samples if t_ >= 1.5]
+    # The last 2 s before the end lie within the 2.5 s the code sleeps with
+    # the tunnel reset, however long the start took (counted from the end,
+    # not the start, so a slow start cannot pull the active part in).
+    end = samples[-1][0]
+    after = [v for t_, v in samples if end - 2.0 <= t_]
     assert len(after) >= 5, f"too few samples while the tunnel sat reset: {samples}"
     ticks = after[-1] - after[0]
     hz = os.sysconf("SC_CLK_TCK")
