@@ -385,18 +385,26 @@ void cgroup_destroy(struct cgroup *cg)
 {
         if (!cg)
                 return;
-        if (cg->ops)
-                cg->ops->kill_all(cg);
         if (cg->peak_fd >= 0)
                 close(cg->peak_fd);
+        /* Usually the group is empty by now (its pid 1 was reaped, and the
+         * pid namespace with it), and asking first spares reading every
+         * cgroup.procs.  A busy group is killed once, then waited for: the
+         * last exiting task may still be leaving it. */
+        bool killed = false;
         for (int c = CG__MAX - 1; c >= 0; c--) {
-                if (first_use(cg, c))
-                        /* The last exiting task may still be leaving the group. */
-                        for (int tries = 0; rmdir(cg->dir[c]) < 0 && errno == EBUSY && tries < 200;
-                             tries++) {
-                                struct timespec ts = { 0, 1000000 };
-                                nanosleep(&ts, NULL);
+                if (!first_use(cg, c))
+                        continue;
+                for (int tries = 0; rmdir(cg->dir[c]) < 0 && errno == EBUSY && tries < 200;
+                     tries++) {
+                        if (!killed && cg->ops) {
+                                cg->ops->kill_all(cg);
+                                killed = true;
+                                continue;
                         }
+                        struct timespec ts = { 0, 1000000 };
+                        nanosleep(&ts, NULL);
+                }
         }
         for (int c = 0; c < CG__MAX; c++) {
                 free(cg->dir[c]);

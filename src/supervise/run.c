@@ -58,8 +58,10 @@ static int supervise_run(struct run *run, const struct abox_policy *p,
         uint64_t waited_ms = 0; /* of the run's timeout, spent waiting for "started" */
         struct net_proxy *proxy = NULL;
         r = run_ensure_redactor(run, p, err);
-        if (r == 0 && run->plan.proxy_port) {
-                /* The proxy must serve before the payload's first connect. */
+        if (r == 0) {
+                /* The proxy must serve before the payload's first connect;
+                 * and jail_take_started's wait is best spent while the
+                 * payload starts. */
                 uint64_t t0 = monotonic_ms();
                 started = jail_take_started(child.sync_fd, child.pidfd,
                                             p->timeout_ms < INT_MAX ? (int)p->timeout_ms : INT_MAX,
@@ -99,10 +101,9 @@ static int supervise_run(struct run *run, const struct abox_policy *p,
         };
         struct supervise_output sup = { 0 };
         r = supervise(&in, &sup);
+        bool supervise_failed = r < 0;
         if (r < 0)
                 jail_kill_and_reap(child.pid, child.pidfd);
-        else
-                jail_reap(child.pid);
         if (!taken)
                 started = jail_take_started(child.sync_fd, child.pidfd, 0, &scratch, &listener);
         safe_close(listener);
@@ -114,7 +115,6 @@ static int supervise_run(struct run *run, const struct abox_policy *p,
         run->sealed_init_ran = sup.exited && sup.exit.sealed == 1;
         safe_close(scratch);
         close(child.sync_fd);
-        close(child.pidfd);
         close(child.msg_fd);
         if (r == 0 && sup.failed && sup.fail.step != JAIL_STEP_EXEC) {
                 r = run_setup_error(run, &sup.fail, err);
@@ -136,6 +136,11 @@ static int supervise_run(struct run *run, const struct abox_policy *p,
                 if (r < 0)
                         abox_error_set(err, r, "out of memory");
         }
+        /* Only now: pid 1 may still be tearing the namespaces down, which
+         * needs no one's attention until the cgroup goes. */
+        if (!supervise_failed)
+                jail_reap(child.pid);
+        close(child.pidfd);
         supervise_output_done(&sup);
         return r;
 }

@@ -32,7 +32,9 @@ struct supervise_output {
         bool disk_full, file_size_hit;
 };
 
-/* Runs until the sandbox's pid 1 has exited and every pipe is drained. */
+/* Runs until every pipe is drained and the sandbox's pid 1 has either
+ * exited or reported the payload's end (out->exited: then it has killed and
+ * reaped everything else and is exiting; the caller reaps it). */
 int supervise(const struct supervise_input *in, struct supervise_output *out);
 void supervise_output_done(struct supervise_output *out);
 /* Reads what is there into sb (past its cap: counted as dropped); returns 0
