@@ -258,6 +258,11 @@ static void remove_stale(const char *path)
 /* Removes sandbox groups whose supervisor is gone (SIGKILLed). */
 static void sweep(const char *parent)
 {
+        /* cgroupfs counts a directory's subdirectories in its link count:
+         * with none (the usual case for a lone run) there is nothing to read. */
+        struct stat st;
+        if (stat(parent, &st) == 0 && st.st_nlink <= 2)
+                return;
         DIR *d = opendir(parent);
         if (!d)
                 return;
