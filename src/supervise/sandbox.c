@@ -179,7 +179,9 @@ static int decide(struct run *run, const struct abox_policy *p, struct abox_erro
         int r = protections_require(&run->prot, err);
         if (r < 0)
                 return r;
-        struct cgroup_limits lim = { p->memory_max_bytes, p->pids_max, p->cpu_milli };
+        /* pids_limit counts the code's processes and threads: the group also
+         * holds agentbox's own pid 1, which takes one more. */
+        struct cgroup_limits lim = { p->memory_max_bytes, p->pids_max + 1, p->cpu_milli };
         bool any = false;
         for (int c = 0; c < CG__MAX; c++)
                 any |= run->prot.want_cg[c];

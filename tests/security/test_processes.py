@@ -240,6 +240,39 @@ def test_shell_fork_bomb_is_capped_by_pids_limit_until_timeout(box, canary, sent
     canary.assert_untouched(doc)
 
 
+def test_pids_limit_counts_the_codes_processes_exactly(box, canary, sentinel):
+    """pids_limit is the code's processes: agentbox's own pid 1 is not one of
+    them.  With 1 a program runs and cannot fork; with 3, Python starts
+    exactly two children and the third fork fails."""
+    doc = run_box(box, "run", "--pids", "1", "--", "/bin/echo", "alone", canary=canary)
+    ok(doc, "alone\n")
+    doc = run_box(box, "sh", "--pids", "1", "-c", "/bin/true & wait; echo not reached",
+                  canary=canary)
+    assert (doc["status"], doc["limit"], doc["exit_code"]) == \
+        ("resource_exceeded", "pids", 2), brief(doc)
+    assert "Cannot fork" in doc["stderr"] and doc["stdout"] == "", brief(doc)
+    doc = run_box(box, "python", "--pids", "3", "-c", py('''
+        import time
+        children = []
+        try:
+            for _ in range(5):
+                pid = os.fork()
+                if pid == 0:
+                    time.sleep(2)
+                    os._exit(0)
+                children.append(pid)
+        except OSError as e:
+            print(len(children), errno.errorcode[e.errno])
+        for pid in children:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+    '''), canary=canary)
+    assert (doc["status"], doc["limit"], doc["stdout"]) == \
+        ("resource_exceeded", "pids", "2 EAGAIN\n"), brief(doc)
+    sentinel.assert_alive_and_untraced()
+    canary.assert_untouched(doc)
+
+
 def test_thread_bomb_is_stopped_by_pids_limit(box, canary, sentinel):
     doc = run_box(box, "python", "--pids", "32", "--timeout", "5", "-c", py('''
         import threading, time
