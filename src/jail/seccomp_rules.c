@@ -135,6 +135,28 @@ static int add_rules(scmp_filter_ctx ctx)
         return r;
 }
 
+/* The program libseccomp exported into fd, in malloc'd memory. */
+static int read_program(int fd, struct sock_filter **ret, size_t *ret_len)
+{
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (st.st_size <= 0 || st.st_size % (off_t)sizeof(struct sock_filter) ||
+            st.st_size > (off_t)(BPF_MAXINSNS * sizeof(struct sock_filter)))
+                return -EIO;
+        size_t len = (size_t)st.st_size;
+        char *bpf = malloc(len);
+        if (!bpf)
+                return -ENOMEM;
+        if (pread(fd, bpf, len, 0) != (ssize_t)len) {
+                free(bpf);
+                return -EIO;
+        }
+        *ret = (struct sock_filter *)bpf;
+        *ret_len = len / sizeof(struct sock_filter);
+        return 0;
+}
+
 int seccomp_rules_compile(struct sock_filter **ret, size_t *ret_len)
 {
         scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
@@ -144,30 +166,13 @@ int seccomp_rules_compile(struct sock_filter **ret, size_t *ret_len)
         r = r ?: seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
         r = r ?: seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
         r = r ?: add_rules(ctx);
-        int fd = -1;
-        if (r == 0) {
-                fd = memfd_create("seccomp", MFD_CLOEXEC);
-                r = fd < 0 ? -errno : seccomp_export_bpf(ctx, fd);
-        }
-        seccomp_release(ctx);
-        struct stat st;
-        if (r == 0 && fstat(fd, &st) < 0)
+        int fd = r < 0 ? -1 : memfd_create("seccomp", MFD_CLOEXEC);
+        if (r == 0 && fd < 0)
                 r = -errno;
-        if (r == 0 && (st.st_size <= 0 || st.st_size % (off_t)sizeof(struct sock_filter) ||
-                       st.st_size > (off_t)(BPF_MAXINSNS * sizeof(struct sock_filter))))
-                r = -EIO;
-        char *bpf = r == 0 ? malloc((size_t)st.st_size) : NULL;
-        if (r == 0 && !bpf)
-                r = -ENOMEM;
-        if (r == 0 && pread(fd, bpf, (size_t)st.st_size, 0) != st.st_size)
-                r = -EIO;
+        r = r ?: seccomp_export_bpf(ctx, fd);
+        seccomp_release(ctx);
+        r = r ?: read_program(fd, ret, ret_len);
         if (fd >= 0)
                 close(fd);
-        if (r < 0) {
-                free(bpf);
-                return r;
-        }
-        *ret = (struct sock_filter *)bpf;
-        *ret_len = (size_t)st.st_size / sizeof(struct sock_filter);
-        return 0;
+        return r;
 }
