@@ -54,20 +54,20 @@ static int supervise_run(struct run *run, const struct abox_policy *p,
         if (r < 0)
                 return r;
         int scratch = -1, listener = -1;
-        bool started = false, taken = false;
-        uint64_t waited_ms = 0; /* of the run's timeout, spent waiting for "started" */
+        bool started = false;
+        /* The run's clock (time_ms, the timeout) starts here, right after
+         * the clone: waited_ms is its part before supervise() starts. */
+        uint64_t t0 = monotonic_ms(), waited_ms = 0;
         struct net_proxy *proxy = NULL;
         r = run_ensure_redactor(run, p, err);
         if (r == 0) {
                 /* The proxy must serve before the payload's first connect;
                  * and jail_take_started's wait is best spent while the
                  * payload starts. */
-                uint64_t t0 = monotonic_ms();
                 started = jail_take_started(child.sync_fd, child.pidfd,
                                             p->timeout_ms < INT_MAX ? (int)p->timeout_ms : INT_MAX,
                                             &scratch, &listener);
                 waited_ms = monotonic_ms() - t0;
-                taken = true;
                 if (started && listener >= 0) {
                         r = run_start_proxy(p, listener, &proxy, err);
                         listener = -1; /* the proxy's now, or closed */
@@ -104,8 +104,6 @@ static int supervise_run(struct run *run, const struct abox_policy *p,
         bool supervise_failed = r < 0;
         if (r < 0)
                 jail_kill_and_reap(child.pid, child.pidfd);
-        if (!taken)
-                started = jail_take_started(child.sync_fd, child.pidfd, 0, &scratch, &listener);
         safe_close(listener);
         if (started && sup.exited)
                 run_inspect_disk(run, p, scratch, /* walk= */ true, &sup);
@@ -125,7 +123,7 @@ static int supervise_run(struct run *run, const struct abox_policy *p,
                 struct cgroup_stats st = { 0 };
                 if (run->cg)
                         cgroup_stats(run->cg, &st);
-                res->time_ms = sup.elapsed_ms;
+                res->time_ms = waited_ms + sup.elapsed_ms;
                 res->cpu_ms = st.cpu_usage_us / 1000;
                 res->memory_peak_bytes = st.memory_peak_bytes;
                 run_classify(run, p, req, &sup, &st, res);

@@ -499,9 +499,10 @@ int run_report_network(const struct net_proxy_report *net, struct abox_result *r
         return 0;
 }
 
-/* The disk checks, once the sandbox is gone: the scratch filesystem
- * through the fd its pid 1 handed over, :rw mounts through their host
- * paths. */
+/* The disk checks, once nothing in the sandbox can write any more (its
+ * pid 1 has reaped the rest, or is gone): the scratch filesystem through
+ * the directory fd taken from what pid 1 handed over, :rw mounts through
+ * their host paths. */
 void run_inspect_disk(const struct run *run, const struct abox_policy *p, int scratch, bool walk,
                       struct supervise_output *sup)
 {

@@ -225,20 +225,19 @@ def test_name_not_on_the_list_gets_403_and_a_violation_and_is_never_resolved(box
         print("curl https:", p.returncode, p.stderr.decode().strip())
         fetch("listed", "http://lookup-me.test/z")
     ''', PORT=origin.port), canary=canary, wrapper=resolver.wrapper)
-    assert doc["stdout"].startswith(
-        f"other: 403 other.test:{origin.port} is not in allowed_domains\n"
-        "exfil: 403 stolen-c2vjcmv0.attacker.test:80 is not in allowed_domains\n"
-        "curl https: 56 curl: (56) CONNECT tunnel failed, response 403\n"
-        "listed: 50"), brief(doc)
-    assert (doc["status"], doc["_exit"]) == ("success", 0), brief(doc)
+    ok(doc, f"other: 403 other.test:{origin.port} is not in allowed_domains\n"
+            "exfil: 403 stolen-c2vjcmv0.attacker.test:80 is not in allowed_domains\n"
+            "curl https: 56 curl: (56) CONNECT tunnel failed, response 403\n"
+            "listed: 502 cannot resolve lookup-me.test: Name or service not known\n")
     assert "lookup-me.test" in resolver.names, resolver.names
     assert [n for n in resolver.names if "attacker" in n or "stolen" in n or
             n.startswith("other.test")] == [], resolver.names
     assert origin.seen == []
-    assert violations(doc)[:3] == [
+    assert violations(doc) == [
         ("network", f"other.test:{origin.port}", "not in allowed_domains"),
         ("network", "stolen-c2vjcmv0.attacker.test:80", "not in allowed_domains"),
         ("network", "stolen-c2vjcmv0.attacker.test:443", "not in allowed_domains")]
+    assert "refused 3 requests" in doc["message"]
     canary.assert_untouched(doc)
 
 
