@@ -223,41 +223,46 @@ static bool field_is_list(const struct field *f)
                f->type == FIELD_HOSTS;
 }
 
-static void free_overrides(struct abox_policy *p)
+/* One owned member (a path, a list, the overrides, the mounts) freed and
+ * left empty; with `release` false only forgotten: a shallow copy's
+ * member still points at the original's. */
+static void member_drop(struct abox_policy *p, const struct field *f, bool release)
 {
-        for (size_t i = 0; i < p->n_overrides; i++) {
-                free(p->overrides[i].module);
-                strlist_done(&p->overrides[i].functions);
+        if (f->type == FIELD_PATH) {
+                char **s = MEMBER(p, f, char *);
+                if (release)
+                        free(*s);
+                *s = NULL;
+        } else if (field_is_list(f)) {
+                struct strlist *l = MEMBER(p, f, struct strlist);
+                if (release)
+                        strlist_done(l);
+                *l = (struct strlist){ 0 };
+        } else if (f->type == FIELD_OVERRIDES) {
+                for (size_t i = 0; release && i < p->n_overrides; i++) {
+                        free(p->overrides[i].module);
+                        strlist_done(&p->overrides[i].functions);
+                }
+                if (release)
+                        free(p->overrides);
+                p->overrides = NULL, p->n_overrides = 0;
+        } else if (f->type == FIELD_MOUNTS) {
+                for (size_t i = 0; release && i < p->n_mounts; i++) {
+                        free(p->mounts[i].src);
+                        free(p->mounts[i].dst);
+                }
+                if (release)
+                        free(p->mounts);
+                p->mounts = NULL, p->n_mounts = 0;
         }
-        free(p->overrides);
-        p->overrides = NULL, p->n_overrides = 0;
-}
-
-static void free_mounts(struct abox_policy *p)
-{
-        for (size_t i = 0; i < p->n_mounts; i++) {
-                free(p->mounts[i].src);
-                free(p->mounts[i].dst);
-        }
-        free(p->mounts);
-        p->mounts = NULL, p->n_mounts = 0;
 }
 
 void abox_policy_free(struct abox_policy *p)
 {
         if (!p)
                 return;
-        for (size_t i = 0; i < ELEMENTSOF(fields); i++) {
-                const struct field *f = &fields[i];
-                if (f->type == FIELD_PATH)
-                        free(*MEMBER(p, f, char *));
-                else if (field_is_list(f))
-                        strlist_done(MEMBER(p, f, struct strlist));
-                else if (f->type == FIELD_OVERRIDES)
-                        free_overrides(p);
-                else if (f->type == FIELD_MOUNTS)
-                        free_mounts(p);
-        }
+        for (size_t i = 0; i < ELEMENTSOF(fields); i++)
+                member_drop(p, &fields[i], /* release= */ true);
         free(p);
 }
 
@@ -327,8 +332,7 @@ bool policy_equal(const struct abox_policy *a, const struct abox_policy *b)
         return eq && (a->set_mask & ~ignored) == (b->set_mask & ~ignored);
 }
 
-/* One owned member of src, copied into p (whose member still points
- * at src's). */
+/* One owned member of src, copied into p's empty one. */
 static int copy_member(struct abox_policy *p, const struct abox_policy *src, const struct field *f)
 {
         if (f->type == FIELD_PATH) {
@@ -337,19 +341,15 @@ static int copy_member(struct abox_policy *p, const struct abox_policy *src, con
                 *to = from ? strdup(from) : NULL;
                 return from && !*to ? -ENOMEM : 0;
         }
-        if (field_is_list(f)) {
-                *MEMBER(p, f, struct strlist) = (struct strlist){ 0 };
+        if (field_is_list(f))
                 return strlist_copy(MEMBER(p, f, struct strlist), CMEMBER(src, f, struct strlist));
-        }
         int r = 0;
         if (f->type == FIELD_OVERRIDES) {
-                p->overrides = NULL, p->n_overrides = 0;
                 for (size_t i = 0; r == 0 && i < src->n_overrides; i++)
                         r = policy_set_override(p, src->overrides[i].module,
                                                 src->overrides[i].allowed,
                                                 &src->overrides[i].functions, NULL);
         } else if (f->type == FIELD_MOUNTS) {
-                p->mounts = NULL, p->n_mounts = 0;
                 for (size_t i = 0; r == 0 && i < src->n_mounts; i++) {
                         struct mount_spec *m = realloc(p->mounts, (i + 1) * sizeof *m);
                         if (!m)
@@ -371,24 +371,12 @@ struct abox_policy *abox_policy_dup(const struct abox_policy *src)
         if (!p)
                 return NULL;
         *p = *src;
-        /* Each owned member copied in table order; on a failure, the ones
-         * not reached yet still point at src's and must not be freed. */
-        size_t i = 0;
+        for (size_t i = 0; i < ELEMENTSOF(fields); i++)
+                member_drop(p, &fields[i], /* release= */ false);
         int r = 0;
-        for (; r == 0 && i < ELEMENTSOF(fields); i++)
+        for (size_t i = 0; r == 0 && i < ELEMENTSOF(fields); i++)
                 r = copy_member(p, src, &fields[i]);
         if (r < 0) {
-                for (; i < ELEMENTSOF(fields); i++) {
-                        const struct field *f = &fields[i];
-                        if (f->type == FIELD_PATH)
-                                *MEMBER(p, f, char *) = NULL;
-                        else if (field_is_list(f))
-                                *MEMBER(p, f, struct strlist) = (struct strlist){ 0 };
-                        else if (f->type == FIELD_OVERRIDES)
-                                p->overrides = NULL, p->n_overrides = 0;
-                        else if (f->type == FIELD_MOUNTS)
-                                p->mounts = NULL, p->n_mounts = 0;
-                }
                 abox_policy_free(p);
                 return NULL;
         }
@@ -398,27 +386,7 @@ struct abox_policy *abox_policy_dup(const struct abox_policy *src)
 void policy_field_clear(struct abox_policy *p, const struct field *f)
 {
         mark_set(p, f);
-        if (f->type == FIELD_OVERRIDES) {
-                for (size_t i = 0; i < p->n_overrides; i++) {
-                        free(p->overrides[i].module);
-                        strlist_done(&p->overrides[i].functions);
-                }
-                free(p->overrides);
-                p->overrides = NULL;
-                p->n_overrides = 0;
-        }
-        if (f->type == FIELD_LIST || f->type == FIELD_ENV || f->type == FIELD_SECRETS ||
-            f->type == FIELD_HOSTS) {
-                strlist_done((struct strlist *)((char *)p + f->offset));
-        } else if (f->type == FIELD_MOUNTS) {
-                for (size_t i = 0; i < p->n_mounts; i++) {
-                        free(p->mounts[i].src);
-                        free(p->mounts[i].dst);
-                }
-                free(p->mounts);
-                p->mounts = NULL;
-                p->n_mounts = 0;
-        }
+        member_drop(p, f, /* release= */ true);
 }
 
 bool policy_module_name_valid(const char *s)

@@ -42,20 +42,23 @@ int cgroup_write(const char *dir, const char *file, const char *value)
         return write_small_file(path, value);
 }
 
+int cgroup_parse_u64(const char *s, uint64_t *ret)
+{
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(s, &end, 10);
+        if (errno || end == s)
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
 int cgroup_read_u64(const char *dir, const char *file, uint64_t *ret)
 {
         char path[512], buf[64];
         snprintf(path, sizeof path, "%s/%s", dir, file);
         int r = read_small_file(path, buf, sizeof buf);
-        if (r < 0)
-                return r;
-        char *end;
-        errno = 0;
-        unsigned long long v = strtoull(buf, &end, 10);
-        if (errno || end == buf)
-                return -EINVAL;
-        *ret = v;
-        return 0;
+        return r < 0 ? r : cgroup_parse_u64(buf, ret);
 }
 
 /* "key value" lines (memory.events, cpu.stat, memory.oom_control). */

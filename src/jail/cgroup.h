@@ -83,6 +83,8 @@ const char *cgroup_controller_name(enum cgroup_controller c);
 
 /* helpers shared by the backends */
 int cgroup_write(const char *dir, const char *file, const char *value);
+/* A counter's text: a decimal number (what follows it is ignored). */
+int cgroup_parse_u64(const char *s, uint64_t *ret);
 int cgroup_read_u64(const char *dir, const char *file, uint64_t *ret);
 int cgroup_read_key(const char *dir, const char *file, const char *key, uint64_t *ret);
 

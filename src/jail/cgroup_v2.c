@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -92,10 +91,7 @@ static void read_peak(int fd, uint64_t *ret)
         if (n <= 0)
                 return;
         buf[n] = '\0';
-        char *end;
-        unsigned long long v = strtoull(buf, &end, 10);
-        if (end != buf)
-                *ret = v;
+        cgroup_parse_u64(buf, ret);
 }
 
 static int stats(struct cgroup *cg, struct cgroup_stats *ret)

@@ -45,9 +45,9 @@ int net_proxy_listener(uint16_t port)
          * a SOCKS greeting): with the connection handed over only once its
          * first bytes are in, the proxy wakes once for a connection and its
          * request instead of twice (bench/proxy.py: about a fifth of the
-         * latency the proxy adds).  A
-         * connection that says nothing stays with the kernel, bounded by the
-         * backlog, and reaches the proxy's head timeout after this delay. */
+         * latency the proxy adds).  A connection that says nothing stays
+         * with the kernel, bounded by the backlog, and reaches the proxy's
+         * head timeout after this delay. */
         int defer_s = 5;
         setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer_s, sizeof defer_s);
         if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 512) < 0)

@@ -43,6 +43,11 @@
 #define DEFAULT_LIFETIME_MS   3600000ULL /* an hour */
 #define REAP_INTERVAL_S       1
 
+/* What a caller is told about a session being ended. */
+#define ENDED_IDLE     "the session was idle past its timeout and has ended"
+#define ENDED_LIFETIME "the session reached its maximum lifetime and has ended"
+#define ENDED_BROKEN   "the session's sandbox ended"
+
 struct abox_session {
         /* Under lock; NULL once the session has ended (an ended session is
          * off the list, and its registry may be freed before its handles). */
@@ -303,11 +308,8 @@ size_t abox_sessions_reap(struct abox_sessions *reg)
                                  * take it before end_session() does — and
                                  * see it ended right after its run. */
                                 now_end = s->ending = true;
-                                s->ending_why = strcmp(why, "idle") == 0
-                                                        ? "the session was idle past its timeout "
-                                                          "and has ended"
-                                                        : "the session reached its maximum "
-                                                          "lifetime and has ended";
+                                s->ending_why =
+                                        strcmp(why, "idle") == 0 ? ENDED_IDLE : ENDED_LIFETIME;
                         }
                 }
                 pthread_mutex_unlock(&s->lock);
@@ -560,8 +562,7 @@ int abox_session_run(struct abox_session *s, const struct abox_request *req,
                 s->last_used_ms = now_of(s->reg);
         bool end = s->end_after || box_broken(box);
         s->ending = end; /* a caller waiting for the session must not take it now */
-        s->ending_why = s->end_after ? "the session reached its maximum lifetime and has ended"
-                                     : "the session's sandbox ended";
+        s->ending_why = s->end_after ? ENDED_LIFETIME : ENDED_BROKEN;
         const char *why = s->end_after ? "lifetime" : "broken";
         if (end && r == 0) {
                 struct abox_result *res = *ret;
