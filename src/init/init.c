@@ -8,7 +8,8 @@
  * the supervisor filled: its /proc/1/exe is a file that no one can write.
  *
  * It is freestanding (no libc, a few hundred bytes of code): it makes itself
- * non-dumpable again (so /proc/1 stays hidden from the payload) and waits.
+ * non-dumpable again (so /proc/1 stays hidden from the payload), says it
+ * runs (JAIL_MSG_INIT, so a run its timeout ends still knows) and waits.
  * When the payload (argv[1]) ends it kills what the payload left behind,
  * reaps the rest, writes one JAIL_MSG_EXIT with the payload's wait status
  * to fd 3 and exits.
@@ -299,6 +300,9 @@ __attribute__((noreturn, used)) void init_main(long *sp)
         sys4(__NR_prctl, PR_SET_DUMPABLE_, 0, 0, 0);
         if (argc > 3 && argv[2][0] == '-' && argv[2][1] == 's' && argv[2][2] == '\0')
                 session(payload, argv + 3, envp);
+        /* A run ended by its timeout never sees our EXIT: this says which
+         * pid 1 it had. */
+        say(JAIL_MSG_INIT, 0);
         int status = 0;
         reap(&payload, &status, 1);
         /* The payload is gone: what it left behind goes too. */

@@ -9,6 +9,7 @@ enum jail_msg_kind {
         JAIL_MSG_FAIL = 1,    /* setup failed; the child exits */
         JAIL_MSG_EXIT = 2,    /* init: the payload ended with wstatus; init exits */
         JAIL_MSG_PAYLOAD = 3, /* session init: the payload ended with wstatus; init stays */
+        JAIL_MSG_INIT = 4,    /* agentbox-init runs (one-shot: so a run killed early knows) */
 };
 
 struct jail_msg {

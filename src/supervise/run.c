@@ -110,7 +110,7 @@ static int supervise_run(struct run *run, const struct abox_policy *p,
         struct net_proxy_report net = { 0 };
         if (proxy)
                 net_proxy_stop(proxy, &net);
-        run->sealed_init_ran = sup.exited && sup.exit.sealed == 1;
+        run->sealed_init_ran = sup.sealed_init || (sup.exited && sup.exit.sealed == 1);
         safe_close(scratch);
         close(child.sync_fd);
         close(child.msg_fd);

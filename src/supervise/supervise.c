@@ -64,6 +64,8 @@ static void take_messages(int fd, struct supervise_output *out, int *open)
                         out->failed = true, out->fail = m;
                 else if (m.kind == JAIL_MSG_EXIT)
                         out->exited = true, out->exit = m;
+                else if (m.kind == JAIL_MSG_INIT)
+                        out->sealed_init = true;
         }
 }
 

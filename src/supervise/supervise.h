@@ -24,8 +24,9 @@ struct supervise_output {
         struct strbuf out, err, report;
         bool timed_out;
         bool cpu_exceeded;
-        bool failed; /* the sandbox could not be built, or the program not run */
-        bool exited; /* init reported the payload's end */
+        bool failed;      /* the sandbox could not be built, or the program not run */
+        bool exited;      /* init reported the payload's end */
+        bool sealed_init; /* agentbox-init said it runs (not the fallback init) */
         struct jail_msg fail, exit;
         uint64_t elapsed_ms;
         /* Filled in by the caller once the sandbox is gone: */

@@ -24,10 +24,16 @@ def run_in_noexec_pidns(box, *args):
     return p.returncode, json.loads(p.stdout)
 
 
-def test_sealed_init_is_listed_when_the_host_allows_it(box):
-    doc = box.json("sh", "-c", "echo hi")
-    assert doc["status"] == "success"
-    assert "sealed_init" in doc["protections"]
+@pytest.mark.parametrize("args, status", [
+    (["-c", "echo hi"], "success"),
+    # Killed before init can report the end: it said it runs when it started.
+    (["--timeout", "1", "-c", "sleep 5"], "timeout"),
+    (["--cpu-time", "1", "-c", "while :; do :; done"], "resource_exceeded"),
+])
+def test_sealed_init_is_listed_when_the_host_allows_it(box, args, status):
+    doc = box.json("sh", *args)
+    assert doc["status"] == status, doc
+    assert "sealed_init" in doc["protections"], doc["protections"]
 
 
 def test_without_executable_memfds_runs_are_refused_unless_degraded(box):
@@ -68,9 +74,10 @@ def test_without_executable_memfds_leftover_daemons_are_still_killed(box, tmp_pa
                LEFT=str(tmp_path / "left"), PAT=str(tmp_path / "pattern"))
     subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "sh", "-c", script, "sh",
                     box.path, "sh", "--json", "--allow-degraded", "sealed_init", "-c",
-                    f"(setsid sleep {mark} &) ; sleep 0.1; for f in /proc/[0-9]*/cmdline; do "
-                    "tr '\\0' ' ' < $f; echo; done | grep -c -x "
-                    f"'sleep {mark} '"], env=env, capture_output=True, timeout=60, check=True)
+                    f"(setsid sleep {mark} &); n=0; for i in $(seq 100); do "
+                    "n=$(for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f; echo; done | "
+                    f"grep -c -x 'sleep {mark} '); [ $n -ge 1 ] && break; sleep 0.05; done; "
+                    "echo $n"], env=env, capture_output=True, timeout=60, check=True)
     doc = json.loads((tmp_path / "out").read_text())
     assert (int((tmp_path / "rc").read_text()), doc["status"], doc["exit_code"]) == \
         (0, "success", 0), doc

@@ -6,6 +6,7 @@ operator consciously opening the inward-address guard for exactly those
 names.  Each test checks both what the sandbox saw and what the servers saw
 (nothing, for every refusal), and the violations the result reports.
 """
+import contextlib
 import http.server
 import json
 import os
@@ -269,32 +270,42 @@ def test_a_name_with_several_addresses_falls_back_to_the_next(box, canary, origi
     canary.assert_untouched(doc)
 
 
-def test_an_address_that_never_answers_gives_way_to_the_next(box, canary, origin):
-    # slow.test's first address is a listener on 127.0.0.2 whose accept
-    # queue is full, so the kernel drops the proxy's SYN and the connect
-    # never finishes; the proxy must give it only its share of the connect
-    # time and go on to 127.0.0.1, where the origin answers.
-    black = socket.socket()
-    black.bind(("127.0.0.2", origin.port))
-    black.listen(0)
-    fillers = []
-    for _ in range(2):
-        f = socket.socket()
-        f.setblocking(False)
-        f.connect_ex(("127.0.0.2", origin.port))
-        fillers.append(f)
-    time.sleep(0.2)
+@contextlib.contextmanager
+def black_holes(port, *addresses):
+    """Listeners on these loopback addresses whose accept queues are full:
+    the kernel drops every further SYN, so a connect there never finishes."""
+    socks = []
     try:
+        for address in addresses:
+            black = socket.socket()
+            black.bind((address, port))
+            black.listen(0)
+            socks.append(black)
+            for _ in range(2):
+                f = socket.socket()
+                f.setblocking(False)
+                f.connect_ex((address, port))
+                socks.append(f)
+        time.sleep(0.2)
+        yield
+    finally:
+        for s in socks:
+            s.close()
+
+
+def test_an_address_that_never_answers_gives_way_to_the_next(box, canary, origin):
+    # slow.test's first two addresses never answer; the proxy must give each
+    # only its share of the 10 s connect time (a third, then half of what is
+    # left) and reach 127.0.0.1, where the origin answers, at about 6.7 s --
+    # before the client's own 10 s timeout.  A full 10 s each would not.
+    with black_holes(origin.port, "127.0.0.2", "127.0.0.3"):
         doc = run_box(box, "python", "--network", "restricted",
                       "--allow-domain", f"slow.test:{origin.port}",
                       "--network-host", "slow.test=127.0.0.2",
+                      "--network-host", "slow.test=127.0.0.3",
                       "--network-host", "slow.test=127.0.0.1",
                       "-c", py(VIA, 'via("slow", f"http://slow.test:{PORT}/s")', PORT=origin.port),
                       canary=canary)
-    finally:
-        for f in fillers:
-            f.close()
-        black.close()
     ok(doc, "slow: 200 hello from origin /s\n")
     assert origin.seen == [("GET", "/s", f"slow.test:{origin.port}")]
     assert doc["violations"] == []
