@@ -421,6 +421,12 @@ void cgroup_destroy(struct cgroup *cg)
         free(cg);
 }
 
+int cgroup_oom_watch(struct cgroup *cg)
+{
+        return cg && cg->dir[CG_MEMORY] && cg->ops->oom_watch ? cg->ops->oom_watch(cg)
+                                                              : -EOPNOTSUPP;
+}
+
 int cgroup_reset_peak(struct cgroup *cg)
 {
         return cg && cg->dir[CG_MEMORY] ? cg->ops->reset_peak(cg) : 0;

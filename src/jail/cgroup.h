@@ -41,6 +41,7 @@ struct cgroup_backend {
         int (*cpu_usage_us)(struct cgroup *cg, uint64_t *ret);
         int (*kill_all)(struct cgroup *cg);
         int (*reset_peak)(struct cgroup *cg);
+        int (*oom_watch)(struct cgroup *cg); /* NULL: an OOM already ends the group */
 };
 
 /* What this host offers, for `check` and for failing closed. */
@@ -78,6 +79,12 @@ int cgroup_cpu_usage_us(struct cgroup *cg, uint64_t *ret);
  * through the file descriptor that made it (kept in peak_fd).  Before
  * that, -errno and the peak stays the group's since it was made. */
 int cgroup_reset_peak(struct cgroup *cg);
+/* Where an OOM kill would take only one process (v1), has the group's
+ * tasks wait at an OOM instead and returns an eventfd that counts it: the
+ * caller must then end the whole group, and must watch the fd for the
+ * group's whole life.  -EOPNOTSUPP where the kernel ends the group itself
+ * (v2's memory.oom.group) or there is no memory controller. */
+int cgroup_oom_watch(struct cgroup *cg);
 void cgroup_destroy(struct cgroup *cg);
 const char *cgroup_controller_name(enum cgroup_controller c);
 

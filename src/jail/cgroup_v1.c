@@ -4,10 +4,13 @@
 #include "cgroup.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static int setup(struct cgroup *cg, const struct cgroup_limits *lim)
 {
@@ -90,5 +93,32 @@ static int reset_peak(struct cgroup *cg)
         return cgroup_write(cg->dir[CG_MEMORY], "memory.max_usage_in_bytes", "0");
 }
 
-const struct cgroup_backend cgroup_v1_backend = { setup, stats, cpu_usage_us, kill_all,
-                                                  reset_peak };
+/* v1 has no memory.oom.group: an OOM kill takes one process and the rest
+ * of the sandbox goes on.  So the kernel is told to pause the tasks that
+ * hit the limit instead (oom_kill_disable) and to count the OOM on an
+ * eventfd, on which the supervisor ends the whole sandbox, as v2 does by
+ * itself.  The eventfd is registered before the killer is turned off: a
+ * group no one is told about keeps the kernel's kill. */
+static int oom_watch(struct cgroup *cg)
+{
+        char path[600], reg[64];
+        snprintf(path, sizeof path, "%s/memory.oom_control", cg->dir[CG_MEMORY]);
+        int ctl = open(path, O_RDONLY | O_CLOEXEC);
+        if (ctl < 0)
+                return -errno;
+        int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        int r = efd < 0 ? -errno : 0;
+        snprintf(reg, sizeof reg, "%d %d", efd, ctl);
+        r = r ?: cgroup_write(cg->dir[CG_MEMORY], "cgroup.event_control", reg);
+        close(ctl);
+        r = r ?: cgroup_write(cg->dir[CG_MEMORY], "memory.oom_control", "1");
+        if (r < 0) {
+                if (efd >= 0)
+                        close(efd);
+                return r;
+        }
+        return efd;
+}
+
+const struct cgroup_backend cgroup_v1_backend = { setup,    stats,      cpu_usage_us,
+                                                  kill_all, reset_peak, oom_watch };

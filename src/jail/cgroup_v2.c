@@ -144,5 +144,5 @@ static int reset_peak(struct cgroup *cg)
         return r;
 }
 
-const struct cgroup_backend cgroup_v2_backend = { setup, stats, cpu_usage_us, kill_all,
-                                                  reset_peak };
+const struct cgroup_backend cgroup_v2_backend = { setup,    stats,      cpu_usage_us,
+                                                  kill_all, reset_peak, NULL };

@@ -362,14 +362,14 @@ static void watch(struct box *b, int out_fd, int err_fd, int report_fd, uint64_t
                   struct exec_state *x)
 {
         const struct abox_policy *p = b->policy;
-        enum { P_KERNEL, P_MSG, P_INIT, P_OUT, P_ERR, P_REPORT, P__MAX };
-        struct strbuf *sinks[P__MAX] = {
-                NULL, NULL, NULL, &x->sup.out, &x->sup.err, &x->sup.report
-        };
+        enum { P_KERNEL, P_MSG, P_INIT, P_OOM, P_OUT, P_ERR, P_REPORT, P__MAX };
+        struct strbuf *sinks[P__MAX] = { NULL,        NULL,        NULL,          NULL,
+                                         &x->sup.out, &x->sup.err, &x->sup.report };
         struct pollfd pfd[P__MAX] = {
                 { b->kernel_fd, POLLIN, 0 },   { b->child.msg_fd, POLLIN, 0 },
-                { b->child.pidfd, POLLIN, 0 }, { out_fd, POLLIN, 0 },
-                { err_fd, POLLIN, 0 },         { report_fd, POLLIN, 0 },
+                { b->child.pidfd, POLLIN, 0 }, { b->run.oom_fd, POLLIN, 0 },
+                { out_fd, POLLIN, 0 },         { err_fd, POLLIN, 0 },
+                { report_fd, POLLIN, 0 },
         };
         uint64_t start = monotonic_ms(), deadline = start + p->timeout_ms, grace = 0;
         uint64_t killed_at = 0;
@@ -415,6 +415,13 @@ static void watch(struct box *b, int out_fd, int err_fd, int report_fd, uint64_t
                                 pfd[i].fd = -1;
                 if (pfd[P_MSG].revents)
                         take_init_messages(b, x);
+                if (pfd[P_OOM].revents && !x->sup.oom) {
+                        /* A one-shot box's tasks wait at the memory limit
+                         * (v1): the whole sandbox ends, as abox_run's does. */
+                        x->sup.oom = x->killed = true;
+                        pidfd_signal(b->child.pidfd, SIGKILL);
+                        pfd[P_OOM].fd = -1;
+                }
                 if (pfd[P_INIT].revents)
                         x->init_gone = true;
                 if (pfd[P_KERNEL].revents)
@@ -521,6 +528,10 @@ int box_exec(struct box *b, const struct abox_request *req, const char *session_
                 net_proxy_take(b->proxy, NULL); /* between executions: no one's */
         /* Used once from here on (a request refused above left it unused). */
         b->broken = once;
+        /* Ended whole by an OOM, as a one-shot run is (cgroup_oom_watch); a
+         * session keeps the kernel's kill of one process. */
+        if (once && b->run.cg && b->run.oom_fd < 0)
+                b->run.oom_fd = cgroup_oom_watch(b->run.cg);
         const int fds[4] = { code, out[1], errp[1], rep[1] };
         r = send_order(b, req, fds);
         if (r < 0 && once) {

@@ -96,6 +96,7 @@ static int supervise_run(struct run *run, const struct abox_policy *p,
                 .timeout_ms = waited_ms < p->timeout_ms ? p->timeout_ms - waited_ms : 1,
                 .cpu_time_ms = p->cpu_time_ms,
                 .cg = run->cg,
+                .oom_fd = run->oom_fd,
                 .output_cap = p->output_max_bytes,
                 .report_cap = 2 * p->output_max_bytes + 65536,
         };

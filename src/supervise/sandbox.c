@@ -45,6 +45,7 @@ void run_done(struct run *run)
         runtime_done(&run->launch);
         safe_close(run->plan.cgroup_fd);
         safe_close(run->plan.init_fd);
+        safe_close(run->oom_fd);
         for (size_t i = 0; i < run->n_rw_fds; i++)
                 safe_close(run->rw_fds[i]);
         cgroup_destroy(run->cg);
@@ -210,6 +211,11 @@ int run_after_clone(void *data, pid_t pid)
         if (!run->decided && (r = decide(run, ctx->p, ctx->err)) < 0)
                 return r;
         run->plan.init_required = protection_required(&run->prot, "sealed_init");
+        /* A one-shot run's supervisor watches for the OOM that must end the
+         * whole sandbox where the kernel would not (v1).  A session keeps
+         * the kernel's kill of one process: its interpreter is restarted. */
+        if (!run->session && run->cg)
+                run->oom_fd = cgroup_oom_watch(run->cg);
         if (run->cg) {
                 r = cgroup_open_join_fds(run->cg, run->plan.join_fds,
                                          ELEMENTSOF(run->plan.join_fds));
@@ -338,7 +344,7 @@ static enum abox_limit limit_of(const struct abox_policy *p, const struct superv
         bool file_over = sup->exited && sup->file_size_hit;
         if (sup->cpu_exceeded || (sig == SIGXCPU && p->cpu_time_ms))
                 return ABOX_LIMIT_CPU_TIME;
-        if (st->oom_kills > 0 ||
+        if (st->oom_kills > 0 || sup->oom ||
             (hint == ABOX_LIMIT_MEMORY && st->memory_peak_bytes >= p->memory_max_bytes / 10 * 9))
                 return ABOX_LIMIT_MEMORY;
         if (st->pids_max_hits > 0)

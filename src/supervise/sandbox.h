@@ -38,6 +38,7 @@ struct run {
         bool sealed_init_ran; /* the exit report came from agentbox-init */
         time_t since;         /* files modified from here on count for the file-size check */
         struct cgroup *cg;
+        int oom_fd; /* cgroup_oom_watch's, for supervise(); <0: none */
         int out[2], err[2];
         char **envp;
 };
@@ -51,8 +52,8 @@ struct spawn_ctx {
 
 #define RUN_INIT                                                                                   \
         {                                                                                          \
-                .out = { -1, -1 }, .err = { -1, -1 }, .plan.cgroup_fd = -1, .plan.init_fd = -1,    \
-                .plan.session_fd = -1                                                              \
+                .out = { -1, -1 }, .err = { -1, -1 }, .oom_fd = -1, .plan.cgroup_fd = -1,          \
+                .plan.init_fd = -1, .plan.session_fd = -1                                          \
         }
 
 void run_done(struct run *run);

@@ -83,11 +83,11 @@ static void check_cpu(const struct supervise_input *in, struct supervise_output 
 
 int supervise(const struct supervise_input *in, struct supervise_output *out)
 {
-        enum { P_INIT, P_MSG, P_OUT, P_ERR, P_REPORT, P__MAX };
-        struct strbuf *sinks[P__MAX] = { NULL, NULL, &out->out, &out->err, &out->report };
+        enum { P_INIT, P_MSG, P_OOM, P_OUT, P_ERR, P_REPORT, P__MAX };
+        struct strbuf *sinks[P__MAX] = { NULL, NULL, NULL, &out->out, &out->err, &out->report };
         struct pollfd pfd[P__MAX] = {
-                { in->pidfd, POLLIN, 0 },  { in->msg_fd, POLLIN, 0 },    { in->out_fd, POLLIN, 0 },
-                { in->err_fd, POLLIN, 0 }, { in->report_fd, POLLIN, 0 },
+                { in->pidfd, POLLIN, 0 },  { in->msg_fd, POLLIN, 0 }, { in->oom_fd, POLLIN, 0 },
+                { in->out_fd, POLLIN, 0 }, { in->err_fd, POLLIN, 0 }, { in->report_fd, POLLIN, 0 },
         };
         out->out.cap = out->err.cap = in->output_cap;
         out->report.cap = in->report_cap;
@@ -115,6 +115,13 @@ int supervise(const struct supervise_input *in, struct supervise_output *out)
                         continue;
                 if (pfd[P_MSG].revents)
                         take_messages(in->msg_fd, out, &msg_open);
+                if (pfd[P_OOM].revents && !out->oom) {
+                        /* The group's tasks wait at the limit: the whole
+                         * sandbox ends, as an OOM ends it under v2. */
+                        out->oom = true;
+                        pidfd_signal(in->pidfd, SIGKILL);
+                        pfd[P_OOM].fd = -1;
+                }
                 for (int i = P_OUT; i < P__MAX; i++)
                         if (pfd[i].revents && supervise_pump(pfd[i].fd, sinks[i]) == 0)
                                 pfd[i].fd = -1;
@@ -142,7 +149,7 @@ int supervise(const struct supervise_input *in, struct supervise_output *out)
                         take_messages(in->msg_fd, out, &msg_open);
                 if ((!open && !msg_open) || monotonic_ms() > drain_deadline)
                         break;
-                pfd[P_INIT].fd = -1;
+                pfd[P_INIT].fd = pfd[P_OOM].fd = -1;
                 pfd[P_MSG].fd = msg_open ? in->msg_fd : -1;
                 poll(pfd, P__MAX, 50);
         }

@@ -16,6 +16,7 @@ struct supervise_input {
         uint64_t timeout_ms;
         uint64_t cpu_time_ms; /* 0: not watched */
         struct cgroup *cg;    /* NULL: no cgroup */
+        int oom_fd;           /* cgroup_oom_watch's eventfd; -1: the kernel ends the group */
         size_t output_cap;
         size_t report_cap;
 };
@@ -24,6 +25,7 @@ struct supervise_output {
         struct strbuf out, err, report;
         bool timed_out;
         bool cpu_exceeded;
+        bool oom;         /* the group hit its memory limit (oom_fd): ended here */
         bool failed;      /* the sandbox could not be built, or the program not run */
         bool exited;      /* init reported the payload's end */
         bool sealed_init; /* agentbox-init said it runs (not the fallback init) */

@@ -1155,6 +1155,28 @@ Test(pool, timeout_in_a_pooled_run)
         abox_pool_free(pool);
 }
 
+/* An OOM in a pooled one-shot run ends the whole sandbox, as in abox_run:
+ * the parent that started the bomb prints nothing after it. */
+Test(pool, an_oom_ends_the_whole_pooled_run)
+{
+        p = policy((const char *[]){ "memory_limit", "64m", NULL });
+        struct abox_pool *pool = warm_pool(1);
+        struct abox_result *r =
+                pool_run(pool, p, ABOX_LANG_PYTHON,
+                         "import subprocess\n"
+                         "r = subprocess.run(['python3', '-c', 'x = []\\nwhile True: "
+                         "x.append(bytearray(10**6))'])\n"
+                         "print('survived', r.returncode, flush=True)\n");
+        size_t len = 0;
+        const char *out = abox_result_stdout(r, &len);
+        cr_assert_eq(abox_result_status(r), ABOX_STATUS_RESOURCE_EXCEEDED, "%.*s", (int)len, out);
+        cr_assert_eq(abox_result_limit(r), ABOX_LIMIT_MEMORY);
+        cr_assert_eq(len, 0, "%.*s", (int)len, out);
+        cr_assert_eq(abox_result_cli_status(r), 137);
+        abox_result_free(r);
+        abox_pool_free(pool);
+}
+
 /* python_preload: the modules are there before the first cell, in a pooled
  * box, a fresh session and an interpreter restarted after state_lost; a
  * module that cannot be imported or that the module rules refuse makes the
