@@ -170,12 +170,17 @@ class _Interrupts:
 
 def _shell(command, checker):
     """A shell command as a fresh process in its own process group, which an
-    interrupt kills whole.  Returns its wait status."""
+    interrupt kills whole, in /workspace whatever directory Python's code
+    went to.  Returns its wait status."""
     _set_spawning(checker, True)
+    here = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
+        os.chdir("/workspace")
         pid = os.posix_spawn("/bin/sh", ["sh", "-c", command], os.environ, setpgroup=0,
                              setsigdef=(2,))
     finally:
+        os.fchdir(here)  # back, even to a directory the code has removed
+        os.close(here)
         _set_spawning(checker, False)
     try:
         while True:

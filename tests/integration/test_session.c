@@ -273,6 +273,14 @@ Test(session, shell_and_python_share_the_workspace)
         r = sh(s, "echo \"${X:-unset} ${Y:-unset} $PWD $-\"; false; echo still");
         cr_assert_str_eq(out_of(r), "unset unset /workspace \nstill\n");
         abox_result_free(r);
+        /* Nor Python's directory: a command runs in /workspace, and Python
+         * stays where its code went. */
+        abox_result_free(
+                py(s, "import os; os.makedirs('/tmp/d', exist_ok=True); os.chdir('/tmp/d')"));
+        r = sh(s, "pwd");
+        cr_assert_str_eq(out_of(r), "/workspace\n");
+        abox_result_free(r);
+        expect_value(s, "os.getcwd()", "'/tmp/d'");
         abox_session_release(s);
 }
 
