@@ -166,6 +166,17 @@ static int prepare_parent(const char *dir)
         return access(dir, W_OK) < 0 ? -errno : 0;
 }
 
+/* Whether a space-separated list (cgroup.subtree_control) holds word:
+ * "cpu" must not be found in "cpuset". */
+bool cgroup_list_has(const char *list, const char *word)
+{
+        size_t n = strlen(word);
+        for (const char *p = list; (p = strstr(p, word)); p += n)
+                if ((p == list || p[-1] == ' ') && (p[n] == '\0' || p[n] == ' ' || p[n] == '\n'))
+                        return true;
+        return false;
+}
+
 bool cgroup_host_is_v2(void)
 {
         struct statfs sf;
@@ -191,23 +202,31 @@ static void probe_v2(const char *own_text, struct cgroup_probe *ret)
          * says so, rather than every run failing later. */
         snprintf(path, sizeof path, "/sys/fs/cgroup%s/cgroup.subtree_control", own);
         if (read_small_file(path, ctl, sizeof ctl) == 0 &&
-            !(strstr(ctl, "memory") && strstr(ctl, "pids") && strstr(ctl, "cpu"))) {
+            !(cgroup_list_has(ctl, "memory") && cgroup_list_has(ctl, "pids") &&
+              cgroup_list_has(ctl, "cpu"))) {
                 write_small_file(path, "+memory +pids +cpu");
                 read_small_file(path, ctl, sizeof ctl);
         }
         ret->version = 2;
-        ret->have[CG_MEMORY] = strstr(ctl, "memory") != NULL;
-        ret->have[CG_PIDS] = strstr(ctl, "pids") != NULL;
-        ret->have[CG_CPU] = strstr(ctl, "cpu") != NULL;
+        ret->have[CG_MEMORY] = cgroup_list_has(ctl, "memory");
+        ret->have[CG_PIDS] = cgroup_list_has(ctl, "pids");
+        ret->have[CG_CPU] = cgroup_list_has(ctl, "cpu");
         ret->have[CG_CPUACCT] = true; /* cpu.stat is in every v2 group */
         for (int c = 1; c < CG__MAX; c++)
                 memcpy(ret->parent[c], ret->parent[0], sizeof ret->parent[c]);
+        char offered[256] = "";
+        snprintf(path, sizeof path, "/sys/fs/cgroup%s/cgroup.controllers", own);
+        read_small_file(path, offered, sizeof offered);
         if (ret->have[CG_MEMORY] && ret->have[CG_PIDS])
                 snprintf(ret->detail, sizeof ret->detail, "cgroup2 (%.100s)", ctl);
+        else if (!cgroup_list_has(offered, "memory") || !cgroup_list_has(offered, "pids"))
+                snprintf(ret->detail, sizeof ret->detail,
+                         "cgroup2: no memory and pids controllers here (bound to v1, or not "
+                         "given to agentbox's cgroup)");
         else
                 snprintf(ret->detail, sizeof ret->detail,
-                         "cgroup2: this process's cgroup cannot delegate controllers; run "
-                         "agentbox in a delegated cgroup (systemd Delegate=yes)");
+                         "cgroup2: agentbox's cgroup holds processes, so it cannot pass "
+                         "memory and pids to sandboxes (see docs/architecture.md)");
 }
 
 void cgroup_probe(struct cgroup_probe *ret)

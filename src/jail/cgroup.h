@@ -62,6 +62,7 @@ int cgroup_parse_own_path(const char *proc_self_cgroup, const char *controller, 
 int cgroup_parse_v1_mount(const char *mountinfo, const char *controller, char *mnt, size_t mlen,
                           char *root, size_t rlen);
 int cgroup_parent_path(const char *mnt, const char *root, const char *own, char *buf, size_t len);
+bool cgroup_list_has(const char *list, const char *word);
 int cgroup_attach(struct cgroup *cg, pid_t pid);
 /* Opens, for writing, the files a task writes "0" to, to move itself into
  * the group: v1's "tasks" (a single-threaded task moving itself skips the

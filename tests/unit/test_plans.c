@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 
 #include "core/policy.h"
+#include "jail/cgroup.h"
 #include "jail/jail.h"
 #include "runtime/runtime.h"
 #include "supervise/protections.h"
@@ -398,6 +399,8 @@ Test(seccomp, filter_denies_escapes)
         cr_assert_eq(verdict(&prog, arch, SYS_socket, 2, 3 /* SOCK_RAW */), ERRNO(EPERM));
         cr_assert_eq(verdict(&prog, arch, SYS_socket, 2, 1 /* SOCK_STREAM */), SECCOMP_RET_ALLOW);
         cr_assert_eq(verdict(&prog, arch, SYS_ioctl, 0, 0x5412 /* TIOCSTI */), ERRNO(EPERM));
+        cr_assert_eq(verdict(&prog, arch, SYS_ioctl, 0, 0x541C /* TIOCLINUX */), ERRNO(EPERM));
+        cr_assert_eq(verdict(&prog, arch, SYS_ioctl, 0, 0x5401 /* TCGETS */), SECCOMP_RET_ALLOW);
         cr_assert_eq(verdict(&prog, arch, SYS_personality, 0, 0), SECCOMP_RET_ALLOW);
         cr_assert_eq(verdict(&prog, arch, SYS_personality, 0x0040000, 0), ERRNO(EPERM));
         /* The 32-bit entry and x32 numbers bypass every rule above. */
@@ -571,4 +574,59 @@ Test(protections, cpu_time_on_v1_needs_cpuacct)
         cr_assert_not_null(strstr(err.msg, "cgroup1:cpu"), "%s", err.msg);
         probe.cgroup.have[CG_CPUACCT] = true;
         cr_assert_eq(require(&probe, &set), 0, "%s", err.msg);
+}
+
+/* cgroup discovery: what /proc/self/cgroup and mountinfo say, as parsed. */
+Test(cgroup_discovery, own_path_by_controller_and_v2)
+{
+        const char *text = "12:pids:/user.slice/a\n"
+                           "4:cpu,cpuacct:/user.slice/b\n"
+                           "3:cpuset:/\n"
+                           "0::/system.slice/agentbox.service\n";
+        char buf[256];
+        cr_assert_eq(cgroup_parse_own_path(text, "pids", buf, sizeof buf), 0);
+        cr_assert_str_eq(buf, "/user.slice/a");
+        cr_assert_eq(cgroup_parse_own_path(text, "cpuacct", buf, sizeof buf), 0);
+        cr_assert_str_eq(buf, "/user.slice/b");
+        /* "cpu" is a whole name in "cpu,cpuacct", not a prefix of "cpuset". */
+        cr_assert_eq(cgroup_parse_own_path(text, "cpu", buf, sizeof buf), 0);
+        cr_assert_str_eq(buf, "/user.slice/b");
+        cr_assert_eq(cgroup_parse_own_path(text, NULL, buf, sizeof buf), 0);
+        cr_assert_str_eq(buf, "/system.slice/agentbox.service");
+        cr_assert_eq(cgroup_parse_own_path(text, "memory", buf, sizeof buf), -ENOENT);
+        cr_assert_eq(cgroup_parse_own_path(text, "pids", buf, 5), -ENAMETOOLONG);
+}
+
+Test(cgroup_discovery, v1_mount_and_the_root_it_stands_for)
+{
+        const char *mi =
+                "30 25 0:26 / /sys/fs/cgroup/unified rw,nosuid - cgroup2 cgroup2 rw\n"
+                "31 25 0:27 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n"
+                "32 25 0:28 /lxc/c1 /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n"
+                "33 25 0:29 / /sys/fs/cgroup/cpuset rw - cgroup cgroup rw,cpuset\n";
+        char mnt[256], root[256], parent[512];
+        cr_assert_eq(cgroup_parse_v1_mount(mi, "memory", mnt, sizeof mnt, root, sizeof root), 0);
+        cr_assert_str_eq(mnt, "/sys/fs/cgroup/memory");
+        cr_assert_str_eq(root, "/lxc/c1");
+        cr_assert_eq(cgroup_parse_v1_mount(mi, "cpu", mnt, sizeof mnt, root, sizeof root), 0);
+        cr_assert_str_eq(mnt, "/sys/fs/cgroup/cpu,cpuacct");
+        cr_assert_eq(cgroup_parse_v1_mount(mi, "pids", mnt, sizeof mnt, root, sizeof root),
+                     -ENOENT);
+        /* A container's mount root is cut off the own path; "/" is not. */
+        cr_assert_eq(cgroup_parent_path("/sys/fs/cgroup/memory", "/lxc/c1", "/lxc/c1/svc", parent,
+                                        sizeof parent),
+                     0);
+        cr_assert_str_eq(parent, "/sys/fs/cgroup/memory/svc/agentbox");
+        cr_assert_eq(cgroup_parent_path("/sys/fs/cgroup", "/", "/", parent, sizeof parent), 0);
+        cr_assert_str_eq(parent, "/sys/fs/cgroup/agentbox");
+        cr_assert_eq(cgroup_parent_path("/sys/fs/cgroup", "/", "/a", parent, 10), -ENAMETOOLONG);
+}
+
+Test(cgroup_discovery, subtree_control_words)
+{
+        cr_assert(cgroup_list_has("cpuset cpu io memory pids", "cpu"));
+        cr_assert(!cgroup_list_has("cpuset io memory", "cpu"));
+        cr_assert(cgroup_list_has("memory\n", "memory"));
+        cr_assert(!cgroup_list_has("hugetlb", "memory"));
+        cr_assert(!cgroup_list_has("", "pids"));
 }
