@@ -312,6 +312,22 @@ def test_an_address_that_never_answers_gives_way_to_the_next(box, canary, origin
     canary.assert_untouched(doc)
 
 
+def test_a_destination_that_never_answers_gets_504_after_the_connect_time(box, canary, origin):
+    # Its only address never answers: after the 10 s connect time the client
+    # gets a 504.  Not a refusal by policy: no violation.
+    with black_holes(origin.port, "127.0.0.2"):
+        doc = run_box(box, "python", "--network", "restricted",
+                      "--allow-domain", f"hole.test:{origin.port}",
+                      "--network-host", "hole.test=127.0.0.2",
+                      "-c", py(VIA, 'via("hole", f"http://hole.test:{PORT}/h")',
+                               PORT=origin.port),
+                      canary=canary)
+    ok(doc, "hole: 504 the destination did not answer in time\n")
+    assert origin.seen == []
+    assert doc["violations"] == []
+    canary.assert_untouched(doc)
+
+
 def test_many_lookups_at_once_all_get_their_answer(box, canary, origin, tmp_path):
     # localhost is not pinned: the proxy looks it up (the host's /etc/hosts),
     # on one thread per request; the IP entries open the guard for exactly
@@ -537,6 +553,39 @@ def test_malformed_huge_slow_and_a_thousand_connections_leave_the_proxy_serving(
     assert before and after, samples
     assert max(after) <= min(before), (before, after)
     assert any(v[2].startswith("max concurrent connections") for v in violations(doc)), brief(doc)
+    canary.assert_untouched(doc)
+
+
+def test_a_connection_that_says_nothing_gets_its_408_and_leaves_nothing(box, canary, origin):
+    """The listener hands a connection over only once its first bytes are in
+    (TCP_DEFER_ACCEPT); one that never speaks still reaches the proxy (after
+    the kernel's deferral) and gets the head timeout's 408, and the proxy
+    serves on with no more descriptors than before."""
+    code = py('''
+        import time
+        time.sleep(1.0)                                  # fd baseline is taken now
+        silent = socket.create_connection(("127.0.0.1", 3128), 5)
+        silent.settimeout(40)
+        print("silent:", silent.recv(100).split(b"\\r\\n")[0].decode(), flush=True)
+        silent.close()
+        s = socket.create_connection(("127.0.0.1", 3128), 5)
+        s.sendall(f"GET http://api.test:{PORT}/after HTTP/1.1\\r\\n"
+                  f"Host: api.test:{PORT}\\r\\n\\r\\n".encode())
+        s.settimeout(10)
+        print("still serving:", s.recv(100).split(b"\\r\\n")[0].decode())
+        s.close()
+        time.sleep(2.0)                                  # fd count is taken again now
+    ''', PORT=origin.port)
+    args = [box.path, "python", "--json", "--timeout", "60",
+            *restricted(origin, "api.test:PORT"), "-c", code]
+    doc, samples = run_watched(args, canary.env, lambda pid: len(os.listdir(f"/proc/{pid}/fd")))
+    ok(doc, "silent: HTTP/1.1 408 Request Timeout\nstill serving: HTTP/1.0 200 OK\n")
+    assert [s[1] for s in origin.seen] == ["/after"]
+    end = samples[-1][0]
+    before = [n for t, n in samples if 0.4 < t < 0.9]
+    after = [n for t, n in samples if end - 1.2 < t < end - 0.3]
+    assert before and after, samples
+    assert max(after) <= min(before), (before, after)
     canary.assert_untouched(doc)
 
 

@@ -252,13 +252,13 @@ def test_pids_limit_counts_the_codes_processes_exactly(box, canary, sentinel):
         ("resource_exceeded", "pids", 2), brief(doc)
     assert "Cannot fork" in doc["stderr"] and doc["stdout"] == "", brief(doc)
     doc = run_box(box, "python", "--pids", "3", "-c", py('''
-        import time
+        import signal
         children = []
         try:
             for _ in range(5):
                 pid = os.fork()
                 if pid == 0:
-                    time.sleep(2)
+                    signal.pause()  # until the parent kills it
                     os._exit(0)
                 children.append(pid)
         except OSError as e:
