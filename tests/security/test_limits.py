@@ -53,6 +53,17 @@ def test_memory_bomb_in_child_process_ends_the_whole_sandbox(box, canary, sentin
     canary.assert_untouched(doc)
 
 
+def test_cpu_limit_caps_the_sandbox_at_its_share(box, canary, sentinel):
+    # Two busy loops for 2 s would take about 4 s of CPU on 2 cores; half a
+    # core allows about 1 s (one 100 ms period of slack either way).
+    doc = run_box(box, "sh", "--cpus", "0.5", "--timeout", "2", "-c",
+                  "while :; do :; done & while :; do :; done", canary=canary)
+    assert (doc["status"], doc["signal"], doc["_exit"]) == ("timeout", "SIGKILL", 124), brief(doc)
+    assert 0 < doc["cpu_ms"] <= 1300, brief(doc)
+    sentinel.assert_alive_and_untraced()
+    canary.assert_untouched(doc)
+
+
 def test_cpu_spin_with_cpu_time_1_is_killed_with_limit_cpu_time(box, canary, sentinel):
     doc = run_box(box, "python", "--cpu-time", "1", "--timeout", "10", "-c", "while True: pass",
                   canary=canary)
