@@ -5,7 +5,8 @@
  * hybrid host each controller has its own hierarchy, possibly shared
  * ("cpu,cpuacct").  Sandboxes get "<own cgroup>/agentbox/abox-<pid>-<rand>"
  * in each hierarchy they use, below the supervisor's own cgroup so the host's
- * limits on the supervisor still hold.  A supervisor killed by SIGKILL cannot
+ * limits on the supervisor still hold (on v2, cgroup_v2_place() says when
+ * the kernel's rules make that impossible).  A supervisor killed by SIGKILL cannot
  * remove its cgroup; the next one sweeps empty groups whose owner pid is gone.
  */
 #include "cgroup.h"
@@ -183,50 +184,128 @@ bool cgroup_host_is_v2(void)
         return statfs("/sys/fs/cgroup", &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC;
 }
 
+/* The supervisor's leaf, when its own group must pass controllers down. */
+#define V2_LEAF "agentbox-supervisor"
+
+/* Enables in dir's subtree_control the words of `want` that dir offers and
+ * does not pass down yet; reads back what it passes down and offers. */
+static int v2_enable(const char *dir, const char *want, struct cgroup_v2_place *ret)
+{
+        char path[600], add[128] = "";
+        snprintf(path, sizeof path, "%s/cgroup.controllers", dir);
+        ret->offered[0] = '\0';
+        read_small_file(path, ret->offered, sizeof ret->offered);
+        snprintf(path, sizeof path, "%s/cgroup.subtree_control", dir);
+        int r = read_small_file(path, ret->ctl, sizeof ret->ctl);
+        if (r < 0)
+                return r;
+        for (const char *w = want; *w;) {
+                size_t n = strcspn(w, " ");
+                char word[32];
+                snprintf(word, sizeof word, "%.*s", (int)n, w);
+                if (cgroup_list_has(ret->offered, word) && !cgroup_list_has(ret->ctl, word))
+                        snprintf(add + strlen(add), sizeof add - strlen(add), "%s+%s",
+                                 add[0] ? " " : "", word);
+                w += n + (w[n] == ' ');
+        }
+        if (!add[0])
+                return 0;
+        r = write_small_file(path, add);
+        read_small_file(path, ret->ctl, sizeof ret->ctl);
+        return r;
+}
+
+/* Whether this process is the only one in the group at dir. */
+static bool v2_alone_in(const char *dir)
+{
+        char path[600], buf[64], *end;
+        snprintf(path, sizeof path, "%s/cgroup.procs", dir);
+        if (read_small_file(path, buf, sizeof buf) < 0)
+                return false;
+        return strtol(buf, &end, 10) == getpid() && *end == '\0';
+}
+
+int cgroup_v2_place(const char *mnt, const char *own, const char *want, struct cgroup_v2_place *ret)
+{
+        *ret = (struct cgroup_v2_place){ 0 };
+        char group[512];
+        snprintf(group, sizeof group, "%s", own);
+        char *slash = strrchr(group, '/');
+        if (slash && strcmp(slash + 1, V2_LEAF) == 0)
+                *slash = '\0'; /* moved there earlier: the group is its parent */
+        if (strcmp(group, "/") == 0)
+                group[0] = '\0';
+        if ((size_t)snprintf(ret->base, sizeof ret->base, "%s%s", mnt, group) >= sizeof ret->base)
+                return -ENAMETOOLONG;
+        int r = v2_enable(ret->base, want, ret);
+        if (r != -EBUSY)
+                return r;
+        /* "No internal processes": a group that is not the root may pass
+         * controllers down only while it holds none itself.  When the
+         * supervisor is alone in it (a systemd unit with Delegate=yes,
+         * `systemd-run --scope`, a container's only process), it moves
+         * itself into a leaf, as systemd's delegation rules expect. */
+        char leaf[560], procs[600];
+        snprintf(leaf, sizeof leaf, "%s/" V2_LEAF, ret->base);
+        snprintf(procs, sizeof procs, "%s/cgroup.procs", leaf);
+        if (v2_alone_in(ret->base) && (mkdir(leaf, 0755) == 0 || errno == EEXIST) &&
+            write_small_file(procs, "0") == 0 && v2_enable(ret->base, want, ret) == 0) {
+                snprintf(ret->note, sizeof ret->note, "supervisor moved into %.80s/" V2_LEAF,
+                         group[0] ? group : "");
+                return 0;
+        }
+        /* Others share the group (a login shell's session, say).  The root
+         * is exempt from the rule; only root may use it, and then the
+         * host's limits on the supervisor's group no longer bound the
+         * sandboxes, which the note says. */
+        struct cgroup_v2_place top = { 0 };
+        if (group[0] && access(mnt, W_OK) == 0 && v2_enable(mnt, want, &top) == 0) {
+                snprintf(top.base, sizeof top.base, "%s", mnt);
+                snprintf(top.note, sizeof top.note, "under the root: %.80s holds other processes",
+                         group);
+                *ret = top;
+                return 0;
+        }
+        snprintf(ret->note, sizeof ret->note,
+                 "%.60s holds other processes, so it cannot pass controllers down",
+                 group[0] ? group : "/");
+        return -EBUSY;
+}
+
 static void probe_v2(const char *own_text, struct cgroup_probe *ret)
 {
-        char own[512], ctl[256] = "", path[600];
-        if (cgroup_parse_own_path(own_text, NULL, own, sizeof own) < 0 ||
-            cgroup_parent_path("/sys/fs/cgroup", "/", own, ret->parent[0], sizeof ret->parent[0]) <
-                    0 ||
+        char own[512];
+        struct cgroup_v2_place pl;
+        if (cgroup_parse_own_path(own_text, NULL, own, sizeof own) < 0) {
+                snprintf(ret->detail, sizeof ret->detail, "no cgroup2 line in /proc/self/cgroup");
+                return;
+        }
+        int r = cgroup_v2_place("/sys/fs/cgroup", own, "memory pids cpu", &pl);
+        if ((r < 0 && r != -EBUSY) ||
+            (size_t)snprintf(ret->parent[0], sizeof ret->parent[0], "%s/agentbox", pl.base) >=
+                    sizeof ret->parent[0] ||
             prepare_parent(ret->parent[0]) < 0) {
                 snprintf(ret->detail, sizeof ret->detail,
                          "cgroup2 is mounted but not writable by this user");
                 return;
         }
-        /* Sandbox groups live in <own>/agentbox, so <own> must pass the
-         * controllers down (its subtree_control).  The kernel refuses that
-         * while <own> has processes of its own and is not the root — the
-         * usual case for a service without cgroup delegation — and then the
-         * controllers are reported missing, so runs fail closed and `check`
-         * says so, rather than every run failing later. */
-        snprintf(path, sizeof path, "/sys/fs/cgroup%s/cgroup.subtree_control", own);
-        if (read_small_file(path, ctl, sizeof ctl) == 0 &&
-            !(cgroup_list_has(ctl, "memory") && cgroup_list_has(ctl, "pids") &&
-              cgroup_list_has(ctl, "cpu"))) {
-                write_small_file(path, "+memory +pids +cpu");
-                read_small_file(path, ctl, sizeof ctl);
-        }
         ret->version = 2;
-        ret->have[CG_MEMORY] = cgroup_list_has(ctl, "memory");
-        ret->have[CG_PIDS] = cgroup_list_has(ctl, "pids");
-        ret->have[CG_CPU] = cgroup_list_has(ctl, "cpu");
+        ret->have[CG_MEMORY] = cgroup_list_has(pl.ctl, "memory");
+        ret->have[CG_PIDS] = cgroup_list_has(pl.ctl, "pids");
+        ret->have[CG_CPU] = cgroup_list_has(pl.ctl, "cpu");
         ret->have[CG_CPUACCT] = true; /* cpu.stat is in every v2 group */
         for (int c = 1; c < CG__MAX; c++)
                 memcpy(ret->parent[c], ret->parent[0], sizeof ret->parent[c]);
-        char offered[256] = "";
-        snprintf(path, sizeof path, "/sys/fs/cgroup%s/cgroup.controllers", own);
-        read_small_file(path, offered, sizeof offered);
         if (ret->have[CG_MEMORY] && ret->have[CG_PIDS])
-                snprintf(ret->detail, sizeof ret->detail, "cgroup2 (%.100s)", ctl);
-        else if (!cgroup_list_has(offered, "memory") || !cgroup_list_has(offered, "pids"))
+                snprintf(ret->detail, sizeof ret->detail, "cgroup2 (%.40s)%s%.100s", pl.ctl,
+                         pl.note[0] ? "; " : "", pl.note);
+        else if (!cgroup_list_has(pl.offered, "memory") || !cgroup_list_has(pl.offered, "pids"))
                 snprintf(ret->detail, sizeof ret->detail,
                          "cgroup2: no memory and pids controllers here (bound to v1, or not "
                          "given to agentbox's cgroup)");
         else
                 snprintf(ret->detail, sizeof ret->detail,
-                         "cgroup2: agentbox's cgroup holds processes, so it cannot pass "
-                         "memory and pids to sandboxes (see docs/architecture.md)");
+                         "cgroup2: %.110s (see docs/architecture.md)", pl.note);
 }
 
 void cgroup_probe(struct cgroup_probe *ret)

@@ -49,7 +49,15 @@ struct cgroup_probe {
         int version; /* 0: none usable */
         bool have[CG__MAX];
         char parent[CG__MAX][512]; /* where sandbox groups go, per controller */
-        char detail[128];
+        char detail[160];
+};
+
+/* cgroup v2 placement: the group whose children get the controllers. */
+struct cgroup_v2_place {
+        char base[512];    /* its directory; sandboxes go in base/agentbox */
+        char ctl[256];     /* its cgroup.subtree_control */
+        char offered[256]; /* its cgroup.controllers */
+        char note[160];    /* how it was chosen, when not simply the own group */
 };
 
 void cgroup_probe(struct cgroup_probe *ret);
@@ -63,6 +71,13 @@ int cgroup_parse_v1_mount(const char *mountinfo, const char *controller, char *m
                           char *root, size_t rlen);
 int cgroup_parent_path(const char *mnt, const char *root, const char *own, char *buf, size_t len);
 bool cgroup_list_has(const char *list, const char *word);
+/* Finds, in the v2 tree mounted at mnt, the group that passes the words of
+ * `want` ("memory pids") down, starting from the supervisor's own group
+ * (`own`, from /proc/self/cgroup).  May move the calling process into a
+ * leaf of its own group (see cgroup.c).  -EBUSY: no group can, note says
+ * why; ret->base is then the own group. */
+int cgroup_v2_place(const char *mnt, const char *own, const char *want,
+                    struct cgroup_v2_place *ret);
 int cgroup_attach(struct cgroup *cg, pid_t pid);
 /* Opens, for writing, the files a task writes "0" to, to move itself into
  * the group: v1's "tasks" (a single-threaded task moving itself skips the

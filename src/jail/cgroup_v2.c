@@ -1,10 +1,10 @@
 /* cgroup v2: one tree.  The controllers must be enabled in the parent's
  * subtree_control, which the kernel refuses while the parent has processes
- * of its own ("no internal processes"); the sandboxes' parent is a dedicated
- * "agentbox" group with no processes, and the probe (cgroup.c) checks that
- * the supervisor's own group passes the controllers down, reporting them
- * missing — so runs fail closed — where it cannot.  memory.oom.group makes an OOM end the whole
- * sandbox, and cgroup.kill (5.14+) kills it in one write. */
+ * of its own ("no internal processes"): the sandboxes' parent is a dedicated
+ * "agentbox" group with no processes, and the probe (cgroup_v2_place() in
+ * cgroup.c) finds a group above it that can pass the controllers on, or
+ * reports them missing so that runs fail closed.  memory.oom.group makes an
+ * OOM end the whole sandbox, and cgroup.kill (5.14+) kills it in one write. */
 #include "cgroup.h"
 
 #include <errno.h>
@@ -14,27 +14,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Enables what the sandbox uses in the agentbox parent (and, best effort,
- * above it: it may already be enabled there, or be the root). */
+/* Enables what the sandbox uses in the agentbox parent; the group above
+ * passes it on (the probe saw to that). */
 static int enable_controllers(const struct cgroup *cg, const char *parent)
 {
         static const struct {
                 enum cgroup_controller c;
                 const char *token;
         } map[] = { { CG_MEMORY, "+memory" }, { CG_PIDS, "+pids" }, { CG_CPU, "+cpu" } };
-        char want[64] = "", above[512];
+        char want[64] = "";
         for (size_t i = 0; i < sizeof map / sizeof *map; i++)
                 if (cg->dir[map[i].c])
                         snprintf(want + strlen(want), sizeof want - strlen(want), "%s%s",
                                  want[0] ? " " : "", map[i].token);
-        if (!want[0])
-                return 0;
-        snprintf(above, sizeof above, "%s", parent);
-        char *slash = strrchr(above, '/');
-        if (slash)
-                *slash = '\0';
-        cgroup_write(above, "cgroup.subtree_control", want);
-        return cgroup_write(parent, "cgroup.subtree_control", want);
+        return want[0] ? cgroup_write(parent, "cgroup.subtree_control", want) : 0;
 }
 
 static int setup(struct cgroup *cg, const struct cgroup_limits *lim)
