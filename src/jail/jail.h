@@ -25,9 +25,8 @@
  * ranges systemd and container runtimes hand out, below 2^31. */
 #define JAIL_HOST_ID_BASE 0x7E000000u
 
-/* The root's fixed entries (about 45, one more per /etc/python3.X), the
- * Python kernel's files (RUNTIME_PYTHON_FILES), POLICY_MAX_MOUNTS, and room
- * for more Python versions than a system has (test_plans tries 20). */
+/* The root's fixed entries (about 45), the Python kernel's files
+ * (RUNTIME_PYTHON_FILES), POLICY_MAX_MOUNTS, and room to spare. */
 #define JAIL_MAX_OPS   96
 #define JAIL_MAX_RULES 96 /* the fixed rules, POLICY_MAX_MOUNTS, EXEC_MAX_FILES */
 
@@ -37,6 +36,7 @@ enum rootfs_op_kind {
         ROOTFS_SYMLINK,  /* symlink src -> dst */
         ROOTFS_BIND,     /* bind src (host) at dst */
         ROOTFS_FILE,     /* write data into dst */
+        ROOTFS_COPY,     /* copy the host file src into dst (in the kernel) */
         ROOTFS_SCRATCH,  /* bind scratch/<src> at dst */
         ROOTFS_TMPFS,    /* a small tmpfs at dst, options in data */
         ROOTFS_PROC,     /* a fresh procfs at dst */
@@ -55,7 +55,7 @@ struct rootfs_op {
         const char *src;
         const char *dst; /* relative to the new root, no leading slash */
         const char *data;
-        size_t len; /* FILE: bytes of data */
+        size_t len; /* FILE: bytes of data; COPY: at most this many */
         mode_t mode;
 };
 

@@ -1,5 +1,6 @@
 """Host files: nothing of the host that was not given can be read or changed,
 and nothing written inside can be executed."""
+import hashlib
 import os
 import pathlib
 import secrets
@@ -22,6 +23,25 @@ def test_read_etc_shadow_finds_no_such_file(box, canary):
     ok(doc, "shadow: ENOENT\n")
     assert shadow_root.encode().hex() not in doc["stdout"]
     canary.assert_untouched(doc)
+
+
+def test_etc_holds_only_the_few_files_programs_need(box):
+    # The interpreter's version, as /usr/bin/python3 names it, gets the
+    # empty sitecustomize.py that spares Debian's Python a sys.path search.
+    version = os.path.basename(os.readlink("/usr/bin/python3"))
+    given = {"passwd", "group", "hosts", "hostname", "nsswitch.conf", "ld.so.cache", "ssl",
+             "alternatives", "localtime", version}
+    r = box.json("sh", "-c", "ls -A /etc; stat -c '%s' /etc/" + version + "/sitecustomize.py; "
+                 "ls -A /etc/" + version + "; sha256sum < /etc/ld.so.cache")
+    assert r["status"] == "success", r
+    lines = r["stdout"].splitlines()
+    listed = set(lines[:-3])
+    assert listed <= given, listed - given
+    assert {"passwd", "group", "hosts", "ld.so.cache", version} <= listed, listed
+    assert lines[-3:-1] == ["0", "sitecustomize.py"], lines
+    # The loader's cache is the host's, byte for byte (copied in the kernel).
+    host = hashlib.sha256(pathlib.Path("/etc/ld.so.cache").read_bytes()).hexdigest()
+    assert lines[-1].split()[0] == host
 
 
 def test_read_planted_host_file_in_tmp_finds_no_such_file(box, canary):

@@ -151,18 +151,10 @@ Test(rootfs, mounts_are_bounded_and_the_bound_fits)
 {
         /* The policy refuses a mount past POLICY_MAX_MOUNTS, and the root
          * plan has room for every mount the policy accepts, with the Python
-         * kernel's files on top (run_prepare adds them after the build) —
-         * also for a system root with many Python versions, each of which
-         * gets an /etc entry. */
+         * kernel's files on top (run_prepare adds them after the build). */
         char dir[600];
         snprintf(dir, sizeof dir, "%s/usr", srcdir);
         cr_assert_eq(mkdir(dir, 0755), 0);
-        snprintf(dir, sizeof dir, "%s/etc", srcdir);
-        cr_assert_eq(mkdir(dir, 0755), 0);
-        for (int v = 0; v < 20; v++) {
-                snprintf(dir, sizeof dir, "%s/etc/python3.%d", srcdir, v);
-                cr_assert_eq(mkdir(dir, 0755), 0);
-        }
         cr_assert_eq(abox_policy_set(p, "rootfs", srcdir, &err), 0, "%s", err.msg);
         for (int i = 0; i < POLICY_MAX_MOUNTS; i++) {
                 char dst[32];
@@ -179,14 +171,50 @@ Test(rootfs, mounts_are_bounded_and_the_bound_fits)
         for (int i = 0; i < RUNTIME_PYTHON_FILES; i++)
                 cr_assert_eq(rootfs_plan_add_file(&plan, "etc/agentbox/f", "", 0), 0);
         rootfs_plan_done(&plan);
-        for (int v = 0; v < 20; v++) {
-                snprintf(dir, sizeof dir, "%s/etc/python3.%d", srcdir, v);
-                rmdir(dir);
-        }
-        snprintf(dir, sizeof dir, "%s/etc", srcdir);
-        rmdir(dir);
         snprintf(dir, sizeof dir, "%s/usr", srcdir);
         rmdir(dir);
+}
+
+/* Debian's Python gets an empty /etc/python3.X/sitecustomize.py, for the
+ * version usr/bin/python3 names, and only for a name of that shape.
+ * Returns the stub's path in the plan, or "" for none. */
+static const char *sitecustomize_for(const char *link_target)
+{
+        static char found[128];
+        char path[600];
+        snprintf(path, sizeof path, "%s/usr", srcdir);
+        mkdir(path, 0755);
+        snprintf(path, sizeof path, "%s/usr/bin", srcdir);
+        mkdir(path, 0755);
+        snprintf(path, sizeof path, "%s/usr/bin/python3", srcdir);
+        unlink(path);
+        cr_assert_eq(symlink(link_target, path), 0);
+        cr_assert_eq(abox_policy_set(p, "rootfs", srcdir, &err), 0, "%s", err.msg);
+        struct rootfs_plan plan;
+        cr_assert_eq(rootfs_plan_build(&plan, p, &err), 0, "%s", err.msg);
+        found[0] = '\0';
+        for (unsigned i = 0; i < plan.n_ops; i++)
+                if (strstr(plan.ops[i].dst, "sitecustomize.py")) {
+                        cr_assert_eq(plan.ops[i].kind, ROOTFS_FILE);
+                        cr_assert_eq(plan.ops[i].len, 0);
+                        snprintf(found, sizeof found, "%s", plan.ops[i].dst);
+                }
+        rootfs_plan_done(&plan);
+        unlink(path);
+        snprintf(path, sizeof path, "%s/usr/bin", srcdir);
+        rmdir(path);
+        snprintf(path, sizeof path, "%s/usr", srcdir);
+        rmdir(path);
+        return found;
+}
+
+Test(rootfs, sitecustomize_stub_for_the_default_python_only)
+{
+        cr_assert_str_eq(sitecustomize_for("python3.13"), "etc/python3.13/sitecustomize.py");
+        cr_assert_str_eq(sitecustomize_for("/usr/bin/python3.9"), "etc/python3.9/sitecustomize.py");
+        cr_assert_str_eq(sitecustomize_for("python3.13/../../x"), "");
+        cr_assert_str_eq(sitecustomize_for("python3."), "");
+        cr_assert_str_eq(sitecustomize_for("pypy3"), "");
 }
 
 Test(rootfs, configured_rootfs)
