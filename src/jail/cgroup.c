@@ -63,21 +63,51 @@ int cgroup_read_u64(const char *dir, const char *file, uint64_t *ret)
 }
 
 /* "key value" lines (memory.events, cpu.stat, memory.oom_control). */
-int cgroup_read_key(const char *dir, const char *file, const char *key, uint64_t *ret)
+static int parse_key(const char *buf, const char *key, uint64_t *ret)
 {
-        char path[512], buf[4096];
-        snprintf(path, sizeof path, "%s/%s", dir, file);
-        int r = read_small_file(path, buf, sizeof buf);
-        if (r < 0)
-                return r;
         size_t klen = strlen(key);
-        for (char *line = buf; line && *line;
+        for (const char *line = buf; line && *line;
              line = strchr(line, '\n'), line = line ? line + 1 : NULL)
                 if (strncmp(line, key, klen) == 0 && line[klen] == ' ') {
                         *ret = strtoull(line + klen + 1, NULL, 10);
                         return 0;
                 }
         return -ENOENT;
+}
+
+int cgroup_read_key(const char *dir, const char *file, const char *key, uint64_t *ret)
+{
+        char path[512], buf[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, file);
+        int r = read_small_file(path, buf, sizeof buf);
+        return r < 0 ? r : parse_key(buf, key, ret);
+}
+
+void cgroup_open_counter(struct cgroup *cg, enum cgroup_counter c, const char *dir,
+                         const char *file)
+{
+        char path[600];
+        snprintf(path, sizeof path, "%s/%s", dir, file);
+        cg->counter[c] = open(path, O_RDONLY | O_CLOEXEC);
+}
+
+/* cgroupfs makes the text afresh for a read at offset 0. */
+int cgroup_fd_read(int fd, const char *key, uint64_t *ret)
+{
+        char buf[4096];
+        if (fd < 0)
+                return -ENOENT;
+        ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+        if (n < 0)
+                return -errno;
+        buf[n] = '\0';
+        return key ? parse_key(buf, key, ret) : cgroup_parse_u64(buf, ret);
+}
+
+int cgroup_counter_read(const struct cgroup *cg, enum cgroup_counter c, const char *key,
+                        uint64_t *ret)
+{
+        return cgroup_fd_read(cg->counter[c], key, ret);
 }
 
 /* Discovery is pure text parsing (cgroup_parse_*), over one read each of
@@ -388,6 +418,8 @@ int cgroup_create(const struct cgroup_probe *probe, const struct cgroup_limits *
         if (!cg)
                 return abox_error_set(err, -ENOMEM, "out of memory");
         cg->peak_fd = -1;
+        for (int c = 0; c < CGC__MAX; c++)
+                cg->counter[c] = -1;
         uint64_t rnd = 0;
         if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != sizeof rnd)
                 rnd = (uint64_t)time(NULL) ^ (uint64_t)clock();
@@ -493,6 +525,9 @@ void cgroup_destroy(struct cgroup *cg)
                 return;
         if (cg->peak_fd >= 0)
                 close(cg->peak_fd);
+        for (int c = 0; c < CGC__MAX; c++)
+                if (cg->counter[c] >= 0)
+                        close(cg->counter[c]);
         /* Usually the group is empty by now (its pid 1 was reaped, and the
          * pid namespace with it), and asking first spares reading every
          * cgroup.procs.  A busy group is killed once, then waited for: the

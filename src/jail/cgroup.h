@@ -27,12 +27,16 @@ struct cgroup_stats {
         uint64_t pids_max_hits;
 };
 
+/* What the supervisor reads from the group after (and CPU during) a run. */
+enum cgroup_counter { CGC_MEMORY_PEAK, CGC_OOM_KILLS, CGC_PIDS_MAX_HITS, CGC_CPU, CGC__MAX };
+
 struct cgroup {
         int version; /* 1 or 2 */
         const struct cgroup_backend *ops;
         char *dir[CG__MAX]; /* NULL: controller not in use; v1 may share dirs */
         char *parent[CG__MAX];
         int peak_fd; /* v2: memory.peak, once reset through it (reads must use it); <0 not */
+        int counter[CGC__MAX]; /* opened at set-up, read with pread; -1: none */
 };
 
 struct cgroup_backend {
@@ -110,6 +114,16 @@ int cgroup_write(const char *dir, const char *file, const char *value);
 int cgroup_parse_u64(const char *s, uint64_t *ret);
 int cgroup_read_u64(const char *dir, const char *file, uint64_t *ret);
 int cgroup_read_key(const char *dir, const char *file, const char *key, uint64_t *ret);
+/* Opens dir/file for the counter at set-up, while the sandbox is still
+ * being built: reading through the kept fd spares the end of every run
+ * cgroupfs's open and close.  Quietly none if it cannot be opened. */
+void cgroup_open_counter(struct cgroup *cg, enum cgroup_counter c, const char *dir,
+                         const char *file);
+/* A counter's number through an open fd: the whole text (key NULL), or
+ * what follows "key ". */
+int cgroup_fd_read(int fd, const char *key, uint64_t *ret);
+int cgroup_counter_read(const struct cgroup *cg, enum cgroup_counter c, const char *key,
+                        uint64_t *ret);
 
 extern const struct cgroup_backend cgroup_v1_backend;
 extern const struct cgroup_backend cgroup_v2_backend;

@@ -38,34 +38,36 @@ static int setup(struct cgroup *cg, const struct cgroup_limits *lim)
                 r = cgroup_write(cg->dir[CG_CPU], "cpu.cfs_period_us", "100000");
                 r = r ?: cgroup_write(cg->dir[CG_CPU], "cpu.cfs_quota_us", buf);
         }
-        return r;
-}
-
-static int stats(struct cgroup *cg, struct cgroup_stats *ret)
-{
+        if (r < 0)
+                return r;
         if (cg->dir[CG_MEMORY]) {
-                cgroup_read_u64(cg->dir[CG_MEMORY], "memory.max_usage_in_bytes",
-                                &ret->memory_peak_bytes);
-                cgroup_read_key(cg->dir[CG_MEMORY], "memory.oom_control", "oom_kill",
-                                &ret->oom_kills);
+                cgroup_open_counter(cg, CGC_MEMORY_PEAK, cg->dir[CG_MEMORY],
+                                    "memory.max_usage_in_bytes");
+                cgroup_open_counter(cg, CGC_OOM_KILLS, cg->dir[CG_MEMORY], "memory.oom_control");
         }
         if (cg->dir[CG_PIDS])
-                cgroup_read_key(cg->dir[CG_PIDS], "pids.events", "max", &ret->pids_max_hits);
-        uint64_t ns = 0;
-        if (cg->dir[CG_CPUACCT] && cgroup_read_u64(cg->dir[CG_CPUACCT], "cpuacct.usage", &ns) == 0)
-                ret->cpu_usage_us = ns / 1000;
+                cgroup_open_counter(cg, CGC_PIDS_MAX_HITS, cg->dir[CG_PIDS], "pids.events");
+        if (cg->dir[CG_CPUACCT])
+                cgroup_open_counter(cg, CGC_CPU, cg->dir[CG_CPUACCT], "cpuacct.usage");
         return 0;
 }
 
 static int cpu_usage_us(struct cgroup *cg, uint64_t *ret)
 {
         uint64_t ns;
-        if (!cg->dir[CG_CPUACCT])
-                return -ENOENT;
-        int r = cgroup_read_u64(cg->dir[CG_CPUACCT], "cpuacct.usage", &ns);
+        int r = cgroup_counter_read(cg, CGC_CPU, NULL, &ns);
         if (r == 0)
                 *ret = ns / 1000;
         return r;
+}
+
+static int stats(struct cgroup *cg, struct cgroup_stats *ret)
+{
+        cgroup_counter_read(cg, CGC_MEMORY_PEAK, NULL, &ret->memory_peak_bytes);
+        cgroup_counter_read(cg, CGC_OOM_KILLS, "oom_kill", &ret->oom_kills);
+        cgroup_counter_read(cg, CGC_PIDS_MAX_HITS, "max", &ret->pids_max_hits);
+        cpu_usage_us(cg, &ret->cpu_usage_us);
+        return 0;
 }
 
 /* v1 has no cgroup.kill; the pid namespace's death normally ends everyone

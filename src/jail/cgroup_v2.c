@@ -60,7 +60,16 @@ static int setup(struct cgroup *cg, const struct cgroup_limits *lim)
                 snprintf(buf, sizeof buf, "%llu 100000", (unsigned long long)lim->cpu_milli * 100);
                 r = cgroup_write(dir, "cpu.max", buf);
         }
-        return r;
+        if (r < 0)
+                return r;
+        if (cg->dir[CG_MEMORY]) {
+                cgroup_open_counter(cg, CGC_MEMORY_PEAK, dir, "memory.peak");
+                cgroup_open_counter(cg, CGC_OOM_KILLS, dir, "memory.events");
+        }
+        if (cg->dir[CG_PIDS])
+                cgroup_open_counter(cg, CGC_PIDS_MAX_HITS, dir, "pids.events");
+        cgroup_open_counter(cg, CGC_CPU, dir, "cpu.stat");
+        return 0;
 }
 
 static const char *any_dir(const struct cgroup *cg)
@@ -73,34 +82,16 @@ static const char *any_dir(const struct cgroup *cg)
 
 static int cpu_usage_us(struct cgroup *cg, uint64_t *ret)
 {
-        const char *dir = any_dir(cg);
-        return dir ? cgroup_read_key(dir, "cpu.stat", "usage_usec", ret) : -ENOENT;
-}
-
-static void read_peak(int fd, uint64_t *ret)
-{
-        char buf[32];
-        ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
-        if (n <= 0)
-                return;
-        buf[n] = '\0';
-        cgroup_parse_u64(buf, ret);
+        return cgroup_counter_read(cg, CGC_CPU, "usage_usec", ret);
 }
 
 static int stats(struct cgroup *cg, struct cgroup_stats *ret)
 {
-        const char *dir = any_dir(cg);
-        if (!dir)
-                return 0;
-        if (cg->dir[CG_MEMORY]) {
-                if (cg->peak_fd >= 0)
-                        read_peak(cg->peak_fd, &ret->memory_peak_bytes);
-                else
-                        cgroup_read_u64(dir, "memory.peak", &ret->memory_peak_bytes);
-                cgroup_read_key(dir, "memory.events", "oom_kill", &ret->oom_kills);
-        }
-        if (cg->dir[CG_PIDS])
-                cgroup_read_key(dir, "pids.events", "max", &ret->pids_max_hits);
+        /* After a reset, only the fd that made it reads the new peak. */
+        cgroup_fd_read(cg->peak_fd >= 0 ? cg->peak_fd : cg->counter[CGC_MEMORY_PEAK], NULL,
+                       &ret->memory_peak_bytes);
+        cgroup_counter_read(cg, CGC_OOM_KILLS, "oom_kill", &ret->oom_kills);
+        cgroup_counter_read(cg, CGC_PIDS_MAX_HITS, "max", &ret->pids_max_hits);
         cpu_usage_us(cg, &ret->cpu_usage_us);
         return 0;
 }

@@ -172,6 +172,9 @@ int rootfs_clone_sources(const struct rootfs_plan *plan, int *fds, int *ret_fail
 /* Builds the root from the clones (closing them) in the working directory;
  * *ret_scratch: the scratch filesystem's mount fd, which the caller owns. */
 int rootfs_apply(const struct rootfs_plan *plan, int *fds, int *ret_failed_op, int *ret_scratch);
+/* Inodes in a scratch filesystem no one has written to: its root and the
+ * tmp, workspace and shm directories.  More means something was written. */
+#define ROOTFS_SCRATCH_INODES 4
 int rootfs_pivot(void);
 int seccomp_apply(const struct sock_fprog *prog);
 int landlock_apply(const struct landlock_plan *plan);

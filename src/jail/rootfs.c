@@ -248,27 +248,44 @@ void rootfs_plan_done(struct rootfs_plan *plan)
 
 /* ---- apply: runs in the child, no allocation ---- */
 
-static int mkdir_parents(const char *path)
+/* The directories above each entry.  Entries come grouped (etc/..., dev/...),
+ * so `made` remembers the last parent made, and most entries skip a mkdir
+ * that would only say EEXIST. */
+struct parents {
+        char made[256];
+};
+
+static int mkdir_parents(const char *path, struct parents *done)
 {
         char buf[256];
-        size_t n = strlen(path);
+        const char *slash = strrchr(path, '/');
+        size_t n = slash ? (size_t)(slash - path) : 0;
+        if (n == 0)
+                return 0;
         if (n >= sizeof buf)
                 return -ENAMETOOLONG;
-        memcpy(buf, path, n + 1);
-        for (char *s = buf + 1; *s; s++) {
-                if (*s != '/')
+        memcpy(buf, path, n);
+        buf[n] = '\0';
+        if (strcmp(buf, done->made) == 0)
+                return 0;
+        for (char *s = buf + 1;; s++) {
+                if (*s != '/' && *s != '\0')
                         continue;
+                char c = *s;
                 *s = '\0';
                 if (mkdir(buf, 0755) < 0 && errno != EEXIST)
                         return -errno;
-                *s = '/';
+                *s = c;
+                if (!c)
+                        break;
         }
+        memcpy(done->made, buf, n + 1);
         return 0;
 }
 
-static int make_mountpoint(const char *dst, bool dir)
+static int make_mountpoint(const char *dst, bool dir, struct parents *done)
 {
-        int r = mkdir_parents(dst);
+        int r = mkdir_parents(dst, done);
         if (r < 0)
                 return r;
         if (dir)
@@ -332,6 +349,7 @@ static int make_scratch(const struct rootfs_plan *plan)
                 const char *name;
                 mode_t mode;
         } dirs[] = { { "tmp", 01777 }, { "workspace", 0755 }, { "shm", 01777 } };
+        _Static_assert(ELEMENTSOF(dirs) + 1 == ROOTFS_SCRATCH_INODES, "the scratch skeleton");
         for (size_t i = 0; i < ELEMENTSOF(dirs); i++)
                 if (mkdirat(mnt, dirs[i].name, 0700) < 0 ||
                     fchmodat(mnt, dirs[i].name, dirs[i].mode, 0) < 0) {
@@ -399,33 +417,33 @@ static int readonly_self(const char *dst)
 }
 
 static int apply_op(const struct rootfs_plan *plan, const struct rootfs_op *op, int src_fd,
-                    int scratch)
+                    int scratch, struct parents *done)
 {
         struct stat st;
         int r, fd;
         switch (op->kind) {
         case ROOTFS_DIR: return mkdir(op->dst, op->mode) < 0 && errno != EEXIST ? -errno : 0;
         case ROOTFS_SYMLINK:
-                r = mkdir_parents(op->dst);
+                r = mkdir_parents(op->dst, done);
                 return r ?: symlink(op->src, op->dst) < 0 ? -errno : 0;
         case ROOTFS_FILE:
-                r = mkdir_parents(op->dst);
+                r = mkdir_parents(op->dst, done);
                 return r ?: write_file(op->dst, op->data, op->len, op->mode);
         case ROOTFS_COPY:
                 if (src_fd < 0)
                         return 0;
-                r = mkdir_parents(op->dst);
+                r = mkdir_parents(op->dst, done);
                 return r ?: copy_file(src_fd, op->dst, op->len, op->mode);
         case ROOTFS_BIND:
                 if (fstat(src_fd, &st) < 0)
                         return -errno;
-                r = make_mountpoint(op->dst, S_ISDIR(st.st_mode));
+                r = make_mountpoint(op->dst, S_ISDIR(st.st_mode), done);
                 return r ?: attach(src_fd, op->dst);
         case ROOTFS_SCRATCH:
                 fd = open_tree(scratch, op->src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
                 if (fd < 0)
                         return -errno;
-                r = make_mountpoint(op->dst, true);
+                r = make_mountpoint(op->dst, true, done);
                 r = r ?: attach(fd, op->dst);
                 close(fd);
                 return r;
@@ -484,6 +502,7 @@ int rootfs_apply(const struct rootfs_plan *plan, int *fds, int *ret_failed_op, i
 {
         int r = 0, scratch = -1;
         unsigned i;
+        struct parents done = { "" };
         *ret_failed_op = -1;
         if ((scratch = make_scratch(plan)) < 0)
                 r = scratch;
@@ -492,7 +511,7 @@ int rootfs_apply(const struct rootfs_plan *plan, int *fds, int *ret_failed_op, i
                        chdir("/tmp") < 0))
                 r = -errno;
         for (i = 0; r == 0 && i < plan->n_ops; i++)
-                if ((r = apply_op(plan, &plan->ops[i], fds[i], scratch)) < 0)
+                if ((r = apply_op(plan, &plan->ops[i], fds[i], scratch, &done)) < 0)
                         *ret_failed_op = (int)i;
         for (i = 0; i < plan->n_ops; i++)
                 if (fds[i] >= 0)

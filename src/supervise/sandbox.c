@@ -516,11 +516,16 @@ void run_inspect_disk(const struct run *run, const struct abox_policy *p, int sc
         int fds[ELEMENTSOF(dirs) + POLICY_MAX_MOUNTS] = { 0 };
         unsigned n = 0;
         struct statvfs sv;
-        if (scratch >= 0 && fstatvfs(scratch, &sv) == 0 && (sv.f_bavail == 0 || sv.f_favail == 0))
-                sup->disk_full = true;
+        bool written = true;
+        if (scratch >= 0 && fstatvfs(scratch, &sv) == 0) {
+                if (sv.f_bavail == 0 || sv.f_favail == 0)
+                        sup->disk_full = true;
+                /* Only its skeleton (the usual run): no file there to look at. */
+                written = sv.f_files == 0 || sv.f_files - sv.f_ffree > ROOTFS_SCRATCH_INODES;
+        }
         if (!walk)
                 return;
-        for (size_t i = 0; scratch >= 0 && i < ELEMENTSOF(dirs); i++)
+        for (size_t i = 0; scratch >= 0 && written && i < ELEMENTSOF(dirs); i++)
                 fds[n++] =
                         openat(scratch, dirs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         /* :rw sources through the fds opened before the sandbox existed: by
