@@ -154,6 +154,10 @@ static int contain(const struct jail_plan *plan, int sync_fd, int *ret_step, int
                 STEP(MEMFD, memfd_noexec());
         STEP(MOUNT_OP, rootfs_clone_sources(&plan->rootfs, sources, ret_index));
         STEP(SYNC, read(sync_fd, &m, 1) == 1 ? 0 : -EPIPE);
+        /* All the CPUs back (spawn.c started us away from the parent's):
+         * what the payload may use is the cgroup's business. */
+        if (CPU_COUNT(&plan->cpus) > 0)
+                sched_setaffinity(0, sizeof plan->cpus, &plan->cpus);
         /* A copy of the supervisor: nothing may read its memory or open its
          * executable through /proc.  Not before the id maps are written: an
          * unprivileged supervisor could not open our /proc files then. */
@@ -167,14 +171,14 @@ static int contain(const struct jail_plan *plan, int sync_fd, int *ret_step, int
         STEP(MOUNT_OP, rootfs_apply(&plan->rootfs, sources, ret_index, &ret_fds[0]));
         STEP(PIVOT, rootfs_pivot());
         STEP(HOSTNAME, sethostname(plan->hostname, strlen(plan->hostname)) < 0 ? -errno : 0);
-        if (!plan->share_net)
+        STEP(SYNC, receive_go(sync_fd, &go, fds, filter, &prog));
+        if (!plan->share_net && !go.loopback_up)
                 STEP(LOOPBACK, net_loopback_up());
         /* The proxy's socket is made here, in our network namespace, and
          * handed to the supervisor, which serves it from outside. */
         if (plan->proxy_port)
                 STEP(LOOPBACK,
                      (ret_fds[1] = net_proxy_listener(plan->proxy_port)) < 0 ? ret_fds[1] : 0);
-        STEP(SYNC, receive_go(sync_fd, &go, fds, filter, &prog));
         *ret_init = go.has_init && go.n_join_fds < JAIL_GO_MAX_FDS ? fds[go.n_join_fds] : -1;
         *ret_init_required = go.init_required;
         STEP(CGROUP, join_cgroup(fds, go.n_join_fds));

@@ -12,6 +12,7 @@
 #include "jail_msg.h"
 
 #include <linux/filter.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -112,6 +113,9 @@ struct jail_plan {
         bool init_required;  /* set by after_clone: if init_fd cannot be run, fail */
         int session_fd;      /* a session: agentbox-init's order socket (its fd 4); -1: none */
 #define JAIL_SESSION_ARGV 16 /* a session's payload argv passes through init's: at most this */
+        /* Set by jail_spawn: the CPUs the child may use, which it takes
+         * back once the parent has started it elsewhere (spawn.c). */
+        cpu_set_t cpus;
 };
 
 /* The steps the child reports failures of. */
@@ -146,6 +150,7 @@ struct jail_go {
         uint32_t has_init;      /* the last fd is agentbox-init's sealed memfd */
         uint32_t init_required; /* no falling back to the child as pid 1 */
         uint32_t filter_len;    /* instructions */
+        uint32_t loopback_up;   /* the parent brought loopback up already */
         struct landlock_plan landlock;
 };
 
@@ -183,6 +188,11 @@ int rlimit_apply(const struct rlimit_plan *plan);
  * any link) reached cap bytes since `since`. */
 bool rlimit_file_size_hit(uint64_t cap, time_t since, const int *dirfds, unsigned n);
 int net_loopback_up(void);
+/* The same, from outside: in the network namespace of the process behind
+ * pidfd, entered and left by the calling thread.  -EPERM where this
+ * process may not enter it (an ordinary user: setns wants CAP_SYS_ADMIN in
+ * our own user namespace); the child then does it itself. */
+int net_loopback_up_in(int pidfd);
 /* A TCP socket listening on 127.0.0.1:port of this network namespace. */
 int net_proxy_listener(uint16_t port);
 int ids_become_sandbox_user(void);

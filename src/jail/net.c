@@ -1,9 +1,14 @@
 /* The network namespace's one interface.  A fresh namespace has loopback
  * down; programs that talk to themselves over 127.0.0.1 expect it up.  With
- * network_access: restricted, the proxy's socket listens there too. */
+ * network_access: restricted, the proxy's socket listens there too.
+ * Bringing loopback up costs ~0.1 ms (IPv4 and IPv6 configure it): the
+ * supervisor does it while the child builds its root, where it can. */
 #include "jail.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdlib.h>
 #include <netinet/tcp.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -28,6 +33,25 @@ int net_loopback_up(void)
                         r = -errno;
         }
         close(fd);
+        return r;
+}
+
+int net_loopback_up_in(int pidfd)
+{
+        int own = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+        if (own < 0)
+                return -errno;
+        if (setns(pidfd, CLONE_NEWNET) < 0) {
+                int r = -errno;
+                close(own);
+                return r;
+        }
+        int r = net_loopback_up();
+        /* A supervisor thread left in a sandbox's network would serve it
+         * from there (the proxy): no going on after that. */
+        if (setns(own, CLONE_NEWNET) < 0)
+                abort();
+        close(own);
         return r;
 }
 

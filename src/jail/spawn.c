@@ -2,7 +2,7 @@
  * own copy of the stack), so it may run in a threaded host process as long
  * as it allocates nothing.  A sync pipe orders the two sides:
  *
- *   parent: clone, write the id maps, send "m"  ->  child: build the root
+ *   parent: clone, loopback up, write the id maps, send "m"  ->  child: build the root
  *   parent: after_clone (cgroup, seccomp), send the filter  ->  child: finish
  *   child: "started" with its scratch fs fd, exec  ->  parent: reads it at the end
  *
@@ -61,12 +61,13 @@ static int map_ids(pid_t pid)
         return write_proc(pid, "gid_map", map);
 }
 
-static int send_go(int fd, const struct jail_plan *plan)
+static int send_go(int fd, const struct jail_plan *plan, bool loopback_up)
 {
         struct jail_go g = { .n_join_fds = plan->n_join_fds,
                              .has_init = plan->init_fd >= 0,
                              .init_required = plan->init_required,
                              .filter_len = plan->seccomp.len,
+                             .loopback_up = loopback_up,
                              .landlock = plan->landlock };
         int fds[JAIL_GO_MAX_FDS];
         unsigned n_fds = plan->n_join_fds;
@@ -82,9 +83,27 @@ static int send_go(int fd, const struct jail_plan *plan)
                                     plan->seccomp.len * sizeof *plan->seccomp.filter);
 }
 
+/* The child's set-up overlaps the parent's only when they run on different
+ * CPUs, and a new task is often queued on its parent's CPU, where it waits
+ * until the parent blocks (on a 2-CPU machine: 3 runs in 5, 0.15 ms at the
+ * median, 1.5 ms at p90).  So the child starts on another CPU, if there is
+ * one it may use, and takes its whole set back after "m" (before then the
+ * parent may still be narrowing it). */
+static void start_elsewhere(const struct jail_plan *plan, pid_t pid)
+{
+        cpu_set_t others = plan->cpus;
+        int me = sched_getcpu();
+        if (me >= 0 && me < CPU_SETSIZE)
+                CPU_CLR(me, &others);
+        if (me >= 0 && CPU_COUNT(&others) > 0)
+                sched_setaffinity(pid, sizeof others, &others);
+}
+
 int jail_spawn(struct jail_plan *plan, int (*after_clone)(void *data, pid_t pid), void *data,
                struct jail_child *ret, struct abox_error *err)
 {
+        if (sched_getaffinity(0, sizeof plan->cpus, &plan->cpus) < 0)
+                CPU_ZERO(&plan->cpus);
         int sync[2], msg[2];
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sync) < 0)
                 return abox_error_set(err, -errno, "pipe: %s", strerror(errno));
@@ -132,6 +151,9 @@ int jail_spawn(struct jail_plan *plan, int (*after_clone)(void *data, pid_t pid)
                                               strerror(-r));
                 return abox_error_set(err, r, "clone: %s", strerror(-r));
         }
+        start_elsewhere(plan, pid);
+        /* Before the id maps: the child is still busy until it needs them. */
+        bool loopback_up = !plan->share_net && net_loopback_up_in(pidfd) == 0;
         r = map_ids(pid);
         if (r < 0)
                 abox_error_set(err, r, "cannot map the sandbox user: %s", strerror(-r));
@@ -148,7 +170,7 @@ int jail_spawn(struct jail_plan *plan, int (*after_clone)(void *data, pid_t pid)
                 else
                         plan->join_fds[plan->n_join_fds++] = fd;
         }
-        if (r == 0 && (r = send_go(sync[1], plan)) < 0)
+        if (r == 0 && (r = send_go(sync[1], plan, loopback_up)) < 0)
                 abox_error_set(err, r, "cannot start the sandbox: %s", strerror(-r));
         for (unsigned i = 0; i < plan->n_join_fds; i++)
                 close(plan->join_fds[i]);

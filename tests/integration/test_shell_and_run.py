@@ -2,6 +2,7 @@
 import os
 import secrets
 import shutil
+import subprocess
 import tempfile
 import time
 
@@ -190,3 +191,26 @@ def test_exec_failure_is_reported_with_the_smallest_open_files_limit(box):
     r = box.json("run", "--open-files", "16", "--", "/nonexistent/program")
     assert (r["exit_code"], r["message"]) == (
         127, "cannot execute '/nonexistent/program': No such file or directory"), r
+
+
+def _cpus_inside(box, *prefix):
+    p = subprocess.run([*prefix, box.path, "run", "--", "/bin/grep", "Cpus_allowed_list",
+                        "/proc/self/status"], capture_output=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    cpus = set()
+    for part in p.stdout.decode().split()[-1].split(","):
+        first, _, last = part.partition("-")
+        cpus.update(range(int(first), int(last or first) + 1))
+    return cpus
+
+
+def test_the_payload_may_use_every_cpu_its_caller_may(box):
+    # The child is started away from its parent's CPU (so their set-up
+    # overlaps) and must take the rest back: the payload gets exactly the
+    # caller's CPUs, no fewer and no more.
+    cpus = os.sched_getaffinity(0)
+    assert len(cpus) >= 2, "this test needs a machine with two CPUs"
+    for _ in range(5):
+        assert _cpus_inside(box) == cpus
+    one = max(cpus)
+    assert _cpus_inside(box, "taskset", "-c", str(one)) == {one}

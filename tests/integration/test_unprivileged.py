@@ -60,6 +60,18 @@ def test_python_and_sh_as_nobody(box):
     assert p.returncode == 4 and p.stdout == b"b\n", p.stderr
 
 
+def test_nobody_sandbox_talks_to_itself_over_loopback(box):
+    # As root, the supervisor brings the sandbox's loopback up from outside;
+    # nobody may not enter that network namespace, and the child does it.
+    code = ("import socket\ns = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n"
+            "c = socket.create_connection(s.getsockname()); a, _ = s.accept()\n"
+            "c.sendall(b'ping'); print(a.recv(4).decode())")
+    for user in (NOBODY, None):
+        p = box.run("python", "--allow-degraded", "cgroup", "-c", code, user=user)
+        assert p.returncode == 0, (user, p.stderr)
+        assert p.stdout == b"ping\n", (user, p.stdout)
+
+
 def test_nobody_without_degrade_is_refused(box):
     p = box.run("run", "--", "/bin/echo", "hi", user=NOBODY)
     assert p.returncode == 125, (p.returncode, p.stdout, p.stderr)
