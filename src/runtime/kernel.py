@@ -61,8 +61,49 @@ def _load_policy(spec):
     return ns["make_checker"](spec)
 
 
+_CONTINUATION = "unexpected character after line continuation character"
+
+
+def _typed_newlines(source, err):
+    """The cell with each backslash-n that stands between statements read
+    as the newline it was meant to be (a shell's -c 'a = 1\\nb = 2' without
+    $'...'), if that makes it compile; else None.  Outside a string a
+    backslash may only end a line, so only code that is a syntax error as
+    written changes, and only where Python itself stopped."""
+    try:
+        text = source.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    for _ in range(200):
+        if err.msg != _CONTINUATION or not err.text or not err.lineno or not err.offset:
+            return None
+        # err.text holds the statement's lines up to the error, and offset
+        # counts from its start: find where that is in the cell.
+        first = err.lineno - err.text[:err.offset - 1].count("\n")
+        starts = [0] + [i + 1 for i, c in enumerate(text) if c == "\n"]
+        if not 1 <= first <= len(starts):
+            return None
+        pos = starts[first - 1] + err.offset - 1
+        if text[pos - 1:pos + 1] != "\\n":
+            return None
+        text = text[:pos - 1] + "\n" + text[pos + 1:]
+        try:
+            compile(text, CELL, "exec", _ast.PyCF_ONLY_AST)
+            return text.encode("utf-8")
+        except SyntaxError as e:
+            err = e
+    return None
+
+
 def _run(source, ns, checker, state):
-    tree = compile(source, CELL, "exec", _ast.PyCF_ONLY_AST)
+    try:
+        tree = compile(source, CELL, "exec", _ast.PyCF_ONLY_AST)
+    except SyntaxError as e:
+        fixed = _typed_newlines(source, e)
+        if fixed is None:
+            raise
+        state["source"] = source = fixed
+        tree = compile(source, CELL, "exec", _ast.PyCF_ONLY_AST)
     if checker is not None:
         # Kept in `state` before anything runs: the user's code may raise
         # after a refused import, and that refusal must still be reported.
@@ -105,7 +146,7 @@ def _cell(source, ns, checker, max_value):
             status = 1
     except BaseException as e:  # the user's error, whatever it is
         try:
-            text = _user_traceback(e, source)
+            text = _user_traceback(e, state.get("source", source))
         except BaseException:
             # Formatting needs imports, which the user's code may have made
             # impossible (every file descriptor taken, say): say what we can.

@@ -37,6 +37,30 @@ def test_no_value_when_last_statement_is_not_an_expression(box):
     assert r["status"] == "success" and r["value"] is None
 
 
+def test_issue_example_with_a_typed_backslash_n_hits_the_memory_limit(box):
+    # Exactly as the README's example types it in a shell: backslash, n.
+    r = box.json("python", "--json", "-c", 'x = []\\nwhile True: x.append(" " * 10**6)')
+    assert r["status"] == "resource_exceeded" and r["limit"] == "memory", r
+
+
+def test_typed_backslash_n_between_statements_is_a_newline_inside_strings_not(box):
+    r = box.json("python", "-c", 'print("a\\nb")\\nx = 1\\nif x:\\n    print(x + 1)\\n1/0')
+    assert r["stdout"] == "a\nb\n2\n", r
+    # The traceback shows the cell as it ran, line by line.
+    assert r["error"]["type"] == "ZeroDivisionError"
+    assert 'File "<cell>", line 5' in r["error"]["traceback"], r["error"]["traceback"]
+
+
+def test_a_syntax_error_with_a_typed_backslash_n_stays_python_s_own(box):
+    # Newlines would not make it compile either: the code is reported as
+    # it was typed, with Python's error for it.
+    for code in ('x = 1\\nprint("a"', "x = 1 \\q"):
+        r = box.json("python", "-c", code)
+        assert r["status"] == "error" and r["error"]["type"] == "SyntaxError", r
+        assert r["error"]["message"].startswith(
+            "unexpected character after line continuation character"), r
+
+
 USER_CODE_RAISES = "x = 1\ndef f():\n    raise ValueError('boom')\nf()\n"
 
 
