@@ -1,6 +1,7 @@
 /* What a person (or a script with --json) sees of a result. */
 #include "cli.h"
 
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,13 +66,20 @@ int cli_check(const struct cli *cli, struct abox_policy *p)
                 full_net |= strcmp(prot[i].name, "netns") == 0 && !prot[i].required;
         }
         if (cli->json) {
-                printf("{\"valid\":true,\"runnable\":%s,\"protections\":[",
-                       missing ? "false" : "true");
-                for (size_t i = 0; i < n && i < 32; i++)
-                        printf("%s{\"name\":\"%s\",\"available\":%s,\"required\":%s}", i ? "," : "",
-                               prot[i].name, prot[i].available ? "true" : "false",
-                               prot[i].required ? "true" : "false");
-                printf("]}\n");
+                json_t *list = json_array();
+                for (size_t i = 0; list && i < n && i < 32; i++)
+                        json_array_append_new(
+                                list, json_pack("{s:s, s:b, s:b, s:s}", "name", prot[i].name,
+                                                "available", prot[i].available, "required",
+                                                prot[i].required, "detail", prot[i].detail));
+                json_t *doc = json_pack("{s:b, s:b, s:o}", "valid", 1, "runnable", !missing,
+                                        "protections", list);
+                char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+                json_decref(doc);
+                if (!text)
+                        return cli_fail(cli, "out of memory");
+                printf("%s\n", text);
+                free(text);
                 return missing ? 1 : 0;
         }
         printf("policy: %s is valid\n\n", cli->config ? cli->config : "(defaults)");

@@ -5,8 +5,10 @@
  * (ABI 6+).  TCP is left to the network namespace: with network_access none
  * or restricted it holds only loopback (and the proxy's socket), where
  * programs that talk to themselves must be able to bind and connect, and
- * Landlock's port rules cannot tell their own loopback from anything else.  The ruleset handles every
- * right the running kernel's ABI knows, so nothing is silently allowed.
+ * Landlock's port rules cannot tell their own loopback from anything else.
+ * The ruleset handles every filesystem right the running kernel's ABI
+ * knows, so no file access is silently allowed; it handles no network
+ * right, as said.
  *
  * Debian 12's headers stop at ABI 3, so the newer constants and the larger
  * ruleset attribute are spelled out here; the kernel takes the struct size

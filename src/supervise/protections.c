@@ -24,7 +24,7 @@ static bool degraded(const struct abox_policy *p, const char *name, const char *
                (family && strlist_contains(&p->allow_degraded, family));
 }
 
-void protections_evaluate(const struct abox_policy *p, const struct jail_probe *probe,
+void protections_evaluate(const struct abox_policy *p, const struct jail_probe *probe, bool every,
                           struct protection_set *s)
 {
         static const char *const namespaces[] = { "userns", "pidns", "mntns",
@@ -64,7 +64,7 @@ void protections_evaluate(const struct abox_policy *p, const struct jail_probe *
         for (size_t i = 0; i < sizeof controllers / sizeof *controllers; i++) {
                 enum cgroup_controller c = controllers[i].c;
                 bool needed = c != CG_CPU || p->cpu_milli || p->cpu_time_ms;
-                if (!needed)
+                if (!needed && !every)
                         continue;
                 if (cg->version)
                         snprintf(name, sizeof name, "cgroup%d:%s", cg->version,
@@ -77,6 +77,12 @@ void protections_evaluate(const struct abox_policy *p, const struct jail_probe *
                 bool available = cg->version && cg->have[c] &&
                                  !(c == CG_CPU && p->cpu_time_ms && cg->version == 1 &&
                                    !cg->have[CG_CPUACCT]);
+                if (!needed) {
+                        add(s, name, available, false,
+                            available ? "not used: the policy sets no cpu_limit or cpu_time_limit"
+                                      : "controller not available or not writable");
+                        continue;
+                }
                 add(s, name, available, !degraded(p, controllers[i].degrade, "cgroup"),
                     available || cg->version == 2 ? cg->detail
                                                   : "controller not available or not writable");

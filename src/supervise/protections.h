@@ -14,7 +14,9 @@ struct protection_set {
         bool want_cg[CG__MAX];
 };
 
-void protections_evaluate(const struct abox_policy *p, const struct jail_probe *probe,
+/* every: also the rows this policy does not need (for `check`, which shows
+ * what the host could enforce); they are never required. */
+void protections_evaluate(const struct abox_policy *p, const struct jail_probe *probe, bool every,
                           struct protection_set *ret);
 /* -EPERM with the first missing, required protection named. */
 int protections_require(const struct protection_set *set, struct abox_error *err);

@@ -189,7 +189,7 @@ int abox_check(const struct abox_policy *p, struct abox_protection *ret, size_t 
         struct jail_probe probe;
         struct protection_set set;
         jail_probe(&probe, /* for_check= */ true);
-        protections_evaluate(p, &probe, &set);
+        protections_evaluate(p, &probe, /* every= */ true, &set);
         for (size_t i = 0; i < set.n && i < n; i++)
                 ret[i] = set.items[i];
         if (ret_count)

@@ -176,7 +176,7 @@ static int decide(struct run *run, const struct abox_policy *p, struct abox_erro
         /* The child copied the plan at clone: what it applies was fixed then. */
         run->probe.memfd_noexec = run->plan.memfd_noexec;
         run->probe.sealed_init = run->plan.init_fd >= 0;
-        protections_evaluate(p, &run->probe, &run->prot);
+        protections_evaluate(p, &run->probe, /* every= */ false, &run->prot);
         int r = protections_require(&run->prot, err);
         if (r < 0)
                 return r;

@@ -36,6 +36,10 @@ def test_check_covers_the_required_protections(check_json):
     assert any(re.fullmatch(r"landlock:\d+", n) for n in names), names
     assert any(re.fullmatch(r"cgroup[12]?:memory", n) for n in names), names
     assert any(re.fullmatch(r"cgroup[12]?:pids", n) for n in names), names
+    # Every protection, also what this policy does not ask for: the CPU cap.
+    cpu = [pr for pr in check_json["protections"] if re.fullmatch(r"cgroup[12]?:cpu", pr["name"])]
+    assert len(cpu) == 1 and cpu[0]["required"] is False, cpu
+    assert cpu[0]["detail"] == "not used: the policy sets no cpu_limit or cpu_time_limit", cpu
 
 
 def test_check_json_shape(check_json):
@@ -45,6 +49,7 @@ def test_check_json_shape(check_json):
         assert isinstance(pr["name"], str) and pr["name"]
         assert pr["available"] is True, f"{pr['name']} not available on this host"
         assert type(pr["required"]) is bool
+        assert isinstance(pr["detail"], str) and pr["detail"], pr
 
 
 def test_runs_claim_no_protection_that_check_does_not_show(box, check_json):
@@ -59,4 +64,4 @@ def test_runs_claim_no_protection_that_check_does_not_show(box, check_json):
 def test_check_does_not_need_a_config(box):
     p = box.run("check", input=b"")
     assert p.returncode == 0
-    assert b"(defaults)" in p.stdout or b"valid" in p.stdout
+    assert p.stdout.startswith(b"policy: (defaults) is valid\n"), p.stdout

@@ -1,6 +1,7 @@
 """Nothing of a sandbox outlives its run: no process, no cgroup directory, no host
-mount, no temp dir -- after success, timeout, memory kill, a crash of the code,
-a daemon left behind, and a SIGKILL of agentbox itself mid-run.
+mount, no temp dir -- after success, a build that fails part-way, timeout,
+memory kill, a crash of the code, a daemon left behind, and a SIGKILL of
+agentbox itself mid-run.
 
 Processes are found by a unique marker in their command line (the sandbox's
 init carries agentbox's own argv; the code also starts a child whose argv has
@@ -138,8 +139,27 @@ def run_sigkilled(box, env, mk):
     return p.pid, rc, err
 
 
+def run_failed_build(box, env, mk):
+    # The child fails part-way through building the root: a file mounted
+    # where a later mount needs a directory.  The clone, the namespaces and
+    # the cgroup exist by then.
+    src = tempfile.mkdtemp(prefix="abox-it-src.")
+    try:
+        with open(os.path.join(src, "f"), "w") as f:
+            f.write("x")
+        p = launch(box, env, "run", "--mount", f"{src}/f:/workspace/a", "--mount",
+                   f"{src}:/workspace/a/b", "--", "/bin/sh", "-c", f": {mk}")
+        rc, out, err = finish(p)
+    finally:
+        shutil.rmtree(src)
+    assert rc == 125, (rc, err)
+    assert b"cannot build the sandbox: mount /workspace/a/b: Not a directory" in err, err
+    return p.pid, rc, err
+
+
 KINDS = {
     "success": run_success,
+    "failed-build": run_failed_build,
     "timeout": run_timeout,
     "oom": run_oom,
     "crash": run_crash,

@@ -44,6 +44,27 @@ def test_etc_holds_only_the_few_files_programs_need(box):
     assert lines[-1].split()[0] == host
 
 
+def test_mount_table_is_the_built_root_and_nothing_of_the_hosts(box):
+    # pivot_root, and the old root unmounted: what the sandbox sees mounted
+    # is exactly what agentbox built (plus /usr's own submounts, if the host
+    # has any, and the /etc directories it has).
+    host_usr_subs = {line.split()[4] for line in open("/proc/self/mountinfo")
+                     if line.split()[4].startswith("/usr/")}
+    built = {"/", "/usr", "/dev", "/dev/null", "/dev/zero", "/dev/full", "/dev/random",
+             "/dev/urandom", "/dev/pts", "/dev/shm", "/proc", "/proc/sys", "/tmp", "/workspace"}
+    optional = {"/etc/ssl", "/etc/alternatives"} | host_usr_subs
+    r = box.json("run", "--", "/bin/cat", "/proc/self/mountinfo")
+    assert r["status"] == "success", r
+    points = {line.split()[4] for line in r["stdout"].splitlines()}
+    assert built <= points, built - points
+    assert points <= built | optional, points - built - optional
+    # The root is the sandbox's own tmpfs, read-only; /usr read-only too.
+    fields = {line.split()[4]: line.split() for line in r["stdout"].splitlines()}
+    root = fields["/"]
+    assert root[root.index("-") + 1] == "tmpfs" and root[5].startswith("ro"), root
+    assert fields["/usr"][5].startswith("ro"), fields["/usr"]
+
+
 def test_read_planted_host_file_in_tmp_finds_no_such_file(box, canary):
     doc = run_box(box, "python", "-c",
                   py(READ, 'read("tmp", P); read("dir", os.path.dirname(P))',

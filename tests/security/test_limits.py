@@ -250,6 +250,30 @@ def test_python_file_larger_than_file_size_limit_is_refused_efbig(box, canary):
     canary.assert_untouched(doc)
 
 
+def test_open_files_stop_at_open_files_limit_emfile(box, canary):
+    # RLIMIT_NOFILE: the kernel refuses the descriptor past the limit
+    # (EMFILE), for every process in the sandbox, and it cannot be raised.
+    doc = run_box(box, "python", "--open-files", "32", "-c", py('''
+        import resource
+        fds = []
+        try:
+            while True:
+                fds.append(os.open("/dev/null", os.O_RDONLY))
+        except OSError as e:
+            print("open:", _name(e.errno), "highest fd", max(fds))
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+            print("raise: OK")
+        except ValueError as e:  # Python's word for EPERM here
+            print("raise:", e)
+    '''), canary=canary)
+    # No descriptor past 31 was given out: fds 0-31 are all there is.
+    assert doc["stdout"] == ("open: EMFILE highest fd 31\n"
+                             "raise: not allowed to raise maximum limit\n"), brief(doc)
+    assert (doc["status"], doc["_exit"]) == ("success", 0), brief(doc)
+    canary.assert_untouched(doc)
+
+
 def test_file_cannot_grow_beyond_file_size_limit(box, canary):
     doc = run_box(box, "python", "--file-size", "1m", "-c", py('''
         fd = os.open("/tmp/big", os.O_WRONLY | os.O_CREAT, 0o644)

@@ -487,7 +487,7 @@ static const struct jail_probe good_host = {
 
 static int require(const struct jail_probe *probe, struct protection_set *set)
 {
-        protections_evaluate(p, probe, set);
+        protections_evaluate(p, probe, /* every= */ false, set);
         err = (struct abox_error){ 0 };
         return protections_require(set, &err);
 }
@@ -512,9 +512,14 @@ Test(protections, good_host_runs)
         cr_assert_not(listed(&set, "cgroup2:cpu"), "no CPU cap asked for");
         cr_assert(protection_in_force(&set, "landlock"));
         cr_assert(set.want_cg[CG_MEMORY]);
+        /* check shows the row all the same, as not required */
+        protections_evaluate(p, &good_host, /* every= */ true, &set);
+        cr_assert(listed(&set, "cgroup2:cpu"));
+        cr_assert_not(set.want_cg[CG_CPU]);
         cr_assert_eq(abox_policy_set(p, "cpu_limit", "1", &err), 0);
         cr_assert_eq(require(&good_host, &set), 0);
         cr_assert(listed(&set, "cgroup2:cpu"));
+        cr_assert(set.want_cg[CG_CPU]);
 }
 
 Test(protections, missing_sealed_init_refused_unless_degraded)
