@@ -465,6 +465,72 @@ def test_sandbox_init_seen_from_the_host_is_the_sealed_memfd_not_agentbox(box):
             p.wait()
 
 
+def _cgroup_paths(pid):
+    """{controller: path} from /proc/<pid>/cgroup (v1 lines; "" for v2's)."""
+    paths = {}
+    for line in open(f"/proc/{pid}/cgroup").read().splitlines():
+        _, ctrls, path = line.split(":", 2)
+        for c in ctrls.split(",") if ctrls else [""]:
+            paths[c] = path
+    return paths
+
+
+def _v1_dir(controller, path):
+    for line in open("/proc/self/mountinfo"):
+        left, right = line.split(" - ", 1)
+        f, r = left.split(), right.split()
+        if r[0] == "cgroup" and controller in r[2].split(","):
+            root = f[3]
+            rel = path[len(root):] if root != "/" and path.startswith(root) else path
+            return f[4] + rel
+    raise AssertionError(f"no v1 {controller} hierarchy")
+
+
+def test_supervisor_stays_outside_the_sandbox_cgroup_and_pid_namespace(box):
+    """Seen from the host while a sandbox runs: its pid 1 is in a group of
+    its own (abox-<supervisor pid>-...) below the supervisor's, with the
+    limits asked for and swap capped with memory; the supervisor is in
+    neither that group nor the sandbox's pid namespace."""
+    mark = unique_sleep_arg()
+    p = subprocess.Popen([box.path, "run", "--timeout", "20", "--memory", "96m", "--pids", "7",
+                          "--", "/bin/sleep", mark], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not (found := [pid for pid, cmd in host_processes_with(mark)
+                             if cmd.startswith("/bin/sleep")]):
+            assert time.monotonic() < deadline and p.poll() is None, "payload never started"
+            time.sleep(0.01)
+        with open(f"/proc/{found[0]}/stat") as f:
+            init = int(f.read().rsplit(")", 1)[1].split()[1])
+        mine, theirs = _cgroup_paths(p.pid), _cgroup_paths(init)
+        assert os.readlink(f"/proc/{p.pid}/ns/pid") != os.readlink(f"/proc/{init}/ns/pid")
+        v2 = "memory" not in theirs  # no v1 memory hierarchy: a v2 host
+        for c in ([""] if v2 else ["memory", "pids"]):
+            assert theirs[c] != mine[c], (c, mine, theirs)
+            parent, name = theirs[c].rsplit("/", 1)
+            assert name.startswith(f"abox-{p.pid}-"), theirs[c]
+            # below the supervisor's own group (v2: or its parent, when it
+            # moved itself into a leaf; docs/architecture.md)
+            assert parent.startswith(mine[c].rsplit("/agentbox-supervisor", 1)[0].rstrip("/")), \
+                (parent, mine[c])
+            assert parent.endswith("/agentbox"), parent
+        if v2:
+            d = "/sys/fs/cgroup" + theirs[""]
+            assert open(f"{d}/memory.max").read().strip() == str(96 << 20)
+            assert open(f"{d}/memory.swap.max").read().strip() == "0"
+            assert open(f"{d}/pids.max").read().strip() == "8"
+            return
+        mem = _v1_dir("memory", theirs["memory"])
+        limit = open(f"{mem}/memory.limit_in_bytes").read().strip()
+        assert limit == str(96 << 20)
+        assert open(f"{mem}/memory.memsw.limit_in_bytes").read().strip() == limit  # swap off
+        assert open(f"{_v1_dir('pids', theirs['pids'])}/pids.max").read().strip() == "8"
+    finally:
+        p.kill()
+        p.wait()
+
+
 def test_caller_ignoring_sigchld_and_sigpipe_changes_nothing_inside(box):
     """Signal dispositions do not cross into the sandbox: an embedding that
     ignores SIGCHLD still gets the payload's exit status and its leftovers
