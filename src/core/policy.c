@@ -16,7 +16,9 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 
 #define KiB (1ULL << 10)
 #define MiB (1ULL << 20)
@@ -454,6 +456,30 @@ static bool valid_target(const char *dst)
         return true;
 }
 
+/* The host's kernel interfaces are not the sandbox's to see: a bind of
+ * /proc would show the host's processes, /sys and the cgroup trees its
+ * devices and groups. */
+static const char *kernel_interface(const char *path)
+{
+        static const struct {
+                unsigned long magic;
+                const char *name;
+        } fs[] = {
+                { PROC_SUPER_MAGIC, "procfs" },     { SYSFS_MAGIC, "sysfs" },
+                { CGROUP_SUPER_MAGIC, "cgroupfs" }, { CGROUP2_SUPER_MAGIC, "cgroup2 tree" },
+                { DEBUGFS_MAGIC, "debugfs" },       { TRACEFS_MAGIC, "tracefs" },
+                { SECURITYFS_MAGIC, "securityfs" }, { BPF_FS_MAGIC, "bpffs" },
+                { DEVPTS_SUPER_MAGIC, "devpts" },
+        };
+        struct statfs sf;
+        if (statfs(path, &sf) < 0)
+                return NULL;
+        for (size_t i = 0; i < sizeof fs / sizeof *fs; i++)
+                if ((unsigned long)sf.f_type == fs[i].magic)
+                        return fs[i].name;
+        return NULL;
+}
+
 static int add_mount(struct abox_policy *p, const char *value, struct abox_error *err)
 {
         _cleanup_free_ char *copy = strdup(value);
@@ -482,6 +508,12 @@ static int add_mount(struct abox_policy *p, const char *value, struct abox_error
         if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
                 return abox_error_set(err, -EINVAL,
                                       "mount source '%s' is neither a directory nor a file", copy);
+        const char *kernel_fs = kernel_interface(copy);
+        if (kernel_fs)
+                return abox_error_set(err, -EINVAL,
+                                      "mount source '%s' is on the host's %s, which is never bound "
+                                      "into a sandbox",
+                                      copy, kernel_fs);
         if (!valid_target(dst))
                 return abox_error_set(err, -EINVAL,
                                       "mount target '%s' must be an absolute, normalised path "
