@@ -99,6 +99,14 @@ static void start_elsewhere(const struct jail_plan *plan, pid_t pid)
                 sched_setaffinity(pid, sizeof others, &others);
 }
 
+/* Whether the child has written to its message pipe (only a failure report
+ * can be there before "go"). */
+static bool child_spoke(int msg_fd)
+{
+        struct pollfd pfd = { msg_fd, POLLIN, 0 };
+        return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN);
+}
+
 int jail_spawn(struct jail_plan *plan, int (*after_clone)(void *data, pid_t pid), void *data,
                struct jail_child *ret, struct abox_error *err)
 {
@@ -175,6 +183,13 @@ int jail_spawn(struct jail_plan *plan, int (*after_clone)(void *data, pid_t pid)
         for (unsigned i = 0; i < plan->n_join_fds; i++)
                 close(plan->join_fds[i]);
         plan->n_join_fds = 0;
+        if (r < 0 && child_spoke(msg[0])) {
+                /* The child failed first (building its root, say) and our
+                 * write found it gone: its own report, on the message pipe,
+                 * says why, and the caller reads it as after any start. */
+                *err = (struct abox_error){ 0 };
+                r = 0;
+        }
         if (r < 0) {
                 jail_kill_and_reap(pid, pidfd);
                 close(pidfd);

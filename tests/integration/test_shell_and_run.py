@@ -214,3 +214,16 @@ def test_the_payload_may_use_every_cpu_its_caller_may(box):
         assert _cpus_inside(box) == cpus
     one = max(cpus)
     assert _cpus_inside(box, "taskset", "-c", str(one)) == {one}
+
+
+def test_a_build_that_fails_part_way_always_reports_the_childs_reason(box, tmp_path):
+    # The child may fail before the supervisor's last message reaches it
+    # (then that write finds it gone): the reason is still the child's.
+    (tmp_path / "f").write_text("x")
+    seen = set()
+    for _ in range(150):
+        p = box.run("run", "--mount", f"{tmp_path}/f:/workspace/a", "--mount",
+                    f"{tmp_path}:/workspace/a/b", "--", "/bin/true")
+        assert p.returncode == 125
+        seen.add(p.stderr)
+    assert seen == {b"agentbox: cannot build the sandbox: mount /workspace/a/b: Not a directory\n"}
