@@ -1,5 +1,6 @@
 /* cgroup v1: one hierarchy per controller.  Swap is capped with the memory
- * limit where swap accounting exists (memsw), the OOM kill count comes from
+ * limit where swap accounting exists (memsw), and turned off for the group
+ * (memory.swappiness) where it does not; the OOM kill count comes from
  * memory.oom_control (4.13+), CPU time from cpuacct. */
 #include "cgroup.h"
 
@@ -25,6 +26,10 @@ static int setup(struct cgroup *cg, const struct cgroup_limits *lim)
                 if (r == 0) {
                         int s = cgroup_write(cg->dir[CG_MEMORY], "memory.memsw.limit_in_bytes",
                                              buf);
+                        /* No swap accounting (swapaccount=0): swap cannot be
+                         * counted, so the group is told not to swap at all. */
+                        if (s == -ENOENT)
+                                s = cgroup_write(cg->dir[CG_MEMORY], "memory.swappiness", "0");
                         if (s < 0 && s != -ENOENT)
                                 r = s;
                 }
