@@ -419,6 +419,18 @@ def test_pidfd_getfd_from_init_is_refused_eperm(box, canary):
     canary.assert_untouched(doc)
 
 
+def _payload_and_init(p, mark):
+    """The host pids of a running sandbox's `/bin/sleep <mark>` payload (in a
+    list) and of its pid 1, once the payload has started."""
+    deadline = time.monotonic() + 10
+    while not (found := [pid for pid, cmd in host_processes_with(mark)
+                         if cmd.startswith("/bin/sleep")]):
+        assert time.monotonic() < deadline and p.poll() is None, "payload never started"
+        time.sleep(0.01)
+    with open(f"/proc/{found[0]}/stat") as f:
+        return found, int(f.read().rsplit(")", 1)[1].split()[1])
+
+
 def test_sandbox_init_seen_from_the_host_is_the_sealed_memfd_not_agentbox(box):
     """From the host, the sandbox's pid 1 (the parent of the payload) runs
     agentbox-init from a memfd sealed against writing, growing and
@@ -427,13 +439,7 @@ def test_sandbox_init_seen_from_the_host_is_the_sealed_memfd_not_agentbox(box):
     p = subprocess.Popen([box.path, "run", "--json", "--timeout", "20", "--", "/bin/sleep", mark],
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 10
-        while not (found := [pid for pid, cmd in host_processes_with(mark)
-                             if cmd.startswith("/bin/sleep")]):
-            assert time.monotonic() < deadline and p.poll() is None, "payload never started"
-            time.sleep(0.01)
-        with open(f"/proc/{found[0]}/stat") as f:
-            init = int(f.read().rsplit(")", 1)[1].split()[1])
+        found, init = _payload_and_init(p, mark)
         assert os.readlink(f"/proc/{init}/exe") == "/memfd:agentbox-init (deleted)"
         # It holds the message pipe and nothing else: not the caller's stdin,
         # stdout or stderr, not the memfd.
@@ -496,13 +502,7 @@ def test_supervisor_stays_outside_the_sandbox_cgroup_and_pid_namespace(box):
                           "--", "/bin/sleep", mark], stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 10
-        while not (found := [pid for pid, cmd in host_processes_with(mark)
-                             if cmd.startswith("/bin/sleep")]):
-            assert time.monotonic() < deadline and p.poll() is None, "payload never started"
-            time.sleep(0.01)
-        with open(f"/proc/{found[0]}/stat") as f:
-            init = int(f.read().rsplit(")", 1)[1].split()[1])
+        found, init = _payload_and_init(p, mark)
         mine, theirs = _cgroup_paths(p.pid), _cgroup_paths(init)
         assert os.readlink(f"/proc/{p.pid}/ns/pid") != os.readlink(f"/proc/{init}/ns/pid")
         v2 = "memory" not in theirs  # no v1 memory hierarchy: a v2 host
