@@ -181,6 +181,95 @@ static int start_failure(struct box *b, struct abox_error *err)
         return abox_error_set(err, -EIO, "the session's sandbox ended while starting");
 }
 
+/* Starts the sandbox with agentbox-init in session mode as pid 1 and the
+ * two sockets its kernel and init talk over. */
+static int spawn_init(struct box *b, struct abox_error *err)
+{
+        int kern[2] = { -1, -1 }, order[2] = { -1, -1 };
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, kern) < 0 ||
+            socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, order) < 0) {
+                int r = abox_error_set(err, -errno, "socketpair: %s", strerror(errno));
+                safe_close(kern[0]);
+                safe_close(kern[1]);
+                return r;
+        }
+        b->kernel_fd = kern[0];
+        b->order_fd = order[0];
+        b->run.plan.extra_fds[0] = kern[1];
+        b->run.plan.session_fd = order[1];
+        struct spawn_ctx ctx = { &b->run, b->policy, &no_request, err };
+        int r = jail_spawn(&b->run.plan, run_after_clone, &ctx, &b->child, err);
+        safe_close(kern[1]);
+        safe_close(order[1]);
+        b->run.plan.extra_fds[0] = b->run.plan.session_fd = -1;
+        if (r < 0)
+                b->child.pidfd = -1;
+        return r;
+}
+
+/* From the sandbox's "started" to the kernel's hello. */
+static int await_kernel(struct box *b, int listener, struct abox_error *err)
+{
+        /* A session's CPU budget is counted per execution from the cgroup
+         * (RLIMIT_CPU would count the interpreter's whole life): without
+         * the cgroup's counter it would silently not apply. */
+        uint64_t used;
+        if (b->policy->cpu_time_ms && (!b->run.cg || cgroup_cpu_usage_us(b->run.cg, &used) < 0)) {
+                safe_close(listener);
+                return abox_error_set(err, -EOPNOTSUPP,
+                                      "cpu_time_limit in a session needs the cgroup's CPU "
+                                      "counter, which this sandbox has not got (cgroups degraded)");
+        }
+        int r = listener >= 0 ? run_start_proxy(b->policy, listener, &b->proxy, err) : 0;
+        if (r < 0)
+                return r;
+        r = await_hello(b->kernel_fd, START_TIMEOUT_MS, &b->kernel_pidfd, err);
+        if (r == -ETIMEDOUT)
+                return abox_error_set(err, r, "the session's interpreter did not start within %d s",
+                                      START_TIMEOUT_MS / 1000);
+        if (r < 0 && r != -EINVAL)
+                return start_failure(b, err);
+        if (r < 0)
+                return r;
+        b->workspace_fd =
+                openat(b->scratch_fd, "workspace", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        struct stat st;
+        if (b->workspace_fd < 0 || fstat(b->workspace_fd, &st) < 0)
+                return abox_error_set(err, -errno, "cannot open the session's workspace: %s",
+                                      strerror(errno));
+        /* The kernel answered: agentbox-init (session mode) is pid 1. */
+        b->run.sealed_init_ran = true;
+        b->uid = st.st_uid;
+        b->gid = st.st_gid;
+        fd_set_nonblock(b->child.msg_fd);
+        return 0;
+}
+
+static int start(struct box *b, const struct abox_policy *p, struct abox_error *err)
+{
+        b->run.session = true;
+        if (!(b->policy = abox_policy_dup(p)))
+                return abox_error_set(err, -ENOMEM, "out of memory");
+        int r = run_resolve_secrets(b->policy, &b->run.secrets, err);
+        r = r ?: run_prepare(&b->run, b->policy, &no_request, err);
+        if (r < 0)
+                return r;
+        if (b->run.plan.init_fd < 0)
+                return abox_error_set(err, -ENOTSUP,
+                                      "sessions need agentbox-init, which this host cannot run "
+                                      "(executable memfds are refused: vm.memfd_noexec=2)");
+        r = spawn_init(b, err);
+        r = r ?: run_ensure_redactor(&b->run, b->policy, err);
+        if (r < 0)
+                return r;
+        int listener = -1; /* the proxy's, until it starts */
+        if (!jail_take_started(b->child.sync_fd, b->child.pidfd, START_TIMEOUT_MS, &b->scratch_fd,
+                               &listener))
+                return start_failure(b, err);
+        b->child.sync_fd = safe_close(b->child.sync_fd);
+        return await_kernel(b, listener, err);
+}
+
 int box_start(const struct abox_policy *p, struct box **ret, struct abox_error *err)
 {
         int r = policy_validate(p, err);
@@ -197,93 +286,13 @@ int box_start(const struct abox_policy *p, struct box **ret, struct abox_error *
                            .kernel_pidfd = -1,
                            .scratch_fd = -1,
                            .workspace_fd = -1 };
-        b->run.session = true;
-        int kern[2] = { -1, -1 }, order[2] = { -1, -1 };
-        _cleanup_close_ int listener = -1; /* the proxy's, until it starts */
-        if (!(b->policy = abox_policy_dup(p))) {
-                r = abox_error_set(err, -ENOMEM, "out of memory");
-                goto fail;
-        }
-        r = run_resolve_secrets(b->policy, &b->run.secrets, err);
-        r = r ?: run_prepare(&b->run, b->policy, &no_request, err);
-        if (r < 0)
-                goto fail;
-        if (b->run.plan.init_fd < 0) {
-                r = abox_error_set(err, -ENOTSUP,
-                                   "sessions need agentbox-init, which this host cannot run "
-                                   "(executable memfds are refused: vm.memfd_noexec=2)");
-                goto fail;
-        }
-        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, kern) < 0 ||
-            socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, order) < 0) {
-                r = abox_error_set(err, -errno, "socketpair: %s", strerror(errno));
-                goto fail;
-        }
-        b->kernel_fd = kern[0];
-        b->order_fd = order[0];
-        b->run.plan.extra_fds[0] = kern[1];
-        b->run.plan.session_fd = order[1];
-        struct spawn_ctx ctx = { &b->run, b->policy, &no_request, err };
-        r = jail_spawn(&b->run.plan, run_after_clone, &ctx, &b->child, err);
-        kern[1] = safe_close(kern[1]);
-        order[1] = safe_close(order[1]);
-        b->run.plan.extra_fds[0] = b->run.plan.session_fd = -1;
+        r = start(b, p, err);
         if (r < 0) {
-                b->child.pidfd = -1;
-                goto fail;
+                box_free(b);
+                return r;
         }
-        r = run_ensure_redactor(&b->run, b->policy, err);
-        if (r < 0)
-                goto fail;
-        if (!jail_take_started(b->child.sync_fd, b->child.pidfd, START_TIMEOUT_MS, &b->scratch_fd,
-                               &listener)) {
-                r = start_failure(b, err);
-                goto fail;
-        }
-        b->child.sync_fd = safe_close(b->child.sync_fd);
-        /* A session's CPU budget is counted per execution from the cgroup
-         * (RLIMIT_CPU would count the interpreter's whole life): without
-         * the cgroup's counter it would silently not apply. */
-        uint64_t used;
-        if (b->policy->cpu_time_ms && (!b->run.cg || cgroup_cpu_usage_us(b->run.cg, &used) < 0)) {
-                r = abox_error_set(err, -EOPNOTSUPP,
-                                   "cpu_time_limit in a session needs the cgroup's CPU counter, "
-                                   "which this sandbox has not got (cgroups degraded)");
-                goto fail;
-        }
-        if (listener >= 0 &&
-            (r = run_start_proxy(b->policy, TAKE_FD(listener), &b->proxy, err)) < 0)
-                goto fail;
-        r = await_hello(b->kernel_fd, START_TIMEOUT_MS, &b->kernel_pidfd, err);
-        if (r < 0) {
-                if (r == -ETIMEDOUT)
-                        abox_error_set(err, r,
-                                       "the session's interpreter did not start within %d s",
-                                       START_TIMEOUT_MS / 1000);
-                else if (r != -EINVAL)
-                        r = start_failure(b, err);
-                goto fail;
-        }
-        b->workspace_fd =
-                openat(b->scratch_fd, "workspace", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        struct stat st;
-        if (b->workspace_fd < 0 || fstat(b->workspace_fd, &st) < 0) {
-                r = abox_error_set(err, -errno, "cannot open the session's workspace: %s",
-                                   strerror(errno));
-                goto fail;
-        }
-        /* The kernel answered: agentbox-init (session mode) is pid 1. */
-        b->run.sealed_init_ran = true;
-        b->uid = st.st_uid;
-        b->gid = st.st_gid;
-        fd_set_nonblock(b->child.msg_fd);
         *ret = b;
         return 0;
-fail:
-        safe_close(kern[1]);
-        safe_close(order[1]);
-        box_free(b);
-        return r;
 }
 
 struct exec_state {
@@ -476,6 +485,159 @@ static void note_lost(struct abox_result *res, const char *why)
                          "files are kept");
 }
 
+/* Sends the order; a session whose kernel died between executions (a
+ * process it left behind, a limit) gets it started again, and *lost says so.
+ * The new interpreter's start (and its python_preload) is not the cell's:
+ * before is taken again, so its CPU, memory and budget start here. */
+static int deliver(struct box *b, const struct abox_request *req, const int fds[4], bool once,
+                   struct cgroup_stats *before, bool *lost, struct abox_error *err)
+{
+        int r = send_order(b, req, fds);
+        if (r < 0 && once)
+                return abox_error_set(err, r, "cannot reach the sandbox's interpreter: %s",
+                                      strerror(-r));
+        if (r >= 0)
+                return 0;
+        struct abox_error why = { 0 };
+        if (restart(b, &why) < 0)
+                return abox_error_set(err, -ESHUTDOWN, "the session's sandbox has ended%s%s",
+                                      why.msg[0] ? ": " : "", why.msg);
+        *lost = true;
+        if (b->run.cg) {
+                cgroup_stats(b->run.cg, before);
+                (void)cgroup_reset_peak(b->run.cg);
+        }
+        r = send_order(b, req, fds);
+        if (r < 0)
+                return abox_error_set(err, r, "cannot reach the session's interpreter: %s",
+                                      strerror(-r));
+        return 0;
+}
+
+/* What the execution used and how it ended, into res. */
+static int account(struct box *b, const struct abox_request *req, bool once, bool disk_full_before,
+                   const struct cgroup_stats *before, struct exec_state *x, struct abox_result *res,
+                   struct abox_error *err)
+{
+        struct cgroup_stats after = { 0 };
+        if (b->run.cg)
+                cgroup_stats(b->run.cg, &after);
+        after.cpu_usage_us -= before->cpu_usage_us;
+        after.oom_kills -= before->oom_kills;
+        after.pids_max_hits -= before->pids_max_hits;
+        x->sup.exited = true;
+        x->sup.exit.wstatus = x->done                  ? x->status
+                              : x->have_payload_status ? x->payload_status
+                                                       : SIGKILL;
+        /* A file that reached max_file_size failed a write (EFBIG, or
+         * SIGXFSZ for a program that does not ignore it).  A session's
+         * execution that ended well is taken not to have hit it (one that
+         * caught EFBIG goes unreported) and its round trip skips the walk;
+         * a one-shot run reports exactly what abox_run would. */
+        run_inspect_disk(&b->run, b->policy, b->scratch_fd, once || x->sup.exit.wstatus != 0,
+                         &x->sup);
+        if (disk_full_before && x->sup.exit.wstatus == 0)
+                x->sup.disk_full = false; /* full already, and this execution was fine */
+        res->time_ms = x->sup.elapsed_ms;
+        res->cpu_ms = after.cpu_usage_us / 1000;
+        res->memory_peak_bytes = after.memory_peak_bytes;
+        run_classify(&b->run, b->policy, req, &x->sup, &after, res);
+        run_protections_list(&b->run, res);
+        int r = 0;
+        if (b->proxy) {
+                struct net_proxy_report net;
+                net_proxy_take(b->proxy, &net);
+                r = run_report_network(&net, res);
+        }
+        r = r ?: run_take_output(&x->sup.out, &res->out, &res->out_len, &res->out_dropped);
+        r = r ?: run_take_output(&x->sup.err, &res->err, &res->err_len, &res->err_dropped);
+        supervise_output_done(&x->sup);
+        return r < 0 ? abox_error_set(err, r, "out of memory") : 0;
+}
+
+/* A session's kernel that did not answer is started again, empty. */
+static void recover(struct box *b, bool once, const struct exec_state *x, bool lost,
+                    struct abox_result *res)
+{
+        struct abox_error why = { 0 };
+        if (once) {
+                /* used once: never restarted, never reused */
+        } else if (x->init_gone) {
+                b->broken = true;
+                lost = true;
+        } else if (!x->done) {
+                lost = true;
+                if (restart(b, &why) < 0)
+                        b->broken = true;
+        }
+        if (lost) {
+                res->state_lost = true;
+                note_lost(res, b->broken ? why.msg : NULL);
+        }
+}
+
+static int open_pipes(int out[2], int errp[2], int rep[2], struct abox_error *err)
+{
+        if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 || pipe2(rep, O_CLOEXEC) < 0)
+                return abox_error_set(err, -errno, "pipe: %s", strerror(errno));
+        for (int i = 0; i < 3; i++)
+                fd_set_nonblock((int[]){ out[0], errp[0], rep[0] }[i]);
+        return 0;
+}
+
+/* Runs one execution whose request passed the early checks. */
+static int execute(struct box *b, const struct abox_request *req, bool once,
+                   struct abox_result *res, struct abox_error *err)
+{
+        _cleanup_close_ int code = runtime_code_memfd(req->code, req->code_len, err);
+        if (code < 0)
+                return code;
+        int out[2] = { -1, -1 }, errp[2] = { -1, -1 }, rep[2] = { -1, -1 };
+        int r = open_pipes(out, errp, rep, err);
+        if (r < 0)
+                goto out;
+        struct cgroup_stats before = { 0 };
+        if (b->run.cg) {
+                cgroup_stats(b->run.cg, &before);
+                (void)cgroup_reset_peak(b->run.cg);
+        }
+        bool lost = false, disk_full_before = false;
+        struct statvfs sv;
+        if (fstatvfs(b->scratch_fd, &sv) == 0)
+                disk_full_before = sv.f_bavail == 0 || sv.f_favail == 0;
+        b->run.since = time(NULL) - 1;
+        if (b->proxy)
+                net_proxy_take(b->proxy, NULL); /* between executions: no one's */
+        /* Used once from here on (a request refused earlier left it unused). */
+        b->broken = once;
+        /* Ended whole by an OOM, as a one-shot run is (cgroup_oom_watch); a
+         * session keeps the kernel's kill of one process. */
+        if (once && b->run.cg && b->run.oom_fd < 0)
+                b->run.oom_fd = cgroup_oom_watch(b->run.cg);
+        r = deliver(b, req, (const int[4]){ code, out[1], errp[1], rep[1] }, once, &before, &lost,
+                    err);
+        if (r < 0)
+                goto out;
+        for (int i = 0; i < 2; i++)
+                safe_close((int[]){ out[1], errp[1] }[i]);
+        out[1] = errp[1] = -1;
+        rep[1] = safe_close(rep[1]);
+        struct exec_state x = { 0 };
+        x.sup.out.cap = x.sup.err.cap = b->policy->output_max_bytes;
+        x.sup.report.cap = 2 * b->policy->output_max_bytes + 65536;
+        watch(b, out[0], errp[0], rep[0], before.cpu_usage_us, once, &x);
+        r = account(b, req, once, disk_full_before, &before, &x, res, err);
+        if (r == 0)
+                recover(b, once, &x, lost, res);
+out:
+        for (int i = 0; i < 2; i++) {
+                safe_close(out[i]);
+                safe_close(errp[i]);
+                safe_close(rep[i]);
+        }
+        return r;
+}
+
 int box_exec(struct box *b, const struct abox_request *req, const char *session_id, bool once,
              struct abox_result **ret, struct abox_error *err)
 {
@@ -498,135 +660,9 @@ int box_exec(struct box *b, const struct abox_request *req, const char *session_
         int refused = run_refuse_early(b->policy, req, res);
         if (refused < 0)
                 return abox_error_set(err, refused, "out of memory");
-        if (refused) {
-                r = finish(b, req, session_id, res, err);
-                if (r == 0)
-                        *ret = TAKE_PTR(res);
-                return r;
-        }
-        _cleanup_close_ int code = runtime_code_memfd(req->code, req->code_len, err);
-        if (code < 0)
-                return code;
-        int out[2] = { -1, -1 }, errp[2] = { -1, -1 }, rep[2] = { -1, -1 };
-        if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 || pipe2(rep, O_CLOEXEC) < 0) {
-                r = abox_error_set(err, -errno, "pipe: %s", strerror(errno));
-                goto out;
-        }
-        for (int i = 0; i < 3; i++)
-                fd_set_nonblock((int[]){ out[0], errp[0], rep[0] }[i]);
-        struct cgroup_stats before = { 0 }, after = { 0 };
-        if (b->run.cg) {
-                cgroup_stats(b->run.cg, &before);
-                (void)cgroup_reset_peak(b->run.cg);
-        }
-        bool lost = false, disk_full_before = false;
-        struct statvfs sv;
-        if (fstatvfs(b->scratch_fd, &sv) == 0)
-                disk_full_before = sv.f_bavail == 0 || sv.f_favail == 0;
-        b->run.since = time(NULL) - 1;
-        if (b->proxy)
-                net_proxy_take(b->proxy, NULL); /* between executions: no one's */
-        /* Used once from here on (a request refused above left it unused). */
-        b->broken = once;
-        /* Ended whole by an OOM, as a one-shot run is (cgroup_oom_watch); a
-         * session keeps the kernel's kill of one process. */
-        if (once && b->run.cg && b->run.oom_fd < 0)
-                b->run.oom_fd = cgroup_oom_watch(b->run.cg);
-        const int fds[4] = { code, out[1], errp[1], rep[1] };
-        r = send_order(b, req, fds);
-        if (r < 0 && once) {
-                r = abox_error_set(err, r, "cannot reach the sandbox's interpreter: %s",
-                                   strerror(-r));
-                goto out;
-        }
-        if (r < 0) {
-                /* The kernel died between executions (a process it left
-                 * behind, a limit): start it again, and say so. */
-                struct abox_error why = { 0 };
-                if (restart(b, &why) < 0) {
-                        r = abox_error_set(err, -ESHUTDOWN, "the session's sandbox has ended%s%s",
-                                           why.msg[0] ? ": " : "", why.msg);
-                        goto out;
-                }
-                lost = true;
-                /* The new interpreter's start (and its python_preload) is
-                 * not the cell's: its CPU, memory and budget start here. */
-                if (b->run.cg) {
-                        cgroup_stats(b->run.cg, &before);
-                        (void)cgroup_reset_peak(b->run.cg);
-                }
-                r = send_order(b, req, fds);
-                if (r < 0) {
-                        r = abox_error_set(err, r, "cannot reach the session's interpreter: %s",
-                                           strerror(-r));
-                        goto out;
-                }
-        }
-        for (int i = 0; i < 2; i++)
-                safe_close((int[]){ out[1], errp[1] }[i]);
-        out[1] = errp[1] = -1;
-        rep[1] = safe_close(rep[1]);
-        struct exec_state x = { 0 };
-        x.sup.out.cap = x.sup.err.cap = b->policy->output_max_bytes;
-        x.sup.report.cap = 2 * b->policy->output_max_bytes + 65536;
-        watch(b, out[0], errp[0], rep[0], before.cpu_usage_us, once, &x);
-        if (b->run.cg)
-                cgroup_stats(b->run.cg, &after);
-        after.cpu_usage_us -= before.cpu_usage_us;
-        after.oom_kills -= before.oom_kills;
-        after.pids_max_hits -= before.pids_max_hits;
-        x.sup.exited = true;
-        x.sup.exit.wstatus = x.done ? x.status : x.have_payload_status ? x.payload_status : SIGKILL;
-        /* A file that reached max_file_size failed a write (EFBIG, or
-         * SIGXFSZ for a program that does not ignore it).  A session's
-         * execution that ended well is taken not to have hit it (one that
-         * caught EFBIG goes unreported) and its round trip skips the walk;
-         * a one-shot run reports exactly what abox_run would. */
-        run_inspect_disk(&b->run, b->policy, b->scratch_fd, once || x.sup.exit.wstatus != 0,
-                         &x.sup);
-        if (disk_full_before && x.sup.exit.wstatus == 0)
-                x.sup.disk_full = false; /* full already, and this execution was fine */
-        res->time_ms = x.sup.elapsed_ms;
-        res->cpu_ms = after.cpu_usage_us / 1000;
-        res->memory_peak_bytes = after.memory_peak_bytes;
-        run_classify(&b->run, b->policy, req, &x.sup, &after, res);
-        run_protections_list(&b->run, res);
-        if (b->proxy) {
-                struct net_proxy_report net;
-                net_proxy_take(b->proxy, &net);
-                if (run_report_network(&net, res) < 0)
-                        r = abox_error_set(err, -ENOMEM, "out of memory");
-        }
-        r = r ?: run_take_output(&x.sup.out, &res->out, &res->out_len, &res->out_dropped);
-        r = r ?: run_take_output(&x.sup.err, &res->err, &res->err_len, &res->err_dropped);
-        supervise_output_done(&x.sup);
-        if (r < 0) {
-                abox_error_set(err, r, "out of memory");
-                goto out;
-        }
-        struct abox_error why = { 0 };
-        if (once) {
-                /* used once: never restarted, never reused */
-        } else if (x.init_gone) {
-                b->broken = true;
-                lost = true;
-        } else if (!x.done) {
-                lost = true;
-                if (restart(b, &why) < 0)
-                        b->broken = true;
-        }
-        if (lost) {
-                res->state_lost = true;
-                note_lost(res, b->broken ? why.msg : NULL);
-        }
-        r = finish(b, req, session_id, res, err);
+        r = refused ? 0 : execute(b, req, once, res, err);
+        r = r ?: finish(b, req, session_id, res, err);
         if (r == 0)
                 *ret = TAKE_PTR(res);
-out:
-        for (int i = 0; i < 2; i++) {
-                safe_close(out[i]);
-                safe_close(errp[i]);
-                safe_close(rep[i]);
-        }
         return r;
 }
