@@ -402,6 +402,12 @@ int main(int argc, char **argv)
 {
         bool quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
         struct abox_policy *p = abox_policy_new();
+        if (argc > 2 && strcmp(argv[1], "--throughput") == 0) {
+                /* Only the throughput, for profiling it (bench/README.md). */
+                throughput(p, atof(argv[2]));
+                abox_policy_free(p);
+                return 0;
+        }
         struct abox_pool *pool = warm_pool(p, 4);
         printf("## agentbox sessions and warm pool (%ld cores)\n", sysconf(_SC_NPROCESSORS_ONLN));
         oneshot(pool, p, quick ? 40 : 200);
