@@ -16,11 +16,10 @@
 # user's lines and never at this file.  Nothing here is a security boundary:
 # the jail around the interpreter is.
 #
-# Start-up time is the product here, so only C-level modules are imported,
-# each when first needed (_json loads in microseconds, json in milliseconds;
-# _ast builds its hundred node types, 0.7 ms, and a cell that is one
-# expression never needs them), and traceback and linecache only when there
-# is an error to format.
+# Start-up time is the product here, so only C-level modules are imported up
+# front (_ast and _json load in microseconds; ast and json take milliseconds),
+# and traceback and linecache only when there is an error to format.
+import _ast
 import os
 import sys
 
@@ -89,41 +88,22 @@ def _typed_newlines(source, err):
             return None
         text = text[:pos - 1] + "\n" + text[pos + 1:]
         try:
-            compile(text, CELL, "exec", _ONLY_AST)
+            compile(text, CELL, "exec", _ast.PyCF_ONLY_AST)
             return text.encode("utf-8")
         except SyntaxError as e:
             err = e
     return None
 
 
-_ONLY_AST = 0x400  # CPython's PyCF_ONLY_AST, the same since 2.5: saves importing _ast
-
-
-def _expression(source):
-    """The cell's code when it is one expression (print(1), df.head()), else
-    None.  Compiled as such it needs no syntax tree built in Python objects:
-    the value is the expression's, as the tree's last Expr would give."""
-    try:
-        return compile(source, CELL, "eval")
-    except SyntaxError:
-        return None
-
-
 def _run(source, ns, checker, state):
-    code = _expression(source) if checker is None else None
-    if code is not None:
-        value = eval(code, ns)
-        return None if value is None else repr(value)
-    import _ast
-
     try:
-        tree = compile(source, CELL, "exec", _ONLY_AST)
+        tree = compile(source, CELL, "exec", _ast.PyCF_ONLY_AST)
     except SyntaxError as e:
         fixed = _typed_newlines(source, e)
         if fixed is None:
             raise
         state["source"] = source = fixed
-        tree = compile(source, CELL, "exec", _ONLY_AST)
+        tree = compile(source, CELL, "exec", _ast.PyCF_ONLY_AST)
     if checker is not None:
         # Kept in `state` before anything runs: the user's code may raise
         # after a refused import, and that refusal must still be reported.
@@ -305,7 +285,7 @@ def _preload(names, checker):
         try:
             # A name the policy check let through may still not parse
             # ("import class"): said like any other failure.
-            tree = compile("import " + name, CELL, "exec", _ONLY_AST if checker else 0)
+            tree = compile("import " + name, CELL, "exec", _ast.PyCF_ONLY_AST)
             if checker is not None and checker(tree).violations:
                 return "python_preload: %s is refused by the policy's module rules" % name
             __import__(name)

@@ -37,26 +37,6 @@ def test_no_value_when_last_statement_is_not_an_expression(box):
     assert r["status"] == "success" and r["value"] is None
 
 
-def test_a_cell_that_is_one_expression_gives_the_same_value_and_errors(box):
-    # Such a cell is compiled as an expression, without a syntax tree in
-    # Python objects (_ast is not even imported); what it gives must be what
-    # the tree's last expression would.
-    r = box.json("python", "-c", "__import__('sys').modules.get('_ast') is None")
-    assert r["value"] == "True", r
-    r = box.json("python", "-c", "(y := 6) * 7  # a comment\n")
-    assert r["value"] == "42", r
-    r = box.json("python", "-c", "[\n  1,\n  2,\n]")
-    assert r["value"] == "[1, 2]", r
-    r = box.json("python", "-c", "print('side')")
-    assert r["value"] is None and r["stdout"] == "side\n", r
-    r = box.json("python", "-c", "{}['missing']")
-    assert r["error"]["type"] == "KeyError", r
-    assert 'File "<cell>", line 1' in r["error"]["traceback"], r
-    assert "agentbox" not in r["error"]["traceback"], r
-    r = box.json("python", "-c", "yield 1")
-    assert r["error"]["type"] == "SyntaxError", r
-
-
 def test_issue_example_with_a_typed_backslash_n_hits_the_memory_limit(box):
     # Exactly as the README's example types it in a shell: backslash, n.
     r = box.json("python", "--json", "-c", 'x = []\\nwhile True: x.append(" " * 10**6)')
