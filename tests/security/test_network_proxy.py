@@ -21,12 +21,17 @@ from canaries import brief, py, run_box
 
 
 class Origin:
-    """An HTTP server on 127.0.0.1 that records every request it gets."""
+    """An HTTP server on 127.0.0.1 that records every request it gets, and
+    counts the connections it accepts.  idle_timeout: seconds a connection
+    may wait for its request before the server closes it."""
 
-    def __init__(self):
+    def __init__(self, idle_timeout=None):
         seen = self.seen = []
+        accepted = self.accepted = []
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            timeout = idle_timeout
+
             def do_GET(self):
                 seen.append(("GET", self.path, self.headers.get("Host")))
                 body = b"hello from origin " + self.path.encode()
@@ -49,7 +54,13 @@ class Origin:
             def log_message(self, *args):
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(http.server.ThreadingHTTPServer):
+            def get_request(self):
+                conn = super().get_request()
+                accepted.append(time.monotonic())
+                return conn
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -490,6 +501,77 @@ def test_connection_limit_refuses_and_reports(box, canary, origin, tmp_path):
     assert ("network", f"api.test:{origin.port}", "max_network_connections (2) reached") in \
         violations(doc)
     assert (doc["status"], doc["_exit"]) == ("success", 0), brief(doc)
+    canary.assert_untouched(doc)
+
+
+def test_the_next_request_finds_its_connection_opened_ahead_counted_once(box, canary, origin,
+                                                                        tmp_path):
+    """Once the origin answers a forwarded request, the proxy opens one
+    connection to the same address ahead of the next request (the handshake
+    and the origin's accept out of its way: src/net/proxy.c, spare_open).
+    It carries nothing until a request to exactly that host and port takes
+    it, and counts as that request's connection."""
+    # The requests are 0.1 s apart: a spare is opened when the origin has
+    # closed the last request's connection, which a client that is quicker
+    # than that (by the origin's own end, well under 0.1 s) does not wait for.
+    config = policy_file(tmp_path, "max_network_connections", 3)
+    doc = run_box(box, "python", "--config", config, *restricted(origin, "api.test:PORT"),
+                  "-c", py(FETCH, '''
+        import time
+        for i in range(4):
+            fetch(f"req{i}", f"http://api.test:{PORT}/{i}")
+            time.sleep(0.1)
+    ''', PORT=origin.port), canary=canary)
+    assert doc["stdout"].splitlines() == [
+        "req0: 200 hello from origin /0", "req1: 200 hello from origin /1",
+        "req2: 200 hello from origin /2", "req3: 403 max_network_connections (3) reached"
+    ], brief(doc)
+    # req1 and req2 rode on connections opened ahead; none was opened once
+    # the limit was reached, nor after the refusal.
+    assert (len(origin.seen), len(origin.accepted)) == (3, 3), (origin.seen, origin.accepted)
+
+    other = Origin()
+    try:
+        doc = run_box(box, "python", *restricted(origin, "api.test:PORT",
+                                                 f"api.test:{other.port}"),
+                      "-c", py(FETCH, '''
+            import time
+            for label, url in (("a", f"http://api.test:{PORT}/a"),
+                               ("b", f"http://api.test:{OTHER}/b"),
+                               ("c", f"http://other.test:{PORT}/c"),
+                               ("d", f"http://api.test:{PORT}/d")):
+                fetch(label, url)
+                time.sleep(0.1)
+        ''', PORT=origin.port, OTHER=other.port), canary=canary)
+        assert doc["stdout"].splitlines() == [
+            "a: 200 hello from origin /a", "b: 200 hello from origin /b",
+            f"c: 403 other.test:{origin.port} is not in allowed_domains",
+            "d: 200 hello from origin /d"], brief(doc)
+        # One spare at a time, for the last destination only: a's went
+        # unused (b is another port), b's too (c was refused, d is another
+        # port), d's closed with the run.  Never a spare for c.
+        assert len(other.accepted) == 2 and len(other.seen) == 1, other.accepted
+        assert len(origin.accepted) == 3 + 4 and len(origin.seen) == 3 + 2
+    finally:
+        other.close()
+    canary.assert_untouched(doc)
+
+
+def test_a_connection_opened_ahead_that_the_origin_closed_is_not_used(box, canary):
+    """An origin that drops connections idle for 50 ms: the request after a
+    pause must get a connection of its own, not the dead spare."""
+    strict = Origin(idle_timeout=0.05)
+    try:
+        doc = run_box(box, "python", *restricted(strict, "api.test:PORT"), "-c", py(FETCH, '''
+            import time
+            fetch("first", f"http://api.test:{PORT}/1")
+            time.sleep(0.3)
+            fetch("second", f"http://api.test:{PORT}/2")
+        ''', PORT=strict.port), canary=canary)
+        ok(doc, "first: 200 hello from origin /1\nsecond: 200 hello from origin /2\n")
+        assert len(strict.seen) == 2 and len(strict.accepted) >= 3, strict.accepted
+    finally:
+        strict.close()
     canary.assert_untouched(doc)
 
 
